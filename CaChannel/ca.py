@@ -1,0 +1,80 @@
+"""The low-level Channel Access module: one function per libca ``ca_*`` call.
+
+Two backends provide the functions: the C extension ``CaChannel._ca`` and the
+cffi ABI-mode ``caffi_backend``. ``CACHANNEL_BACKEND=caffi`` picks the cffi
+one; otherwise the C extension is used, and if it cannot be imported the cffi
+backend takes over with a ``RuntimeWarning`` naming the reason. Constants and
+enums come from ``CaChannel._constants`` whatever the backend.
+
+``ca.backend`` names the backend in use (``'c'`` or ``'caffi'``).
+"""
+import importlib
+import os
+import types
+import warnings
+
+# libca reads this once, when the first context is created; large waveforms
+# (area detector images) need far more than libca's 16 kB default.
+os.environ.setdefault('EPICS_CA_MAX_ARRAY_BYTES', '100000000')
+
+from . import _constants, _names  # noqa: E402
+from ._constants import *  # noqa: E402,F401,F403
+
+_BACKEND_MODULES = {'c': 'CaChannel._ca', 'caffi': 'caffi_backend'}
+_REQUIRED = _names.FUNCTIONS + _names.TYPES
+
+
+def _import_backend(name: str) -> types.ModuleType:
+    try:
+        module_name = _BACKEND_MODULES[name]
+    except KeyError:
+        raise ImportError('unknown CaChannel backend %r (choose from %s)'
+                          % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
+    module = importlib.import_module(module_name)
+    missing = [n for n in _REQUIRED if not hasattr(module, n)]
+    if missing:
+        raise ImportError('backend %r lacks %s' % (name, ', '.join(missing)))
+    return module
+
+
+def _namespace(name: str, module: types.ModuleType) -> dict:
+    names = {n: getattr(module, n) for n in _REQUIRED}
+    names.update({n: getattr(_constants, n) for n in _constants.__all__})
+    names['backend'] = name
+    return names
+
+
+def load_backend(name: str) -> types.ModuleType:
+    """Return a module holding backend *name*'s whole ``ca`` API.
+
+    Used by the test suite to run every test against each backend in one
+    process; applications use ``CaChannel.ca`` itself.
+    """
+    module = _import_backend(name)
+    view = types.ModuleType('CaChannel.ca[%s]' % name)
+    view.__dict__.update(_namespace(name, module))
+    view._backend_module = module
+    return view
+
+
+def _select() -> tuple:
+    wanted = os.environ.get('CACHANNEL_BACKEND', '').strip().lower()
+    if wanted:
+        return wanted, _import_backend(wanted)
+    try:
+        return 'c', _import_backend('c')
+    except ImportError as first_error:
+        try:
+            module = _import_backend('caffi')
+        except ImportError:
+            raise first_error
+        warnings.warn('CaChannel C extension unavailable (%s); using the cffi backend'
+                      % first_error, RuntimeWarning, stacklevel=3)
+        return 'caffi', module
+
+
+backend, _backend_module = _select()
+globals().update(_namespace(backend, _backend_module))
+_live_callbacks = getattr(_backend_module, '_live_callbacks', None)
+
+__all__ = sorted(set(_REQUIRED) | set(_constants.__all__) | {'backend'})
