@@ -1,0 +1,91 @@
+"""Shared fixtures of the CaChannel test suite.
+
+Network rule (DEVELOPERS.md): everything runs on 127.0.0.1 with private
+ports.  pytest_configure puts the loopback environment into os.environ before
+any test module is imported, because libca reads it once, when the first CA
+context of the process is created.
+
+Fixtures:
+
+* ``ioc`` (session, autouse): the softIoc serving ``tests/ioc/catest.db`` on
+  the ports in os.environ.  Its output is shown at the end of a failed run.
+* ``ca_backend`` (parametrized 'c', 'caffi'): the full ``ca`` namespace of
+  one backend, from ``CaChannel.ca.load_backend(name)``.
+* ``ca_module``: ``CaChannel.ca`` itself, with the backend it selected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from CaChannel.testing import SoftIoc, apply_loopback_environ, free_port, loopback_environ
+
+CATEST_DB = Path(__file__).parent / 'ioc' / 'catest.db'
+
+BACKENDS = ['c', 'caffi']
+
+# Where the session IOC's output is kept for pytest_terminal_summary.
+_ioc_log_key = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One set of ports for the whole session: the test process's CA client
+    # and the session IOC must agree on them.
+    env = loopback_environ(free_port())
+    apply_loopback_environ(env)
+    config.stash[_ioc_log_key] = ''
+
+
+@pytest.fixture(scope='session', autouse=True)
+def ioc(request: pytest.FixtureRequest) -> Iterator[SoftIoc]:
+    """The session's softIoc serving catest.db at EPICS_CA_SERVER_PORT.
+
+    autouse so every test may assume the documentation PVs exist; it starts
+    once (well under a second) per session.
+    """
+    ports = {key: os.environ[key] for key in os.environ
+             if key.startswith('EPICS_') and key.endswith('_PORT')}
+    softioc = SoftIoc(CATEST_DB, env=ports, ready_pvs=['catest'])
+    softioc.start()
+    try:
+        yield softioc
+    finally:
+        softioc.stop()
+        request.config.stash[_ioc_log_key] = softioc.log_text()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    # Session fixtures are torn down before the summary, so the log is
+    # complete here; show it only when something went wrong.
+    log = config.stash.get(_ioc_log_key, '')
+    if log and exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        terminalreporter.write_sep('-', 'softIoc output (catest.db)')
+        terminalreporter.write_line(log)
+
+
+@pytest.fixture(params=BACKENDS)
+def ca_backend(request: pytest.FixtureRequest) -> ModuleType:
+    """The complete ``ca`` namespace of one backend ('c' or 'caffi')."""
+    from CaChannel import ca
+
+    try:
+        return ca.load_backend(request.param)
+    except ImportError as exc:
+        # Only a backend that cannot be imported (not built yet, libca not
+        # found) is skipped; any other error fails the test.
+        pytest.skip(f'backend {request.param!r} not available: {exc}')
+
+
+@pytest.fixture
+def ca_module() -> ModuleType:
+    """``CaChannel.ca`` as users import it, with the selected backend."""
+    from CaChannel import ca
+
+    return ca
