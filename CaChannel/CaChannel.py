@@ -1,0 +1,614 @@
+"""The :class:`CaChannel` class: one Channel Access channel as a Python object.
+
+This is the caPython-compatible object layer.  Every method maps onto one or
+two :mod:`CaChannel.ca` calls and turns non-normal status returns into
+:class:`CaChannelException`.  The callback argument shapes (``pv_*`` keys,
+``(chid, op)`` connection arguments, ``user_args`` tuples) are those of the
+CaChannel documentation.
+
+Only :mod:`CaChannel.ca` is used, never a backend directly, so the class
+works the same on the C extension and on the cffi backend.  The ``ca`` module
+is imported on first use rather than at import time: importing the
+:mod:`CaChannel` package (for instance for :mod:`CaChannel.testing`) must not
+load libca.  Each channel object remembers the ``ca`` module it was created
+with, because identifiers of one backend mean nothing to the other; the test
+suite relies on this when it swaps the module-level :data:`ca` per backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from typing import Any, Callable, Dict, Optional, Tuple
+
+__all__ = ['CaChannel', 'CaChannelException']
+
+logger = logging.getLogger(__name__)
+
+#: The :mod:`CaChannel.ca` module in use; ``None`` until first needed.
+#: Tests may set it to ``CaChannel.ca.load_backend(name)``.
+ca: Optional[types.ModuleType] = None
+
+Callback = Callable[..., Any]
+
+# Keys of the ``ca`` layer's DBR dicts that CaChannel renames; every other
+# key ``k`` becomes ``'pv_' + k``.  The names are the caPython ones.
+_PV_KEYS = {
+    'upper_disp_limit': 'pv_updislim',
+    'lower_disp_limit': 'pv_lodislim',
+    'upper_alarm_limit': 'pv_upalarmlim',
+    'upper_warning_limit': 'pv_upwarnlim',
+    'lower_warning_limit': 'pv_lowarnlim',
+    'lower_alarm_limit': 'pv_loalarmlim',
+    'upper_ctrl_limit': 'pv_upctrllim',
+    'lower_ctrl_limit': 'pv_loctrllim',
+    'no_str': 'pv_nostrings',
+    'strs': 'pv_statestrings',
+}
+
+
+def _ca() -> types.ModuleType:
+    """Return the ``ca`` module, importing (and so selecting a backend) on first use."""
+    global ca
+    if ca is None:
+        from . import ca as module
+        ca = module
+    return ca
+
+
+def _package_use_numpy() -> bool:
+    """Read the package flag ``CaChannel.USE_NUMPY`` at call time.
+
+    Users set it on the package (``CaChannel.USE_NUMPY = True``) after import,
+    so it cannot be copied into this module once.
+    """
+    package = sys.modules.get(__name__.rpartition('.')[0])
+    return bool(getattr(package, 'USE_NUMPY', False))
+
+
+class CaChannelException(Exception):
+    """The exception raised by channel access operations.
+
+    ``str(e)`` is the descriptive message of the CA status (``ca.message``);
+    ``e.status`` (also ``int(e)``) is the status code itself.
+    """
+
+    def __init__(self, status: Any) -> None:
+        super().__init__(status)
+        self.status = status
+
+    def __int__(self) -> int:
+        return int(self.status)
+
+    def __str__(self) -> str:
+        if isinstance(self.status, int):
+            try:
+                return _ca().message(self.status)
+            except Exception:  # a message must never hide the original error
+                logger.debug('ca.message(%r) failed', self.status, exc_info=True)
+        return str(self.status)
+
+
+class ConnectionArgs(tuple):
+    """The first argument of connection callbacks.
+
+    caPython-era callbacks index it as ``(chid, op)``; it also answers the
+    ``ca`` layer's keys ``['chid']`` and ``['op']``.
+    """
+
+    _KEYS = ('chid', 'op')
+
+    def __new__(cls, chid: Any, op: Any) -> 'ConnectionArgs':
+        return super().__new__(cls, (chid, op))
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            try:
+                key = self._KEYS.index(key)
+            except ValueError:
+                raise KeyError(key) from None
+        return super().__getitem__(key)
+
+    def keys(self) -> Tuple[str, ...]:
+        return self._KEYS
+
+
+def _chars_to_str(value: Any) -> Any:
+    """Assemble a char array (or one char) into a str, up to the first 0.
+
+    Bytes that are not UTF-8 come back as ``bytes``, as the ``ca`` layer does
+    for strings.
+    """
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, int):
+        value = [value]
+    raw = bytearray()
+    for item in value:
+        item = int(item) & 0xFF  # DBR_CHAR may arrive as signed int8 from numpy
+        if item == 0:
+            break
+        raw.append(item)
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return bytes(raw)
+
+
+def _format_value(dbr: Any, use_numpy: bool, as_string: bool) -> Dict[str, Any]:
+    """Turn a ``ca``-layer value (plain value or DBR dict) into the ``pv_*`` dict.
+
+    The one conversion used by :meth:`CaChannel.getValue` and every get and
+    monitor callback path.
+    """
+    result: Dict[str, Any] = {}
+    if isinstance(dbr, dict):
+        for key, item in dbr.items():
+            if key == 'stamp':
+                # caPython counted seconds from the EPICS epoch; the ca layer
+                # gives POSIX seconds.
+                result['pv_seconds'] = item['seconds'] - _ca().POSIX_TIME_AT_EPICS_EPOCH
+                result['pv_nseconds'] = item['nanoseconds']
+            else:
+                result[_PV_KEYS.get(key, 'pv_' + key)] = item
+    else:
+        result['pv_value'] = dbr
+    value = result.get('pv_value')
+    if as_string and value is not None:
+        result['pv_value'] = _chars_to_str(value)
+    elif not use_numpy and hasattr(value, 'tolist'):
+        result['pv_value'] = value.tolist()
+    return result
+
+
+def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
+                          as_string: bool) -> Dict[str, Any]:
+    """The documented get/monitor callback dict: ``chid type count status`` plus ``pv_*``."""
+    result = {key: args[key] for key in ('chid', 'type', 'count', 'status')}
+    result.update(_format_value(args.get('value'), use_numpy, as_string))
+    return result
+
+
+class CaChannel:
+    """CaChannel: a Python class with the API of caPython/CaChannel.
+
+    Each method corresponds to a Channel Access C function
+    (https://epics.anl.gov/base/R3-14/12-docs/CAref.html#Function); the
+    convenience methods :meth:`searchw`, :meth:`getw` and :meth:`putw` connect,
+    read and write with default arguments and wait for completion.
+
+    :param pvName: the process variable name, used by the search methods when
+                   they are called without one.
+    """
+
+    #: Default timeout (seconds) of the waiting methods; see :meth:`setTimeout`.
+    ca_timeout: float = 3.0
+
+    def __init__(self, pvName: Optional[str] = None) -> None:
+        self._pvname = pvName
+        self._ca: Optional[types.ModuleType] = None
+        self._chid: Any = None
+        self._evid: Any = None
+        self._cleared = False
+        self._timeout: Optional[float] = None
+        self._val: Any = None
+        self._val_options: Tuple[bool, bool] = (False, False)
+
+    def __del__(self) -> None:
+        # Channels dropped without clear_channel() would stay in libca for the
+        # life of the process; free them, quietly, as caPython did.
+        try:
+            if self._chid is not None:
+                self._release()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return '<%s %r>' % (type(self).__name__, self._pvname)
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    @property
+    def _backend(self) -> types.ModuleType:
+        """The ``ca`` module of this channel (bound at its first search)."""
+        return self._ca if self._ca is not None else _ca()
+
+    def _chid_or_raise(self) -> Any:
+        if self._chid is None:
+            raise CaChannelException(self._backend.ECA_BADCHID)
+        return self._chid
+
+    @staticmethod
+    def _check(status: Any) -> None:
+        if status != _ca().ECA_NORMAL:
+            raise CaChannelException(status)
+
+    @staticmethod
+    def _use_numpy(keywords: Dict[str, Any]) -> bool:
+        if 'use_numpy' in keywords:
+            return bool(keywords['use_numpy'])
+        return _package_use_numpy()
+
+    def _request_type(self, req_type: Optional[int]) -> Tuple[Optional[int], bool]:
+        """Map a STRING-family request on a CHAR field to the CHAR family.
+
+        Returns the type to ask the ``ca`` layer for and whether the answer has
+        to be assembled into a string (the documented rule for char arrays
+        read as ``DBR_STRING``, e.g. a waveform of CHAR holding text).
+        """
+        if req_type is None or self._chid is None:
+            return req_type, False
+        cam = self._backend
+        if cam.dbr_type_is_STRING(req_type) and cam.field_type(self._chid) == cam.DBF_CHAR:
+            # Each DBR family (plain, STS, TIME, GR, CTRL) is laid out in the
+            # same order, so CHAR sits at the same distance from STRING.
+            return cam.DBR(req_type + (cam.DBR_CHAR - cam.DBR_STRING)), True
+        return req_type, False
+
+    def _release(self) -> None:
+        """Clear the subscription and the channel, forgetting both."""
+        cam = self._backend
+        chid, self._chid, self._evid = self._chid, None, None
+        if chid is not None:
+            cam.clear_channel(chid)  # also cancels its subscriptions
+            self._cleared = True
+
+    # ------------------------------------------------------------------
+    # timeout
+    # ------------------------------------------------------------------
+    def setTimeout(self, timeout: Optional[float]) -> None:
+        """Set the timeout for this channel object. It overrides the class timeout.
+
+        :param float timeout: timeout in seconds (``None`` returns to the class timeout)
+        :raises ValueError: if *timeout* is negative
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError('timeout must not be negative: %r' % (timeout,))
+        self._timeout = None if timeout is None else float(timeout)
+
+    def getTimeout(self) -> float:
+        """Retrieve the timeout set for this channel object.
+
+        :return: timeout in seconds for this channel instance
+        """
+        return float(self.ca_timeout if self._timeout is None else self._timeout)
+
+    # ------------------------------------------------------------------
+    # connect
+    # ------------------------------------------------------------------
+    def _create(self, pvName: Any, callback: Optional[Callback]) -> None:
+        if self._chid is not None:
+            self.clear_channel()
+        if pvName is None:
+            pvName = self._pvname
+        if isinstance(pvName, bytes):
+            pvName = pvName.decode('utf-8')
+        if pvName is None:
+            raise ValueError('no process variable name given')
+        self._pvname = pvName
+        self._ca = cam = _ca()
+        status, chid = cam.create_channel(pvName, callback)
+        self._check(status)
+        self._chid = chid
+        self._cleared = False
+
+    def search(self, pvName: Optional[str] = None) -> None:
+        """Attempt to establish a connection to a process variable.
+
+        The request is buffered until an execution method (:meth:`pend_io`,
+        :meth:`poll`, :meth:`pend_event`, :meth:`flush_io`) is called.
+
+        :param pvName: process variable name (default: the name given before)
+        :raises CaChannelException: if error happens
+        """
+        self._create(pvName, None)
+
+    def search_and_connect(self, pvName: Optional[str], callback: Callback,
+                           *user_args: Any) -> None:
+        """Attempt to establish a connection and call *callback* on connection changes.
+
+        *callback* is called as ``callback(epics_args, user_args)`` where
+        ``epics_args`` is ``(chid, op)`` (also indexable by ``'chid'`` and
+        ``'op'``) with ``op`` ``ca.CA_OP_CONN_UP`` or ``ca.CA_OP_CONN_DOWN``,
+        and ``user_args`` is the tuple *user_args*.
+
+        :raises CaChannelException: if error happens
+        """
+        self._create(pvName, self._connection_wrapper(callback, user_args))
+
+    def searchw(self, pvName: Optional[str] = None) -> None:
+        """Connect to a process variable and wait for the connection.
+
+        :raises CaChannelException: if timeout or error happens
+        """
+        self.search(pvName)
+        self.pend_io(self.getTimeout())
+
+    def clear_channel(self) -> None:
+        """Close a channel created by one of the search functions.
+
+        The connection handler is not called; any monitor is removed.
+        """
+        if self._chid is not None:
+            self._release()
+
+    @staticmethod
+    def _connection_wrapper(callback: Any, user_args: Tuple[Any, ...]) -> Optional[Callback]:
+        if not callable(callback):
+            return None
+
+        def on_connection(args: Dict[str, Any]) -> None:
+            callback(ConnectionArgs(args['chid'], args['op']), user_args)
+        return on_connection
+
+    def change_connection_event(self, callback: Optional[Callback], *user_args: Any) -> None:
+        """Replace the connection callback; ``None`` or a non-callable removes it.
+
+        :raises CaChannelException: if error happens
+        """
+        self._check(self._backend.change_connection_event(
+            self._chid_or_raise(), self._connection_wrapper(callback, user_args)))
+
+    # ------------------------------------------------------------------
+    # read
+    # ------------------------------------------------------------------
+    def array_get(self, req_type: Optional[int] = None, count: Optional[int] = None,
+                  **keywords: Any) -> None:
+        """Request a value; it is available from :meth:`getValue` after :meth:`pend_io`.
+
+        :param req_type: database request type (``ca.DBR_XXXX``), default native
+        :param count: number of values, default native
+        :keyword use_numpy: return arrays as numpy arrays (default ``CaChannel.USE_NUMPY``)
+        :raises CaChannelException: if error happens
+        """
+        use_numpy = self._use_numpy(keywords)
+        chid = self._chid_or_raise()
+        chtype, as_string = self._request_type(req_type)
+        status, value = self._backend.get(chid, chtype, count, None, use_numpy)
+        self._check(status)
+        self._val = value
+        self._val_options = (use_numpy, as_string)
+
+    def getValue(self) -> Any:
+        """Return the value(s) after :meth:`array_get` has completed.
+
+        Plain request types give the value; other types a dict of ``pv_*``
+        keys as in :meth:`array_get_callback`.
+        """
+        if self._val is None:
+            # nothing was requested: the closest CA status is a failed read
+            raise CaChannelException(self._backend.ECA_GETFAIL)
+        use_numpy, as_string = self._val_options
+        dbr = self._val.get()
+        formatted = _format_value(dbr, use_numpy, as_string)
+        return formatted if isinstance(dbr, dict) else formatted['pv_value']
+
+    def array_get_callback(self, req_type: Optional[int], count: Optional[int],
+                           callback: Callback, *user_args: Any, **keywords: Any) -> None:
+        """Read a value and call ``callback(epics_args, user_args)`` when it arrives.
+
+        ``epics_args`` holds ``chid, type, count, status`` and the ``pv_*``
+        keys of the request type (see the documentation's table).
+
+        :raises CaChannelException: if error happens
+        """
+        use_numpy = self._use_numpy(keywords)
+        chid = self._chid_or_raise()
+        chtype, as_string = self._request_type(req_type)
+
+        def on_get(args: Dict[str, Any]) -> None:
+            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+
+        status, _ = self._backend.get(chid, chtype, count, on_get, use_numpy)
+        self._check(status)
+
+    def getw(self, req_type: Optional[int] = None, count: Optional[int] = None,
+             **keywords: Any) -> Any:
+        """Read the value from a channel and wait for it.
+
+        ``ca.DBR_STRING`` on an ENUM field gives the state string; on a CHAR
+        field the characters assembled into a str.
+
+        :return: the value for plain request types, else a dict of ``pv_*`` keys
+        :raises CaChannelException: if timeout or error happens
+        """
+        self.array_get(req_type, count, **keywords)
+        self.pend_io(self.getTimeout())
+        return self.getValue()
+
+    # ------------------------------------------------------------------
+    # write
+    # ------------------------------------------------------------------
+    def array_put(self, value: Any, req_type: Optional[int] = None,
+                  count: Optional[int] = None) -> None:
+        """Write a value or array of values (buffered until flushed).
+
+        :raises CaChannelException: if error happens
+        """
+        self._check(self._backend.put(self._chid_or_raise(), value, req_type, count))
+
+    def array_put_callback(self, value: Any, req_type: Optional[int], count: Optional[int],
+                           callback: Callback, *user_args: Any) -> None:
+        """Write and call ``callback(epics_args, user_args)`` when the put completed.
+
+        ``epics_args`` holds ``chid, type, count, status``.
+
+        :raises CaChannelException: if error happens
+        """
+        def on_put(args: Dict[str, Any]) -> None:
+            callback(args, user_args)
+
+        self._check(self._backend.put(self._chid_or_raise(), value, req_type, count, on_put))
+
+    def putw(self, value: Any, req_type: Optional[int] = None) -> None:
+        """Write a value or array of values and flush the request to the server.
+
+        :raises CaChannelException: if timeout or error happens
+        """
+        self.array_put(value, req_type)
+        self.flush_io()
+
+    # ------------------------------------------------------------------
+    # monitor
+    # ------------------------------------------------------------------
+    def add_masked_array_event(self, req_type: Optional[int], count: Optional[int],
+                               mask: Optional[int], callback: Callback, *user_args: Any,
+                               **keywords: Any) -> None:
+        """Call ``callback(epics_args, user_args)`` whenever the PV changes.
+
+        One subscription per object: an existing one is cleared first.
+        *mask* defaults to ``ca.DBE_VALUE | ca.DBE_ALARM``.
+
+        :raises CaChannelException: if error happens
+        """
+        use_numpy = self._use_numpy(keywords)
+        chid = self._chid_or_raise()
+        if self._evid is not None:
+            self.clear_event()
+        cam = self._backend
+        if mask is None:
+            mask = cam.DBE_VALUE | cam.DBE_ALARM
+        chtype, as_string = self._request_type(req_type)
+
+        def on_event(args: Dict[str, Any]) -> None:
+            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+
+        status, evid = cam.create_subscription(chid, on_event, chtype, count, mask, use_numpy)
+        self._check(status)
+        self._evid = evid
+
+    def clear_event(self) -> None:
+        """Remove the subscription installed by :meth:`add_masked_array_event`.
+
+        :raises CaChannelException: if error happens
+        """
+        if self._evid is not None:
+            evid, self._evid = self._evid, None
+            self._check(self._backend.clear_subscription(evid))
+
+    # ------------------------------------------------------------------
+    # execute
+    # ------------------------------------------------------------------
+    def pend_io(self, timeout: Optional[float] = None) -> None:
+        """Flush and wait for outstanding searches and gets, or *timeout* seconds.
+
+        :param timeout: seconds to wait (default :meth:`getTimeout`)
+        :raises CaChannelException: if timeout or other error happens
+        """
+        if timeout is None:
+            timeout = self.getTimeout()
+        self._check(self._backend.pend_io(float(timeout)))
+
+    def pend_event(self, timeout: Optional[float] = None) -> Any:
+        """Flush and process callbacks for *timeout* seconds (default 0.1).
+
+        :return: ``ca.ECA_TIMEOUT``
+        """
+        # 0 would mean "forever" to libca; caPython's default was a short slice.
+        return self._backend.pend_event(0.1 if timeout is None else float(timeout))
+
+    def poll(self) -> Any:
+        """Flush and execute outstanding background activity (``pend_event(1e-12)``).
+
+        :return: ``ca.ECA_TIMEOUT``
+        """
+        return self._backend.poll()
+
+    def flush_io(self) -> None:
+        """Flush the send buffer.
+
+        :raises CaChannelException: if error happens
+        """
+        self._check(self._backend.flush_io())
+
+    # ------------------------------------------------------------------
+    # information
+    # ------------------------------------------------------------------
+    def field_type(self) -> Any:
+        """Native type of the PV in the server, ``ca.DBF_XXXX``."""
+        return self._backend.field_type(self._chid_or_raise())
+
+    def element_count(self) -> int:
+        """Maximum array element count of the PV in the server."""
+        return int(self._backend.element_count(self._chid_or_raise()))
+
+    def name(self) -> Optional[str]:
+        """Channel name specified when the channel was created."""
+        if self._chid is None:
+            return self._pvname
+        return self._backend.name(self._chid)
+
+    def state(self) -> Any:
+        """Current state of the connection, a ``ca.ChannelState``.
+
+        ``NEVER_SEARCH`` before any search, ``CLOSED`` after :meth:`clear_channel`.
+        """
+        cam = self._backend
+        if self._chid is None:
+            return cam.ChannelState.CLOSED if self._cleared else cam.ChannelState.NEVER_SEARCH
+        return cam.state(self._chid)
+
+    def host_name(self) -> str:
+        """Host name that hosts the process variable."""
+        return self._backend.host_name(self._chid_or_raise())
+
+    def read_access(self) -> bool:
+        """True if the channel can be read."""
+        return bool(self._backend.read_access(self._chid_or_raise()))
+
+    def write_access(self) -> bool:
+        """True if the channel can be written."""
+        return bool(self._backend.write_access(self._chid_or_raise()))
+
+    # ------------------------------------------------------------------
+    # handlers
+    # ------------------------------------------------------------------
+    def replace_access_rights_event(self, callback: Optional[Callback] = None,
+                                    user_args: Any = None) -> None:
+        """Install (or with ``None`` remove) the access rights callback.
+
+        It is called as ``callback(epics_args, user_args)`` with ``epics_args``
+        holding ``chid``, ``read_access`` and ``write_access``; once right
+        away if the channel is connected.
+
+        :raises CaChannelException: if error happens
+        """
+        wrapper = None
+        if callable(callback):
+            def wrapper(args: Dict[str, Any]) -> None:
+                callback(args, user_args)
+        self._check(self._backend.replace_access_rights_event(self._chid_or_raise(), wrapper))
+
+    @classmethod
+    def add_exception_event(cls, callback: Optional[Callback] = None,
+                            user_args: Any = None) -> None:
+        """Install (or with ``None`` restore the default) context exception handler.
+
+        The callback gets ``(epics_args, user_args)``; ``epics_args`` holds
+        ``chid, type, count, state, op, ctx, file, lineNo``.
+        """
+        wrapper = None
+        if callable(callback):
+            def wrapper(args: Dict[str, Any]) -> None:
+                args = dict(args)
+                # caPython called the status 'state'; keep the ca name too.
+                args.setdefault('state', args.get('stat'))
+                callback(args, user_args)
+        cls._check(_ca().add_exception_event(wrapper))
+
+    @classmethod
+    def replace_printf_handler(cls, callback: Optional[Callback] = None,
+                               user_args: Any = None) -> None:
+        """Install (or with ``None`` restore stderr) the CA diagnostic message handler.
+
+        The callback gets ``(message, user_args)``.
+        """
+        wrapper = None
+        if callable(callback):
+            def wrapper(message: str) -> None:
+                callback(message, user_args)
+        status = _ca().replace_printf_handler(wrapper)
+        if status is not None:
+            cls._check(status)
