@@ -54,7 +54,7 @@ if os.environ.get('EPICS_BASE'):
 else:
     ext = epicscorelibs_extension()
     import epicscorelibs.version
-    install_requires = ['numpy', 'cffi>=1.15'] + epicscorelibs.version.abi_requires()
+    install_requires = ['numpy', 'cffi>=1.15', epicscorelibs.version.abi_requires()]
 
 dso_setup(
     name='CaChannel',
@@ -63,7 +63,7 @@ dso_setup(
     long_description=open('README.md').read() if os.path.exists('README.md') else '',
     long_description_content_type='text/markdown',
     license='BSD',
-    python_requires='>=3.8',
+    python_requires='>=3.9',
     packages=['CaChannel', 'caffi_backend'],
     package_data={'CaChannel': ['*.pyi', 'py.typed', 'demo.db']},
     py_modules=['epicsPV', 'epicsMotor', 'ca'],

@@ -24,12 +24,24 @@ _BACKEND_MODULES = {'c': 'CaChannel._ca', 'caffi': 'caffi_backend'}
 _REQUIRED = _names.FUNCTIONS + _names.TYPES
 
 
+def _preload_epicscorelibs() -> None:
+    # The extension's rpath finds the wheel's libraries only when both sit in
+    # the same site-packages; an editable install does not. Libraries already
+    # loaded under their soname satisfy the extension's dependencies anywhere.
+    import ctypes
+    import epicscorelibs.path
+    for lib in ('Com', 'ca'):
+        ctypes.CDLL(epicscorelibs.path.get_lib(lib), mode=ctypes.RTLD_GLOBAL)
+
+
 def _import_backend(name: str) -> types.ModuleType:
     try:
         module_name = _BACKEND_MODULES[name]
     except KeyError:
         raise ImportError('unknown CaChannel backend %r (choose from %s)'
                           % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
+    if name == 'c' and not os.environ.get('EPICS_BASE'):
+        _preload_epicscorelibs()
     module = importlib.import_module(module_name)
     missing = [n for n in _REQUIRED if not hasattr(module, n)]
     if missing:

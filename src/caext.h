@@ -1,0 +1,185 @@
+/* Shared declarations of the CaChannel._ca extension.
+ *
+ * The module is split by concern: context.c (contexts and the pend/flush
+ * family), channel.c (channels, their handlers and information calls),
+ * getput.c (get, put, subscriptions, synchronous groups), dbr.c (conversion
+ * between DBR buffers and Python objects), handlers.c (exception and printf
+ * handlers) and module.c (module state and the method table).
+ *
+ * Threading rules kept everywhere:
+ *  - every libca call that can block or take libca's locks runs with the GIL
+ *    released, because libca's callback threads hold those locks while they
+ *    wait for the GIL;
+ *  - callbacks from libca threads enter through cb_enter() and leave through
+ *    cb_leave(), and never let a Python exception escape into libca;
+ *  - each Python object handed to libca as a `usr` pointer is counted in once
+ *    (usr_hold) and out once (usr_release); _live_callbacks() reports the
+ *    balance for leak tests.
+ */
+#ifndef CAEXT_H
+#define CAEXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cadef.h>
+#include <db_access.h>
+
+/* ---- identifiers ---------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    struct ca_client_context *ctx;
+    int valid;
+    int preemptive;
+    /* DBRValues of ca_array_get calls not yet covered by a pend_io */
+    PyObject *pending;
+} ContextObject;
+
+typedef struct {
+    PyObject_HEAD
+    chid cid;
+    int valid;
+    ContextObject *context;
+    PyObject *name;           /* str, kept to answer name() after clearing */
+    PyObject *conn_callback;  /* NULL or callable */
+    PyObject *access_callback;
+    PyObject *subscriptions;  /* set of live SubscriptionObject (usr refs) */
+    PyObject *orphans;        /* DBRValues a late reply may still fill */
+} ChannelObject;
+
+typedef struct {
+    PyObject_HEAD
+    evid eid;
+    int valid;
+    ChannelObject *channel;
+    PyObject *callback;
+    int use_numpy;
+} SubscriptionObject;
+
+typedef struct {
+    PyObject_HEAD
+    CA_SYNC_GID gid;
+    int valid;
+    ContextObject *context;
+    PyObject *pending;        /* DBRValues of ca_sg_array_get */
+} SyncGroupObject;
+
+typedef struct {
+    PyObject_HEAD
+    void *buffer;
+    long type;
+    unsigned long count;
+    int use_numpy;
+    ChannelObject *channel;
+    Py_ssize_t exports;
+} DBRValueObject;
+
+extern PyTypeObject ContextType, ChannelType, SubscriptionType,
+                    SyncGroupType, DBRValueType;
+
+/* ---- module state (module.c) --------------------------------------- */
+
+/* value -> member maps of the shared IntEnums (CaChannel._constants) */
+extern PyObject *ECA_members, *DBR_members, *DBF_members, *State_members,
+                *OP_members, *Severity_members, *Condition_members;
+
+/* Interned dictionary keys of the callback and value dicts. */
+enum {
+    K_chid, K_op, K_type, K_count, K_status, K_value, K_severity, K_stamp,
+    K_seconds, K_nanoseconds, K_timestamp, K_units, K_precision,
+    K_upper_disp_limit, K_lower_disp_limit, K_upper_alarm_limit,
+    K_upper_warning_limit, K_lower_warning_limit, K_lower_alarm_limit,
+    K_upper_ctrl_limit, K_lower_ctrl_limit, K_no_str, K_strs, K_ackt,
+    K_acks, K_read_access, K_write_access, K_addr, K_stat, K_ctx, K_file,
+    K_lineNo, K__COUNT
+};
+extern PyObject *keys[K__COUNT];
+
+PyObject *enum_member(PyObject *members, long value);   /* new reference */
+#define ECA_OBJ(s) enum_member(ECA_members, (long)(s))
+
+/* Python-side states of libca callbacks */
+extern volatile int shutting_down;
+int cb_enter(PyGILState_STATE *state);   /* 0: do not touch Python */
+void cb_leave(PyGILState_STATE state);
+void cb_call(PyObject *callback, PyObject *arg);  /* reports exceptions */
+
+extern Py_ssize_t live_usr;
+#define usr_hold(o) do { Py_INCREF(o); live_usr++; } while (0)
+#define usr_release(o) do { live_usr--; Py_DECREF(o); } while (0)
+
+/* ---- context.c ------------------------------------------------------- */
+ContextObject *context_current(int create);   /* borrowed; NULL = none/err */
+ContextObject *context_record(struct ca_client_context *ctx);  /* borrowed */
+void context_forget_pending(ContextObject *rec, Py_ssize_t upto, int orphan);
+PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_destroy_context(PyObject *self, PyObject *unused);
+PyObject *py_attach_context(PyObject *self, PyObject *arg);
+PyObject *py_detach_context(PyObject *self, PyObject *unused);
+PyObject *py_current_context(PyObject *self, PyObject *unused);
+PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_pend_io(PyObject *self, PyObject *arg);
+PyObject *py_pend_event(PyObject *self, PyObject *arg);
+PyObject *py_poll(PyObject *self, PyObject *unused);
+PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_test_io(PyObject *self, PyObject *unused);
+PyObject *py_flush_io(PyObject *self, PyObject *unused);
+PyObject *py_shutdown(PyObject *self, PyObject *unused);
+int parse_timeout(PyObject *arg, double *timeout);
+
+/* ---- channel.c ------------------------------------------------------- */
+extern PyObject *live_channels;   /* set: the usr references of channels */
+ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
+void channel_invalidate(ChannelObject *chan);
+PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_clear_channel(PyObject *self, PyObject *arg);
+PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_field_type(PyObject *self, PyObject *arg);
+PyObject *py_element_count(PyObject *self, PyObject *arg);
+PyObject *py_name(PyObject *self, PyObject *arg);
+PyObject *py_state(PyObject *self, PyObject *arg);
+PyObject *py_host_name(PyObject *self, PyObject *arg);
+PyObject *py_read_access(PyObject *self, PyObject *arg);
+PyObject *py_write_access(PyObject *self, PyObject *arg);
+
+/* ---- getput.c -------------------------------------------------------- */
+PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_clear_subscription(PyObject *self, PyObject *arg);
+PyObject *py_sg_create(PyObject *self, PyObject *unused);
+PyObject *py_sg_delete(PyObject *self, PyObject *arg);
+PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_sg_test(PyObject *self, PyObject *arg);
+PyObject *py_sg_reset(PyObject *self, PyObject *arg);
+
+/* ---- dbr.c ----------------------------------------------------------- */
+/* Value of a DBR buffer.  With `owner` (an object exporting the buffer),
+ * numpy arrays are views on it; without, data are copied once. */
+PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
+                        int use_numpy, PyObject *owner);
+/* Builds the C buffer to write `value` as request type *type (which may be
+ * changed, e.g. ENUM by string becomes STRING). *count holds the requested
+ * count (0: none) on entry and the count to send on exit. */
+int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
+                  unsigned long *count, void **buffer);
+PyObject *event_args_dict(struct event_handler_args *args, int use_numpy);
+PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
+                       ChannelObject *channel);
+
+/* ---- handlers.c ------------------------------------------------------ */
+PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw);
+
+/* ---- argument helpers (module.c) ----------------------------------- */
+/* chtype argument: None -> native type of the channel; -2 on error */
+int parse_chtype(PyObject *obj, chid cid, long *type);
+/* count argument normalisation, see DEVELOPERS.md */
+int parse_count(PyObject *obj, unsigned long native, int allow_zero,
+                unsigned long *count);
+
+#endif

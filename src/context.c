@@ -1,0 +1,383 @@
+/* Contexts, and the calls that work on the calling thread's context:
+ * pend_io, pend_event, poll, pend, test_io, flush_io. */
+#include "caext.h"
+
+/* pointer -> ContextObject, so one C context is always one Python object */
+static PyObject *registry;
+/* The process's one preemptive context that threads without a context join. */
+static ContextObject *default_context;
+
+static void context_dealloc(ContextObject *self)
+{
+    Py_XDECREF(self->pending);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *context_repr(ContextObject *self)
+{
+    return PyUnicode_FromFormat("<CA context %p%s>", (void *)self->ctx,
+                                self->valid ? "" : " (destroyed)");
+}
+
+static Py_hash_t context_hash(ContextObject *self)
+{
+    return _Py_HashPointer(self->ctx);
+}
+
+static PyObject *context_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if (!PyObject_TypeCheck(b, &ContextType) || (op != Py_EQ && op != Py_NE))
+        Py_RETURN_NOTIMPLEMENTED;
+    {
+        int same = ((ContextObject *)a)->ctx == ((ContextObject *)b)->ctx;
+        return PyBool_FromLong(op == Py_EQ ? same : !same);
+    }
+}
+
+PyTypeObject ContextType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "CaChannel._ca.Context",
+    .tp_basicsize = sizeof(ContextObject),
+    .tp_dealloc = (destructor)context_dealloc,
+    .tp_repr = (reprfunc)context_repr,
+    .tp_hash = (hashfunc)context_hash,
+    .tp_richcompare = context_richcompare,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Opaque CA client context identifier.",
+};
+
+ContextObject *context_record(struct ca_client_context *ctx)
+{
+    PyObject *key;
+    ContextObject *rec;
+
+    if (!registry && !(registry = PyDict_New()))
+        return NULL;
+    key = PyLong_FromVoidPtr(ctx);
+    if (!key)
+        return NULL;
+    rec = (ContextObject *)PyDict_GetItemWithError(registry, key);
+    if (!rec && !PyErr_Occurred()) {
+        rec = PyObject_New(ContextObject, &ContextType);
+        if (rec) {
+            rec->ctx = ctx;
+            rec->valid = 1;
+            rec->preemptive = ca_preemtive_callback_is_enabled();
+            rec->pending = PyList_New(0);
+            if (!rec->pending || PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
+                Py_DECREF(rec);
+                rec = NULL;
+            } else {
+                Py_DECREF(rec);   /* the registry keeps it */
+            }
+        }
+    }
+    Py_DECREF(key);
+    return rec;
+}
+
+ContextObject *context_current(int create)
+{
+    struct ca_client_context *ctx = ca_current_context();
+    ContextObject *rec;
+
+    if (ctx)
+        return context_record(ctx);
+    if (!create)
+        return NULL;
+    /* The GIL is kept while the context is created so that two threads
+     * racing here cannot both create "the" default context. */
+    if (default_context && default_context->valid) {
+        int status = ca_attach_context(default_context->ctx);
+        if (status != ECA_NORMAL) {
+            PyErr_Format(PyExc_RuntimeError, "cannot attach to the CA context: %s",
+                         ca_message(status));
+            return NULL;
+        }
+        return default_context;
+    }
+    {
+        int status = ca_context_create(ca_enable_preemptive_callback);
+        if (status != ECA_NORMAL) {
+            PyErr_Format(PyExc_RuntimeError, "cannot create a CA context: %s",
+                         ca_message(status));
+            return NULL;
+        }
+    }
+    rec = context_record(ca_current_context());
+    if (rec)
+        default_context = rec;
+    return rec;
+}
+
+void context_forget_pending(ContextObject *rec, Py_ssize_t upto, int orphan)
+{
+    Py_ssize_t i;
+    if (orphan) {
+        /* A reply that comes after a pend_io timeout is still copied into
+         * the buffer, so the buffer stays with its channel until that
+         * channel is cleared. */
+        for (i = 0; i < upto; i++) {
+            DBRValueObject *v = (DBRValueObject *)PyList_GET_ITEM(rec->pending, i);
+            if (v->channel && v->channel->valid &&
+                PyList_Append(v->channel->orphans, (PyObject *)v) < 0)
+                PyErr_WriteUnraisable(NULL);
+        }
+    }
+    if (PyList_SetSlice(rec->pending, 0, upto, NULL) < 0)
+        PyErr_WriteUnraisable(NULL);
+}
+
+PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"preemptive_callback", NULL};
+    int preemptive = 1, status;
+    ContextObject *rec;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:create_context", kwlist, &preemptive))
+        return NULL;
+    status = ca_context_create(preemptive ? ca_enable_preemptive_callback
+                                          : ca_disable_preemptive_callback);
+    if (status == ECA_NORMAL && ca_current_context()) {
+        rec = context_record(ca_current_context());
+        if (!rec)
+            return NULL;
+        if (rec->preemptive && !(default_context && default_context->valid))
+            default_context = rec;
+    }
+    return ECA_OBJ(status);
+}
+
+PyObject *py_destroy_context(PyObject *self, PyObject *unused)
+{
+    struct ca_client_context *ctx = ca_current_context();
+    ContextObject *rec;
+    PyObject *key;
+
+    if (!ctx)
+        Py_RETURN_NONE;
+    rec = context_record(ctx);
+    if (!rec)
+        return NULL;
+    Py_INCREF(rec);
+    /* libca joins its threads and waits for callbacks in progress, which
+     * need the GIL to finish. */
+    Py_BEGIN_ALLOW_THREADS
+    ca_context_destroy();
+    Py_END_ALLOW_THREADS
+    rec->valid = 0;
+    if (default_context == rec)
+        default_context = NULL;
+    /* Every channel of the context is gone with it. */
+    {
+        PyObject *snapshot = PySequence_List(live_channels);
+        Py_ssize_t i;
+        if (!snapshot) {
+            Py_DECREF(rec);
+            return NULL;
+        }
+        for (i = 0; i < PyList_GET_SIZE(snapshot); i++) {
+            ChannelObject *chan = (ChannelObject *)PyList_GET_ITEM(snapshot, i);
+            if (chan->context == rec)
+                channel_invalidate(chan);
+        }
+        Py_DECREF(snapshot);
+    }
+    PyList_SetSlice(rec->pending, 0, PyList_GET_SIZE(rec->pending), NULL);
+    key = PyLong_FromVoidPtr(ctx);
+    if (key) {
+        if (PyDict_DelItem(registry, key) < 0)
+            PyErr_Clear();
+        Py_DECREF(key);
+    }
+    Py_DECREF(rec);
+    Py_RETURN_NONE;
+}
+
+PyObject *py_attach_context(PyObject *self, PyObject *arg)
+{
+    ContextObject *rec;
+    int status;
+    if (!PyObject_TypeCheck(arg, &ContextType)) {
+        PyErr_Format(PyExc_TypeError, "expected a CA context, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    rec = (ContextObject *)arg;
+    if (!rec->valid)
+        return ECA_OBJ(ECA_BADCHID);
+    status = ca_attach_context(rec->ctx);
+    return ECA_OBJ(status);
+}
+
+PyObject *py_detach_context(PyObject *self, PyObject *unused)
+{
+    ca_detach_context();
+    Py_RETURN_NONE;
+}
+
+PyObject *py_current_context(PyObject *self, PyObject *unused)
+{
+    ContextObject *rec;
+    if (!ca_current_context())
+        Py_RETURN_NONE;
+    rec = context_current(0);
+    if (!rec)
+        return NULL;
+    Py_INCREF(rec);
+    return (PyObject *)rec;
+}
+
+PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"context", "level", NULL};
+    PyObject *context = Py_None;
+    unsigned int level = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OI:show_context", kwlist,
+                                     &context, &level))
+        return NULL;
+    if (context != Py_None && !PyObject_TypeCheck(context, &ContextType)) {
+        PyErr_Format(PyExc_TypeError, "expected a CA context or None, not %.100s",
+                     Py_TYPE(context)->tp_name);
+        return NULL;
+    }
+    if (context != Py_None && !((ContextObject *)context)->valid) {
+        PyErr_SetString(PyExc_ValueError, "the CA context has been destroyed");
+        return NULL;
+    }
+    /* Python's own stdout buffer goes first so the report lands in order. */
+    {
+        PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
+        if (r)
+            Py_DECREF(r);
+        else
+            PyErr_Clear();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (context == Py_None)
+        ca_client_status(level);
+    else
+        ca_context_status(((ContextObject *)context)->ctx, level);
+    fflush(stdout);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+int parse_timeout(PyObject *arg, double *timeout)
+{
+    *timeout = PyFloat_AsDouble(arg);
+    if (*timeout == -1.0 && PyErr_Occurred())
+        return -1;
+    if (*timeout != *timeout) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
+        return -1;
+    }
+    if (*timeout < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *pend_io_with(double timeout)
+{
+    ContextObject *rec = context_current(1);
+    Py_ssize_t issued;
+    int status;
+    if (!rec)
+        return NULL;
+    /* Only gets issued before the wait can be known complete afterwards. */
+    issued = PyList_GET_SIZE(rec->pending);
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_pend_io(timeout);
+    Py_END_ALLOW_THREADS
+    if (status == ECA_NORMAL)
+        context_forget_pending(rec, issued, 0);
+    else if (status == ECA_TIMEOUT)
+        context_forget_pending(rec, issued, 1);
+    return ECA_OBJ(status);
+}
+
+static PyObject *pend_event_with(double timeout)
+{
+    int status;
+    if (!context_current(1))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_pend_event(timeout);
+    Py_END_ALLOW_THREADS
+    return ECA_OBJ(status);
+}
+
+PyObject *py_pend_io(PyObject *self, PyObject *arg)
+{
+    double timeout;
+    if (parse_timeout(arg, &timeout) < 0)
+        return NULL;
+    return pend_io_with(timeout);
+}
+
+PyObject *py_pend_event(PyObject *self, PyObject *arg)
+{
+    double timeout;
+    if (parse_timeout(arg, &timeout) < 0)
+        return NULL;
+    return pend_event_with(timeout);
+}
+
+PyObject *py_poll(PyObject *self, PyObject *unused)
+{
+    return pend_event_with(1e-12);
+}
+
+PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", "early", NULL};
+    PyObject *timeout_obj;
+    int early;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Op:pend", kwlist, &timeout_obj, &early))
+        return NULL;
+    if (parse_timeout(timeout_obj, &timeout) < 0)
+        return NULL;
+    return early ? pend_io_with(timeout) : pend_event_with(timeout);
+}
+
+PyObject *py_test_io(PyObject *self, PyObject *unused)
+{
+    int status;
+    if (!context_current(1))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_test_io();
+    Py_END_ALLOW_THREADS
+    return ECA_OBJ(status);
+}
+
+PyObject *py_flush_io(PyObject *self, PyObject *unused)
+{
+    int status;
+    if (!context_current(1))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_flush_io();
+    Py_END_ALLOW_THREADS
+    return ECA_OBJ(status);
+}
+
+PyObject *py_shutdown(PyObject *self, PyObject *unused)
+{
+    /* From here on libca's threads drop callbacks instead of waiting for a
+     * GIL that a finalizing interpreter will never give back. */
+    shutting_down = 1;
+    if (default_context && default_context->valid) {
+        struct ca_client_context *mine = ca_current_context();
+        if (mine && mine != default_context->ctx)
+            Py_RETURN_NONE;   /* not ours to tear down from here */
+        if (!mine && ca_attach_context(default_context->ctx) != ECA_NORMAL)
+            Py_RETURN_NONE;
+        return py_destroy_context(self, NULL);
+    }
+    Py_RETURN_NONE;
+}

@@ -1,0 +1,644 @@
+/* Conversion between DBR buffers and Python objects, both ways, and the
+ * DBRValue type that holds the result of a get without callback. */
+#include "caext.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- numpy, imported on first use so that plain users never pay for it */
+
+static PyObject *np_frombuffer;
+static PyObject *np_dtype[DBR_DOUBLE + 1];
+
+static int numpy_ready(void)
+{
+    static const char *codes[DBR_DOUBLE + 1] = {
+        NULL, "=i2", "=f4", "=u2", "=u1", "=i4", "=f8"};
+    PyObject *numpy, *dtype;
+    int i;
+    if (np_frombuffer)
+        return 0;
+    numpy = PyImport_ImportModule("numpy");
+    if (!numpy)
+        return -1;
+    dtype = PyObject_GetAttrString(numpy, "dtype");
+    for (i = 1; dtype && i <= DBR_DOUBLE; i++) {
+        np_dtype[i] = PyObject_CallFunction(dtype, "s", codes[i]);
+        if (!np_dtype[i])
+            break;
+    }
+    np_frombuffer = dtype && !PyErr_Occurred()
+                    ? PyObject_GetAttrString(numpy, "frombuffer") : NULL;
+    Py_XDECREF(dtype);
+    Py_DECREF(numpy);
+    return np_frombuffer ? 0 : -1;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* A C string read from a fixed-size field never runs past the field, even
+ * when a server fills all of it without a terminating 0. */
+static PyObject *bounded_string(const char *s, size_t size)
+{
+    size_t n = strnlen(s, size);
+    PyObject *text = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "strict");
+    if (!text && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        text = PyBytes_FromStringAndSize(s, (Py_ssize_t)n);
+    }
+    return text;
+}
+
+static PyObject *element(int plain, const char *p)
+{
+    switch (plain) {
+    case DBR_STRING: return bounded_string(p, MAX_STRING_SIZE);
+    case DBR_SHORT:  return PyLong_FromLong(*(const dbr_short_t *)p);
+    case DBR_FLOAT:  return PyFloat_FromDouble(*(const dbr_float_t *)p);
+    case DBR_ENUM:   return PyLong_FromLong(*(const dbr_enum_t *)p);
+    case DBR_CHAR:   return PyLong_FromLong(*(const dbr_char_t *)p);
+    case DBR_LONG:   return PyLong_FromLong(*(const dbr_long_t *)p);
+    case DBR_DOUBLE: return PyFloat_FromDouble(*(const dbr_double_t *)p);
+    }
+    PyErr_Format(PyExc_SystemError, "no element conversion for type %d", plain);
+    return NULL;
+}
+
+static PyObject *numpy_array(int plain, unsigned long count, const char *p,
+                             PyObject *owner, const void *owner_base)
+{
+    Py_ssize_t nbytes = (Py_ssize_t)count * dbr_value_size[plain];
+    PyObject *source, *array;
+    Py_ssize_t offset = 0;
+    if (numpy_ready() < 0)
+        return NULL;
+    if (owner) {
+        /* A view on the DBRValue's own buffer: no copy at all. */
+        source = owner;
+        Py_INCREF(source);
+        offset = p - (const char *)owner_base;
+    } else {
+        /* The callback's buffer dies with the callback: one copy. */
+        source = PyByteArray_FromStringAndSize(p, nbytes);
+        if (!source)
+            return NULL;
+    }
+    array = PyObject_CallFunction(np_frombuffer, "OOnn", source, np_dtype[plain],
+                                  (Py_ssize_t)count, offset);
+    Py_DECREF(source);
+    return array;
+}
+
+static PyObject *value_object(int plain, unsigned long count, const char *p,
+                              int use_numpy, PyObject *owner, const void *base)
+{
+    PyObject *list;
+    unsigned long i;
+    size_t size = dbr_value_size[plain];
+    if (count == 1)
+        return element(plain, p);
+    if (use_numpy && plain != DBR_STRING)
+        return numpy_array(plain, count, p, owner, base);
+    list = PyList_New((Py_ssize_t)count);
+    if (!list)
+        return NULL;
+    for (i = 0; i < count; i++) {
+        PyObject *item = element(plain, p + i * size);
+        if (!item) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static int set_item(PyObject *d, int key, PyObject *value)
+{
+    int rc;
+    if (!value)
+        return -1;
+    rc = PyDict_SetItem(d, keys[key], value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int set_alarm(PyObject *d, long status, long severity)
+{
+    if (set_item(d, K_status, enum_member(Condition_members, status)) < 0)
+        return -1;
+    return set_item(d, K_severity, enum_member(Severity_members, severity));
+}
+
+static int set_stamp(PyObject *d, const epicsTimeStamp *stamp)
+{
+    double seconds = (double)stamp->secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH;
+    PyObject *s = Py_BuildValue(
+        "{O:K,O:k,O:d}",
+        keys[K_seconds], (unsigned long long)stamp->secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH,
+        keys[K_nanoseconds], (unsigned long)stamp->nsec,
+        keys[K_timestamp], seconds + stamp->nsec * 1e-9);
+    return set_item(d, K_stamp, s);
+}
+
+static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRING_SIZE])
+{
+    /* A server may claim more states than the structure can hold. */
+    int n = no_str < 0 ? 0 : no_str > MAX_ENUM_STATES ? MAX_ENUM_STATES : no_str;
+    PyObject *t = PyTuple_New(n);
+    int i;
+    if (!t)
+        return -1;
+    for (i = 0; i < n; i++) {
+        PyObject *s = bounded_string(strs[i], MAX_ENUM_STRING_SIZE);
+        if (!s) {
+            Py_DECREF(t);
+            return -1;
+        }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    if (set_item(d, K_no_str, PyLong_FromLong(no_str)) < 0) {
+        Py_DECREF(t);
+        return -1;
+    }
+    return set_item(d, K_strs, t);
+}
+
+/* units and the six display/alarm limits, and for CTRL types the control
+ * limits: the same field names in every numeric GR/CTRL structure. */
+#define GR_LIMITS(p, conv) \
+    (set_item(d, K_units, bounded_string((p)->units, MAX_UNITS_SIZE)) < 0 ||    \
+     set_item(d, K_upper_disp_limit, conv((p)->upper_disp_limit)) < 0 ||       \
+     set_item(d, K_lower_disp_limit, conv((p)->lower_disp_limit)) < 0 ||       \
+     set_item(d, K_upper_alarm_limit, conv((p)->upper_alarm_limit)) < 0 ||     \
+     set_item(d, K_upper_warning_limit, conv((p)->upper_warning_limit)) < 0 || \
+     set_item(d, K_lower_warning_limit, conv((p)->lower_warning_limit)) < 0 || \
+     set_item(d, K_lower_alarm_limit, conv((p)->lower_alarm_limit)) < 0)
+#define CTRL_LIMITS(p, conv) \
+    (GR_LIMITS(p, conv) ||                                                      \
+     set_item(d, K_upper_ctrl_limit, conv((p)->upper_ctrl_limit)) < 0 ||       \
+     set_item(d, K_lower_ctrl_limit, conv((p)->lower_ctrl_limit)) < 0)
+#define PRECISION(p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
+
+static PyObject *from_long(long v) { return PyLong_FromLong(v); }
+static PyObject *from_double(double v) { return PyFloat_FromDouble(v); }
+
+/* The metadata of a non-plain DBR structure, added to dict d. */
+static int metadata(PyObject *d, long type, const void *dbr)
+{
+    const struct dbr_sts_short *sts = dbr;   /* status/severity lead them all */
+    if (type == DBR_STSACK_STRING) {
+        const struct dbr_stsack_string *p = dbr;
+        return (set_alarm(d, p->status, p->severity) < 0 ||
+                set_item(d, K_ackt, PyLong_FromLong(p->ackt)) < 0 ||
+                set_item(d, K_acks, enum_member(Severity_members, p->acks)) < 0) ? -1 : 0;
+    }
+    if (set_alarm(d, sts->status, sts->severity) < 0)
+        return -1;
+    if (dbr_type_is_TIME(type))
+        return set_stamp(d, &((const struct dbr_time_short *)dbr)->stamp);
+    switch (type) {
+    case DBR_GR_SHORT:   return GR_LIMITS((const struct dbr_gr_short *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_CHAR:    return GR_LIMITS((const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_LONG:    return GR_LIMITS((const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_FLOAT:
+        return (PRECISION((const struct dbr_gr_float *)dbr) < 0 ||
+                GR_LIMITS((const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
+    case DBR_GR_DOUBLE:
+        return (PRECISION((const struct dbr_gr_double *)dbr) < 0 ||
+                GR_LIMITS((const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
+    case DBR_CTRL_SHORT: return CTRL_LIMITS((const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_CHAR:  return CTRL_LIMITS((const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_LONG:  return CTRL_LIMITS((const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_FLOAT:
+        return (PRECISION((const struct dbr_ctrl_float *)dbr) < 0 ||
+                CTRL_LIMITS((const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
+    case DBR_CTRL_DOUBLE:
+        return (PRECISION((const struct dbr_ctrl_double *)dbr) < 0 ||
+                CTRL_LIMITS((const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
+    case DBR_GR_ENUM: {
+        const struct dbr_gr_enum *p = dbr;
+        return set_enum_strings(d, p->no_str, (char (*)[MAX_ENUM_STRING_SIZE])p->strs);
+    }
+    case DBR_CTRL_ENUM: {
+        const struct dbr_ctrl_enum *p = dbr;
+        return set_enum_strings(d, p->no_str, (char (*)[MAX_ENUM_STRING_SIZE])p->strs);
+    }
+    }
+    return 0;   /* STS types, and GR/CTRL of STRING which are STS */
+}
+
+static int plain_of(long type)
+{
+    if (type == DBR_STSACK_STRING || type == DBR_CLASS_NAME)
+        return DBR_STRING;
+    return (int)(type % (LAST_TYPE + 1));
+}
+
+PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
+                        int use_numpy, PyObject *owner)
+{
+    const char *p = (const char *)dbr + dbr_value_offset[type];
+    PyObject *value, *d;
+    value = value_object(plain_of(type), count, p, use_numpy, owner, dbr);
+    if (!value || dbr_type_is_plain(type) || type == DBR_CLASS_NAME)
+        return value;
+    d = PyDict_New();
+    if (!d || set_item(d, K_value, value) < 0 || metadata(d, type, dbr) < 0) {
+        Py_XDECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+PyObject *event_args_dict(struct event_handler_args *args, int use_numpy)
+{
+    PyObject *d = PyDict_New(), *value;
+    if (!d)
+        return NULL;
+    if (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
+                             (PyObject *)ca_puser(args->chid))) < 0 ||
+        set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
+        set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
+        set_item(d, K_status, ECA_OBJ(args->status)) < 0)
+        goto fail;
+    if (args->status == ECA_NORMAL && args->dbr && dbr_type_is_valid(args->type) &&
+        args->type != DBR_PUT_ACKT && args->type != DBR_PUT_ACKS) {
+        value = dbr_to_python(args->type, (unsigned long)args->count, args->dbr,
+                              use_numpy, NULL);
+    } else {
+        value = Py_None;
+        Py_INCREF(value);
+    }
+    if (set_item(d, K_value, value) < 0)
+        goto fail;
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* ---- DBRValue ----------------------------------------------------------- */
+
+static void dbrvalue_dealloc(DBRValueObject *self)
+{
+    free(self->buffer);
+    Py_XDECREF(self->channel);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int dbrvalue_getbuffer(DBRValueObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->buffer,
+                             dbr_size_n(self->type, self->count), 0, flags);
+}
+
+static PyBufferProcs dbrvalue_as_buffer = {
+    (getbufferproc)dbrvalue_getbuffer, NULL,
+};
+
+static PyObject *dbrvalue_get(DBRValueObject *self, PyObject *unused)
+{
+    return dbr_to_python(self->type, self->count, self->buffer, self->use_numpy,
+                         (PyObject *)self);
+}
+
+static PyObject *dbrvalue_repr(DBRValueObject *self)
+{
+    PyObject *type = enum_member(DBR_members, self->type), *r;
+    if (!type)
+        return NULL;
+    r = PyUnicode_FromFormat("<DBRValue %S count=%lu>", type, self->count);
+    Py_DECREF(type);
+    return r;
+}
+
+static PyMethodDef dbrvalue_methods[] = {
+    {"get", (PyCFunction)dbrvalue_get, METH_NOARGS,
+     "The value, once the pend_io() after the get returned ECA.NORMAL."},
+    {NULL, NULL, 0, NULL}
+};
+
+PyTypeObject DBRValueType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "CaChannel._ca.DBRValue",
+    .tp_basicsize = sizeof(DBRValueObject),
+    .tp_dealloc = (destructor)dbrvalue_dealloc,
+    .tp_repr = (reprfunc)dbrvalue_repr,
+    .tp_as_buffer = &dbrvalue_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Buffer that libca fills for a get without callback.",
+    .tp_methods = dbrvalue_methods,
+};
+
+PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
+                       ChannelObject *channel)
+{
+    DBRValueObject *v = PyObject_New(DBRValueObject, &DBRValueType);
+    if (!v)
+        return NULL;
+    v->type = type;
+    v->count = count;
+    v->use_numpy = use_numpy;
+    v->channel = channel;
+    Py_XINCREF(channel);
+    /* Zeroed, so a value read before its reply came is zeros, not garbage. */
+    v->buffer = calloc(1, dbr_size_n(type, count ? count : 1));
+    if (!v->buffer) {
+        Py_DECREF(v);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)v;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int text_bytes(PyObject *item, PyObject **bytes)
+{
+    if (PyUnicode_Check(item))
+        *bytes = PyUnicode_AsUTF8String(item);
+    else if (PyBytes_Check(item) || PyByteArray_Check(item))
+        *bytes = PyBytes_FromObject(item);
+    else
+        return 0;
+    return *bytes ? 1 : -1;
+}
+
+static int put_string(PyObject *item, char *out)
+{
+    PyObject *bytes;
+    int is_text = text_bytes(item, &bytes);
+    if (is_text < 0)
+        return -1;
+    if (!is_text) {
+        if (item == Py_None || !PyNumber_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "cannot write %.100s as a CA string",
+                         Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        {
+            PyObject *text = PyObject_Str(item);
+            if (!text)
+                return -1;
+            bytes = PyUnicode_AsUTF8String(text);
+            Py_DECREF(text);
+            if (!bytes)
+                return -1;
+        }
+    }
+    if (PyBytes_GET_SIZE(bytes) >= MAX_STRING_SIZE) {
+        PyErr_Format(PyExc_ValueError,
+                     "string of %zd bytes does not fit a CA string (at most %d)",
+                     PyBytes_GET_SIZE(bytes), MAX_STRING_SIZE - 1);
+        Py_DECREF(bytes);
+        return -1;
+    }
+    memset(out, 0, MAX_STRING_SIZE);
+    memcpy(out, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
+    Py_DECREF(bytes);
+    return 0;
+}
+
+/* A number from a numeric string, for writing text to numeric types. */
+static PyObject *number_of_text(PyObject *item)
+{
+    PyObject *bytes, *number;
+    if (text_bytes(item, &bytes) <= 0)
+        return NULL;
+    number = PyLong_FromString(PyBytes_AS_STRING(bytes), NULL, 0);
+    if (!number) {
+        PyErr_Clear();
+        number = PyFloat_FromString(bytes);
+    }
+    if (!number) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%R is not a number", item);
+    }
+    Py_DECREF(bytes);
+    return number;
+}
+
+static int put_integer(PyObject *item, int plain, char *out)
+{
+    static const long long lo[] = {0, -32768, 0, 0, -128, -2147483648LL, 0};
+    static const long long hi[] = {0, 32767, 0, 65535, 255, 2147483647LL, 0};
+    long long v;
+    PyObject *number = NULL;
+
+    if (PyUnicode_Check(item) || PyBytes_Check(item)) {
+        if (!(number = number_of_text(item)))
+            return -1;
+        item = number;
+    }
+    if (PyFloat_Check(item) || (!PyIndex_Check(item) && PyNumber_Check(item) &&
+                                Py_TYPE(item)->tp_as_number->nb_float)) {
+        double d = PyFloat_AsDouble(item);
+        if (d == -1.0 && PyErr_Occurred())
+            goto fail;
+        if (isnan(d)) {
+            PyErr_SetString(PyExc_ValueError, "cannot write NaN to an integer type");
+            goto fail;
+        }
+        d = trunc(d);
+        if (d < (double)lo[plain] || d > (double)hi[plain])
+            goto overflow;
+        v = (long long)d;
+    } else if (PyIndex_Check(item)) {
+        int overflow;
+        PyObject *index = PyNumber_Index(item);
+        if (!index)
+            goto fail;
+        v = PyLong_AsLongLongAndOverflow(index, &overflow);
+        Py_DECREF(index);
+        if (overflow || v < lo[plain] || v > hi[plain])
+            goto overflow;
+    } else {
+        PyErr_Format(PyExc_TypeError, "cannot write %.100s as a CA number",
+                     Py_TYPE(item)->tp_name);
+        goto fail;
+    }
+    Py_XDECREF(number);
+    switch (plain) {
+    case DBR_SHORT: *(dbr_short_t *)out = (dbr_short_t)v; break;
+    case DBR_ENUM:  *(dbr_enum_t *)out = (dbr_enum_t)v; break;
+    /* -128..-1 are the same bytes a signed CHAR field holds */
+    case DBR_CHAR:  *(dbr_char_t *)out = (dbr_char_t)(v & 0xff); break;
+    case DBR_LONG:  *(dbr_long_t *)out = (dbr_long_t)v; break;
+    }
+    return 0;
+overflow:
+    PyErr_Format(PyExc_OverflowError, "%R is out of range for %s", item,
+                 dbr_text[plain]);
+fail:
+    Py_XDECREF(number);
+    return -1;
+}
+
+static int put_real(PyObject *item, int plain, char *out)
+{
+    PyObject *number = NULL;
+    double d;
+    if (PyUnicode_Check(item) || PyBytes_Check(item)) {
+        if (!(number = number_of_text(item)))
+            return -1;
+        item = number;
+    }
+    if (item == Py_None || !PyNumber_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "cannot write %.100s as a CA number",
+                     Py_TYPE(item)->tp_name);
+        Py_XDECREF(number);
+        return -1;
+    }
+    d = PyFloat_AsDouble(item);
+    Py_XDECREF(number);
+    if (d == -1.0 && PyErr_Occurred())
+        return -1;
+    if (plain == DBR_FLOAT) {
+        if (isfinite(d) && fabs(d) > FLT_MAX) {
+            PyErr_Format(PyExc_OverflowError, "%g is out of range for DBR_FLOAT", d);
+            return -1;
+        }
+        *(dbr_float_t *)out = (dbr_float_t)d;
+    } else {
+        *(dbr_double_t *)out = d;
+    }
+    return 0;
+}
+
+static int put_element(PyObject *item, int plain, char *out)
+{
+    switch (plain) {
+    case DBR_STRING: return put_string(item, out);
+    case DBR_FLOAT:
+    case DBR_DOUBLE: return put_real(item, plain, out);
+    default:         return put_integer(item, plain, out);
+    }
+}
+
+/* The buffer-protocol format that holds exactly the request type's C type,
+ * so a matching numpy array is copied as it is. */
+static int format_matches(const Py_buffer *view, int plain)
+{
+    const char *f = view->format ? view->format : "B";
+    char code;
+    if (*f == '@' || *f == '=' || *f == '<' || *f == '>' || *f == '!') {
+        int little = 1;
+        little = *(const char *)&little;
+        if ((*f == '<' && !little) || ((*f == '>' || *f == '!') && little))
+            return 0;
+        f++;
+    }
+    if (f[0] == 0 || f[1] != 0)
+        return 0;
+    code = f[0];
+    switch (plain) {
+    case DBR_SHORT:  return code == 'h';
+    case DBR_FLOAT:  return code == 'f';
+    case DBR_ENUM:   return code == 'H';
+    case DBR_CHAR:   return code == 'B';
+    case DBR_LONG:   return (code == 'i' || code == 'l') && view->itemsize == 4;
+    case DBR_DOUBLE: return code == 'd';
+    }
+    return 0;
+}
+
+int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
+                  unsigned long *count, void **buffer)
+{
+    int plain;
+    unsigned long n, limit, i;
+    size_t size;
+    char *out;
+    PyObject *bytes = NULL, *seq = NULL;
+
+    if (value == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "cannot write None");
+        return -1;
+    }
+    if (*type == DBR_PUT_ACKT || *type == DBR_PUT_ACKS)
+        plain = DBR_ENUM;   /* both are one dbr_put_ack*_t, an unsigned short */
+    else
+        plain = (int)*type;
+    limit = native_count ? native_count : ULONG_MAX;
+    if (*count && *count < limit)
+        limit = *count;
+
+    if (PyUnicode_Check(value) || PyBytes_Check(value)) {
+        if (plain == DBR_ENUM && *type == DBR_ENUM)
+            *type = plain = DBR_STRING;   /* the server looks the state up */
+        if (plain == DBR_CHAR) {
+            /* text to a char array: its bytes and a terminating 0 */
+            if (text_bytes(value, &bytes) < 0)
+                return -1;
+            n = (unsigned long)PyBytes_GET_SIZE(bytes) + 1;
+            if (n > limit)
+                n = limit;
+            *buffer = calloc(1, n ? n : 1);
+            if (!*buffer) {
+                Py_DECREF(bytes);
+                PyErr_NoMemory();
+                return -1;
+            }
+            memcpy(*buffer, PyBytes_AS_STRING(bytes),
+                   n <= (unsigned long)PyBytes_GET_SIZE(bytes) ? n : n - 1);
+            Py_DECREF(bytes);
+            *count = n;
+            return 0;
+        }
+        n = 1;   /* one string, or one number parsed from it */
+    } else if (PySequence_Check(value) || PyObject_CheckBuffer(value)) {
+        if (PyObject_CheckBuffer(value)) {
+            Py_buffer view;
+            if (PyObject_GetBuffer(value, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) == 0) {
+                if (plain != DBR_STRING && format_matches(&view, plain) &&
+                    view.itemsize == (Py_ssize_t)dbr_value_size[plain]) {
+                    n = (unsigned long)(view.len / view.itemsize);
+                    if (n > limit)
+                        n = limit;
+                    *buffer = malloc(n ? n * view.itemsize : 1);
+                    if (*buffer)
+                        memcpy(*buffer, view.buf, n * view.itemsize);
+                    PyBuffer_Release(&view);
+                    if (!*buffer) {
+                        PyErr_NoMemory();
+                        return -1;
+                    }
+                    *count = n;
+                    return 0;
+                }
+                PyBuffer_Release(&view);
+            } else {
+                PyErr_Clear();
+            }
+        }
+        seq = PySequence_Fast(value, "value must be a number, a string or a sequence");
+        if (!seq)
+            return -1;
+        n = (unsigned long)PySequence_Fast_GET_SIZE(seq);
+        if (n > limit)
+            n = limit;
+    } else {
+        n = 1;
+    }
+
+    size = dbr_value_size[plain];
+    out = calloc(n ? n : 1, size);
+    if (!out) {
+        Py_XDECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = seq ? PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i) : value;
+        if (put_element(item, plain, out + i * size) < 0) {
+            free(out);
+            Py_XDECREF(seq);
+            return -1;
+        }
+    }
+    Py_XDECREF(seq);
+    *buffer = out;
+    *count = n;
+    return 0;
+}

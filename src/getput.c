@@ -1,0 +1,582 @@
+/* Get, put, subscriptions and synchronous groups. */
+#include "caext.h"
+
+/* ---- subscription identifier --------------------------------------------- */
+
+static int subscription_traverse(SubscriptionObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->callback);
+    return 0;
+}
+
+static int subscription_clear_refs(SubscriptionObject *self)
+{
+    Py_CLEAR(self->callback);
+    return 0;
+}
+
+static void subscription_dealloc(SubscriptionObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->callback);
+    Py_XDECREF(self->channel);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *subscription_repr(SubscriptionObject *self)
+{
+    return PyUnicode_FromFormat("<evid %R %p%s>", self->channel->name, (void *)self->eid,
+                                self->valid ? "" : " (cleared)");
+}
+
+PyTypeObject SubscriptionType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "CaChannel._ca.evid",
+    .tp_basicsize = sizeof(SubscriptionObject),
+    .tp_dealloc = (destructor)subscription_dealloc,
+    .tp_repr = (reprfunc)subscription_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)subscription_traverse,
+    .tp_clear = (inquiry)subscription_clear_refs,
+    .tp_doc = "Opaque CA subscription identifier.",
+};
+
+/* ---- synchronous group identifier ---------------------------------------- */
+
+static void syncgroup_dealloc(SyncGroupObject *self)
+{
+    Py_XDECREF(self->pending);
+    Py_XDECREF(self->context);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *syncgroup_repr(SyncGroupObject *self)
+{
+    return PyUnicode_FromFormat("<CA sync group %u%s>", self->gid,
+                                self->valid ? "" : " (deleted)");
+}
+
+static Py_hash_t syncgroup_hash(SyncGroupObject *self)
+{
+    return (Py_hash_t)self->gid + 1;
+}
+
+PyTypeObject SyncGroupType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "CaChannel._ca.sync_group",
+    .tp_basicsize = sizeof(SyncGroupObject),
+    .tp_dealloc = (destructor)syncgroup_dealloc,
+    .tp_repr = (reprfunc)syncgroup_repr,
+    .tp_hash = (hashfunc)syncgroup_hash,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Opaque CA synchronous group identifier.",
+};
+
+/* ---- callbacks from libca ---------------------------------------------- */
+
+/* One-shot get callback; usr is (callback, use_numpy) held for this call. */
+static void get_handler(struct event_handler_args args)
+{
+    PyGILState_STATE gil;
+    PyObject *usr = args.usr;
+    if (!cb_enter(&gil))
+        return;
+    cb_call(PyTuple_GET_ITEM(usr, 0),
+            event_args_dict(&args, PyObject_IsTrue(PyTuple_GET_ITEM(usr, 1))));
+    usr_release(usr);
+    cb_leave(gil);
+}
+
+/* One-shot put callback; usr is the callable held for this call. */
+static void put_handler(struct event_handler_args args)
+{
+    PyGILState_STATE gil;
+    PyObject *usr = args.usr, *d;
+    if (!cb_enter(&gil))
+        return;
+    d = Py_BuildValue("{O:O,O:N,O:l,O:N}",
+                      keys[K_chid], (PyObject *)ca_puser(args.chid),
+                      keys[K_type], enum_member(DBR_members, args.type),
+                      keys[K_count], args.count,
+                      keys[K_status], ECA_OBJ(args.status));
+    cb_call(usr, d);
+    Py_XDECREF(d);
+    usr_release(usr);
+    cb_leave(gil);
+}
+
+static void subscription_handler(struct event_handler_args args)
+{
+    PyGILState_STATE gil;
+    SubscriptionObject *sub = args.usr;
+    if (!cb_enter(&gil))
+        return;
+    /* The callback may clear this very subscription. */
+    Py_INCREF(sub);
+    if (sub->valid && sub->callback) {
+        PyObject *callback = sub->callback;
+        Py_INCREF(callback);
+        cb_call(callback, event_args_dict(&args, sub->use_numpy));
+        Py_DECREF(callback);
+    }
+    Py_DECREF(sub);
+    cb_leave(gil);
+}
+
+/* ---- argument checks shared by the calls below ---------------------------- */
+
+static ChannelObject *live_channel(PyObject *obj, int *gone)
+{
+    ChannelObject *chan = channel_arg(obj);
+    *gone = chan && (!chan->valid || !chan->context->valid);
+    return chan;
+}
+
+/* ECA status for a request type that cannot be read (0: readable). */
+static int readable_type(long type)
+{
+    if (type == -1)
+        return ECA_DISCONN;
+    if (!dbr_type_is_valid(type) || type == DBR_PUT_ACKT || type == DBR_PUT_ACKS)
+        return ECA_BADTYPE;
+    return 0;
+}
+
+static int writable_type(long type)
+{
+    if (type == -1)
+        return ECA_DISCONN;
+    if (!dbr_type_is_plain(type) && type != DBR_PUT_ACKT && type != DBR_PUT_ACKS)
+        return ECA_BADTYPE;
+    return 0;
+}
+
+static PyObject *status_pair(int status, PyObject *obj)
+{
+    return Py_BuildValue("(NO)", ECA_OBJ(status), obj ? obj : Py_None);
+}
+
+/* ---- get ------------------------------------------------------------------ */
+
+PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"chid", "chtype", "count", "callback", "use_numpy", NULL};
+    PyObject *obj, *chtype = Py_None, *count_obj = Py_None, *callback = Py_None;
+    int use_numpy = 0, gone, status;
+    long type;
+    unsigned long count;
+    ChannelObject *chan;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOp:get", kwlist, &obj, &chtype,
+                                     &count_obj, &callback, &use_numpy))
+        return NULL;
+    if (!(chan = live_channel(obj, &gone)))
+        return NULL;
+    if (callback != Py_None && !PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+        return NULL;
+    }
+    if (gone)
+        return status_pair(ECA_BADCHID, NULL);
+    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
+        parse_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
+        return NULL;
+    if ((status = readable_type(type)))
+        return status_pair(status, NULL);
+
+    if (callback != Py_None) {
+        PyObject *usr = Py_BuildValue("(OO)", callback, use_numpy ? Py_True : Py_False);
+        if (!usr)
+            return NULL;
+        live_usr++;   /* the tuple's own reference is the one lent to libca */
+        Py_BEGIN_ALLOW_THREADS
+        status = ca_array_get_callback(type, count, chan->cid, get_handler, usr);
+        Py_END_ALLOW_THREADS
+        if (status != ECA_NORMAL)
+            usr_release(usr);
+        return status_pair(status, NULL);
+    } else {
+        PyObject *value, *result;
+        if (count == 0)   /* a disconnected channel has no native count */
+            return status_pair(ECA_DISCONN, NULL);
+        value = dbrvalue_new(type, count, use_numpy, chan);
+        if (!value)
+            return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        status = ca_array_get(type, count, chan->cid, ((DBRValueObject *)value)->buffer);
+        Py_END_ALLOW_THREADS
+        if (status != ECA_NORMAL) {
+            Py_DECREF(value);
+            return status_pair(status, NULL);
+        }
+        /* libca writes into the buffer until pend_io says it is done. */
+        if (PyList_Append(chan->context->pending, value) < 0) {
+            Py_DECREF(value);
+            return NULL;
+        }
+        result = status_pair(status, value);
+        Py_DECREF(value);
+        return result;
+    }
+}
+
+/* ---- put ------------------------------------------------------------------ */
+
+/* Resolves the request type and builds the buffer; returns an ECA status
+ * that stops the put before it starts (0: go on) or -1 with an exception. */
+static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
+                       PyObject *count_obj, long *type, unsigned long *count,
+                       void **buffer)
+{
+    int status;
+    if (parse_chtype(chtype, chan->cid, type) < 0)
+        return -1;
+    if ((status = writable_type(*type)))
+        return status;
+    if (count_obj == Py_None)
+        *count = 0;
+    else if (parse_count(count_obj, ULONG_MAX, 0, count) < 0)
+        return -1;
+    else if (*count == ULONG_MAX)
+        *count = 0;   /* <= 0: no limit from the caller */
+    if (python_to_dbr(value, type, ca_element_count(chan->cid), count, buffer) < 0)
+        return -1;
+    return 0;
+}
+
+PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"chid", "value", "chtype", "count", "callback", NULL};
+    PyObject *obj, *value, *chtype = Py_None, *count_obj = Py_None, *callback = Py_None;
+    ChannelObject *chan;
+    int gone, status;
+    long type;
+    unsigned long count;
+    void *buffer = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOO:put", kwlist, &obj, &value,
+                                     &chtype, &count_obj, &callback))
+        return NULL;
+    if (!(chan = live_channel(obj, &gone)))
+        return NULL;
+    if (callback != Py_None && !PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+        return NULL;
+    }
+    if (gone)
+        return ECA_OBJ(ECA_BADCHID);
+    status = prepare_put(chan, value, chtype, count_obj, &type, &count, &buffer);
+    if (status < 0)
+        return NULL;
+    if (status)
+        return ECA_OBJ(status);
+    if (callback != Py_None) {
+        usr_hold(callback);
+        /* libca copies the value into its send buffer before returning. */
+        Py_BEGIN_ALLOW_THREADS
+        status = ca_array_put_callback(type, count, chan->cid, buffer, put_handler, callback);
+        Py_END_ALLOW_THREADS
+        if (status != ECA_NORMAL)
+            usr_release(callback);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = ca_array_put(type, count, chan->cid, buffer);
+        Py_END_ALLOW_THREADS
+    }
+    free(buffer);
+    return ECA_OBJ(status);
+}
+
+/* ---- subscriptions -------------------------------------------------------- */
+
+PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"chid", "callback", "chtype", "count", "mask", "use_numpy", NULL};
+    PyObject *obj, *callback, *chtype = Py_None, *count_obj = Py_None, *mask_obj = Py_None;
+    int use_numpy = 0, gone, status;
+    long type, mask = DBE_VALUE | DBE_ALARM;
+    unsigned long count;
+    ChannelObject *chan;
+    SubscriptionObject *sub;
+    evid eid = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOp:create_subscription", kwlist,
+                                     &obj, &callback, &chtype, &count_obj, &mask_obj,
+                                     &use_numpy))
+        return NULL;
+    if (!(chan = live_channel(obj, &gone)))
+        return NULL;
+    if (!PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable");
+        return NULL;
+    }
+    if (mask_obj != Py_None) {
+        mask = PyLong_AsLong(mask_obj);
+        if (mask == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (gone)
+        return status_pair(ECA_BADCHID, NULL);
+    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
+        parse_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
+        return NULL;
+    if ((status = readable_type(type)))
+        return status_pair(status, NULL);
+
+    sub = PyObject_GC_New(SubscriptionObject, &SubscriptionType);
+    if (!sub)
+        return NULL;
+    sub->eid = NULL;
+    sub->valid = 1;
+    sub->channel = chan;
+    Py_INCREF(chan);
+    sub->callback = callback;
+    Py_INCREF(callback);
+    sub->use_numpy = use_numpy;
+    PyObject_GC_Track(sub);
+    /* The channel's set holds the reference lent to libca as usr. */
+    if (PySet_Add(chan->subscriptions, (PyObject *)sub) < 0) {
+        Py_DECREF(sub);
+        return NULL;
+    }
+    live_usr++;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_create_subscription(type, count, chan->cid, mask, subscription_handler,
+                                    sub, &eid);
+    Py_END_ALLOW_THREADS
+    if (status != ECA_NORMAL) {
+        sub->valid = 0;
+        if (PySet_Discard(chan->subscriptions, (PyObject *)sub) == 1)
+            live_usr--;
+        Py_DECREF(sub);
+        return status_pair(status, NULL);
+    }
+    sub->eid = eid;
+    {
+        PyObject *result = status_pair(status, (PyObject *)sub);
+        Py_DECREF(sub);
+        return result;
+    }
+}
+
+PyObject *py_clear_subscription(PyObject *self, PyObject *arg)
+{
+    SubscriptionObject *sub;
+    int status;
+    if (!PyObject_TypeCheck(arg, &SubscriptionType)) {
+        PyErr_Format(PyExc_TypeError, "expected an evid, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    sub = (SubscriptionObject *)arg;
+    if (!sub->valid || !sub->channel->valid || !sub->channel->context->valid)
+        return ECA_OBJ(ECA_BADMONID);
+    sub->valid = 0;
+    /* Waits for this subscription's callback in progress, which needs the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_clear_subscription(sub->eid);
+    Py_END_ALLOW_THREADS
+    Py_INCREF(sub);
+    if (sub->channel->subscriptions &&
+        PySet_Discard(sub->channel->subscriptions, (PyObject *)sub) == 1)
+        live_usr--;
+    Py_DECREF(sub);
+    return ECA_OBJ(status);
+}
+
+/* ---- synchronous groups --------------------------------------------------- */
+
+static SyncGroupObject *group_arg(PyObject *obj, int *gone)
+{
+    SyncGroupObject *group;
+    if (!PyObject_TypeCheck(obj, &SyncGroupType)) {
+        PyErr_Format(PyExc_TypeError, "expected a sync group id, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    group = (SyncGroupObject *)obj;
+    *gone = !group->valid || !group->context->valid;
+    return group;
+}
+
+static void group_forget_pending(SyncGroupObject *group)
+{
+    PyList_SetSlice(group->pending, 0, PyList_GET_SIZE(group->pending), NULL);
+}
+
+PyObject *py_sg_create(PyObject *self, PyObject *unused)
+{
+    ContextObject *rec = context_current(1);
+    SyncGroupObject *group;
+    CA_SYNC_GID gid = 0;
+    int status;
+    PyObject *result;
+    if (!rec)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_create(&gid);
+    Py_END_ALLOW_THREADS
+    if (status != ECA_NORMAL)
+        return status_pair(status, NULL);
+    group = PyObject_New(SyncGroupObject, &SyncGroupType);
+    if (!group)
+        return NULL;
+    group->gid = gid;
+    group->valid = 1;
+    group->context = rec;
+    Py_INCREF(rec);
+    group->pending = PyList_New(0);
+    if (!group->pending) {
+        Py_DECREF(group);
+        return NULL;
+    }
+    result = status_pair(status, (PyObject *)group);
+    Py_DECREF(group);
+    return result;
+}
+
+PyObject *py_sg_delete(PyObject *self, PyObject *arg)
+{
+    int gone, status;
+    SyncGroupObject *group = group_arg(arg, &gone);
+    if (!group)
+        return NULL;
+    if (gone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    group->valid = 0;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_delete(group->gid);
+    Py_END_ALLOW_THREADS
+    group_forget_pending(group);
+    return ECA_OBJ(status);
+}
+
+PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"gid", "chid", "chtype", "count", "use_numpy", NULL};
+    PyObject *gobj, *cobj, *chtype = Py_None, *count_obj = Py_None, *value, *result;
+    int use_numpy = 0, ggone, cgone, status;
+    SyncGroupObject *group;
+    ChannelObject *chan;
+    long type;
+    unsigned long count;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOp:sg_get", kwlist, &gobj, &cobj,
+                                     &chtype, &count_obj, &use_numpy))
+        return NULL;
+    if (!(group = group_arg(gobj, &ggone)) || !(chan = live_channel(cobj, &cgone)))
+        return NULL;
+    if (ggone)
+        return status_pair(ECA_BADSYNCGRP, NULL);
+    if (cgone)
+        return status_pair(ECA_BADCHID, NULL);
+    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
+        parse_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
+        return NULL;
+    if ((status = readable_type(type)))
+        return status_pair(status, NULL);
+    if (count == 0)
+        return status_pair(ECA_DISCONN, NULL);
+    value = dbrvalue_new(type, count, use_numpy, chan);
+    if (!value)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_array_get(group->gid, type, count, chan->cid,
+                             ((DBRValueObject *)value)->buffer);
+    Py_END_ALLOW_THREADS
+    if (status != ECA_NORMAL) {
+        Py_DECREF(value);
+        return status_pair(status, NULL);
+    }
+    /* libca writes the buffer until sg_block, sg_reset or sg_delete. */
+    if (PyList_Append(group->pending, value) < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    result = status_pair(status, value);
+    Py_DECREF(value);
+    return result;
+}
+
+PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"gid", "chid", "value", "chtype", "count", NULL};
+    PyObject *gobj, *cobj, *value, *chtype = Py_None, *count_obj = Py_None;
+    int ggone, cgone, status;
+    SyncGroupObject *group;
+    ChannelObject *chan;
+    long type;
+    unsigned long count;
+    void *buffer = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OO:sg_put", kwlist, &gobj, &cobj,
+                                     &value, &chtype, &count_obj))
+        return NULL;
+    if (!(group = group_arg(gobj, &ggone)) || !(chan = live_channel(cobj, &cgone)))
+        return NULL;
+    if (ggone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    if (cgone)
+        return ECA_OBJ(ECA_BADCHID);
+    status = prepare_put(chan, value, chtype, count_obj, &type, &count, &buffer);
+    if (status < 0)
+        return NULL;
+    if (status)
+        return ECA_OBJ(status);
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_array_put(group->gid, type, count, chan->cid, buffer);
+    Py_END_ALLOW_THREADS
+    free(buffer);
+    return ECA_OBJ(status);
+}
+
+PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"gid", "timeout", NULL};
+    PyObject *gobj, *timeout_obj;
+    SyncGroupObject *group;
+    double timeout;
+    int gone, status;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:sg_block", kwlist, &gobj, &timeout_obj))
+        return NULL;
+    if (!(group = group_arg(gobj, &gone)) || parse_timeout(timeout_obj, &timeout) < 0)
+        return NULL;
+    if (gone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_block(group->gid, timeout);
+    Py_END_ALLOW_THREADS
+    /* Completed, or cancelled by libca on timeout: no more writes either way. */
+    if (status == ECA_NORMAL || status == ECA_TIMEOUT)
+        group_forget_pending(group);
+    return ECA_OBJ(status);
+}
+
+PyObject *py_sg_test(PyObject *self, PyObject *arg)
+{
+    int gone, status;
+    SyncGroupObject *group = group_arg(arg, &gone);
+    if (!group)
+        return NULL;
+    if (gone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_test(group->gid);
+    Py_END_ALLOW_THREADS
+    return ECA_OBJ(status);
+}
+
+PyObject *py_sg_reset(PyObject *self, PyObject *arg)
+{
+    int gone, status;
+    SyncGroupObject *group = group_arg(arg, &gone);
+    if (!group)
+        return NULL;
+    if (gone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_sg_reset(group->gid);
+    Py_END_ALLOW_THREADS
+    if (status == ECA_NORMAL)
+        group_forget_pending(group);
+    return ECA_OBJ(status);
+}

@@ -1,0 +1,375 @@
+/* CaChannel._ca: module state, argument helpers and the method table. */
+#include "caext.h"
+
+#include <alarm.h>
+#include <epicsTime.h>
+
+PyObject *ECA_members, *DBR_members, *DBF_members, *State_members,
+         *OP_members, *Severity_members, *Condition_members;
+PyObject *keys[K__COUNT];
+volatile int shutting_down = 0;
+Py_ssize_t live_usr = 0;
+
+static const char *key_names[K__COUNT] = {
+    "chid", "op", "type", "count", "status", "value", "severity", "stamp",
+    "seconds", "nanoseconds", "timestamp", "units", "precision",
+    "upper_disp_limit", "lower_disp_limit", "upper_alarm_limit",
+    "upper_warning_limit", "lower_warning_limit", "lower_alarm_limit",
+    "upper_ctrl_limit", "lower_ctrl_limit", "no_str", "strs", "ackt",
+    "acks", "read_access", "write_access", "addr", "stat", "ctx", "file",
+    "lineNo",
+};
+
+PyObject *enum_member(PyObject *members, long value)
+{
+    PyObject *key = PyLong_FromLong(value), *member;
+    if (!key)
+        return NULL;
+    member = PyDict_GetItemWithError(members, key);
+    if (member) {
+        Py_DECREF(key);
+        Py_INCREF(member);
+        return member;
+    }
+    /* A value the enum does not know (a newer server, a misbehaving one)
+     * still reaches the user, as a plain int. */
+    if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    return key;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define IS_FINALIZING() Py_IsFinalizing()
+#else
+#define IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+int cb_enter(PyGILState_STATE *state)
+{
+    /* Taking the GIL while the interpreter finalizes can park this libca
+     * thread forever while it holds libca's locks; drop the event instead. */
+    if (shutting_down || !Py_IsInitialized() || IS_FINALIZING())
+        return 0;
+    *state = PyGILState_Ensure();
+    return 1;
+}
+
+void cb_leave(PyGILState_STATE state)
+{
+    if (PyErr_Occurred())
+        PyErr_WriteUnraisable(NULL);
+    PyGILState_Release(state);
+}
+
+void cb_call(PyObject *callback, PyObject *arg)
+{
+    PyObject *result;
+    if (!arg) {
+        PyErr_WriteUnraisable(callback);
+        return;
+    }
+    result = PyObject_CallOneArg(callback, arg);
+    if (result)
+        Py_DECREF(result);
+    else
+        PyErr_WriteUnraisable(callback);
+}
+
+int parse_chtype(PyObject *obj, chid cid, long *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        short field = ca_field_type(cid);
+        *type = field < 0 ? -1 : dbf_type_to_DBR(field);
+        return 0;
+    }
+    if (!PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *type = PyLong_AsLong(obj);
+    if (*type == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        *type = -3;   /* reported as ECA.BADTYPE by the caller */
+    }
+    return 0;
+}
+
+int parse_count(PyObject *obj, unsigned long native, int allow_zero,
+                unsigned long *count)
+{
+    long long requested;
+    if (obj == NULL || obj == Py_None) {
+        *count = native;
+        return 0;
+    }
+    if (!PyIndex_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "count must be an int or None, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    {
+        PyObject *index = PyNumber_Index(obj);
+        int overflow;
+        if (!index)
+            return -1;
+        requested = PyLong_AsLongLongAndOverflow(index, &overflow);
+        Py_DECREF(index);
+        if (overflow)
+            requested = overflow > 0 ? (long long)native + 1 : -1;
+    }
+    if (requested == 0 && allow_zero)
+        *count = 0;
+    else if (requested <= 0 || (unsigned long long)requested > native)
+        *count = native;
+    else
+        *count = (unsigned long)requested;
+    return 0;
+}
+
+static PyObject *py_message(PyObject *self, PyObject *arg)
+{
+    long status = PyLong_AsLong(arg);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(ca_message(status));
+}
+
+static PyObject *py_version(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(ca_version());
+}
+
+static PyObject *py_live_callbacks(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(live_usr);
+}
+
+static int add_int(PyObject *d, const char *name, long value)
+{
+    PyObject *v = PyLong_FromLong(value);
+    int rc = v ? PyDict_SetItemString(d, name, v) : -1;
+    Py_XDECREF(v);
+    return rc;
+}
+
+static int add_strings(PyObject *d, const char *name, const char *const *table,
+                       Py_ssize_t n)
+{
+    PyObject *t = PyTuple_New(n);
+    Py_ssize_t i;
+    int rc;
+    if (!t)
+        return -1;
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(table[i] ? table[i] : "");
+        if (!s) {
+            Py_DECREF(t);
+            return -1;
+        }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    rc = PyDict_SetItemString(d, name, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+/* Every constant as the C headers define it, for the test that proves the
+ * pure-Python definitions in CaChannel._constants agree with them. */
+static PyObject *py_header_constants(PyObject *self, PyObject *unused)
+{
+    PyObject *d = PyDict_New();
+    int rc = 0;
+    if (!d)
+        return NULL;
+#define I(name) rc |= add_int(d, #name, (long)(name))
+    I(ECA_NORMAL); I(ECA_MAXIOC); I(ECA_UKNHOST); I(ECA_UKNSERV);
+    I(ECA_SOCK); I(ECA_CONN); I(ECA_ALLOCMEM); I(ECA_UKNCHAN);
+    I(ECA_UKNFIELD); I(ECA_TOLARGE); I(ECA_TIMEOUT); I(ECA_NOSUPPORT);
+    I(ECA_STRTOBIG); I(ECA_DISCONNCHID); I(ECA_BADTYPE); I(ECA_CHIDNOTFND);
+    I(ECA_CHIDRETRY); I(ECA_INTERNAL); I(ECA_DBLCLFAIL); I(ECA_GETFAIL);
+    I(ECA_PUTFAIL); I(ECA_ADDFAIL); I(ECA_BADCOUNT); I(ECA_BADSTR);
+    I(ECA_DISCONN); I(ECA_DBLCHNL); I(ECA_EVDISALLOW); I(ECA_BUILDGET);
+    I(ECA_NEEDSFP); I(ECA_OVEVFAIL); I(ECA_BADMONID); I(ECA_NEWADDR);
+    I(ECA_NEWCONN); I(ECA_NOCACTX); I(ECA_DEFUNCT); I(ECA_EMPTYSTR);
+    I(ECA_NOREPEATER); I(ECA_NOCHANMSG); I(ECA_DLCKREST); I(ECA_SERVBEHIND);
+    I(ECA_NOCAST); I(ECA_BADMASK); I(ECA_IODONE); I(ECA_IOINPROGRESS);
+    I(ECA_BADSYNCGRP); I(ECA_PUTCBINPROG); I(ECA_NORDACCESS);
+    I(ECA_NOWTACCESS); I(ECA_ANACHRONISM); I(ECA_NOSEARCHADDR);
+    I(ECA_NOCONVERT); I(ECA_BADCHID); I(ECA_BADFUNCPTR); I(ECA_ISATTACHED);
+    I(ECA_UNAVAILINSERV); I(ECA_CHANDESTROY); I(ECA_BADPRIORITY);
+    I(ECA_NOTTHREADED); I(ECA_16KARRAYCLIENT); I(ECA_CONNSEQTMO);
+    I(ECA_UNRESPTMO);
+    I(CA_K_INFO); I(CA_K_ERROR); I(CA_K_SUCCESS); I(CA_K_WARNING);
+    I(CA_K_SEVERE); I(CA_K_FATAL);
+    I(DBF_STRING); I(DBF_INT); I(DBF_SHORT); I(DBF_FLOAT); I(DBF_ENUM);
+    I(DBF_CHAR); I(DBF_LONG); I(DBF_DOUBLE); I(DBF_NO_ACCESS);
+    I(DBR_STRING); I(DBR_INT); I(DBR_SHORT); I(DBR_FLOAT); I(DBR_ENUM);
+    I(DBR_CHAR); I(DBR_LONG); I(DBR_DOUBLE);
+    I(DBR_STS_STRING); I(DBR_STS_SHORT); I(DBR_STS_INT); I(DBR_STS_FLOAT);
+    I(DBR_STS_ENUM); I(DBR_STS_CHAR); I(DBR_STS_LONG); I(DBR_STS_DOUBLE);
+    I(DBR_TIME_STRING); I(DBR_TIME_SHORT); I(DBR_TIME_INT); I(DBR_TIME_FLOAT);
+    I(DBR_TIME_ENUM); I(DBR_TIME_CHAR); I(DBR_TIME_LONG); I(DBR_TIME_DOUBLE);
+    I(DBR_GR_STRING); I(DBR_GR_SHORT); I(DBR_GR_INT); I(DBR_GR_FLOAT);
+    I(DBR_GR_ENUM); I(DBR_GR_CHAR); I(DBR_GR_LONG); I(DBR_GR_DOUBLE);
+    I(DBR_CTRL_STRING); I(DBR_CTRL_SHORT); I(DBR_CTRL_INT); I(DBR_CTRL_FLOAT);
+    I(DBR_CTRL_ENUM); I(DBR_CTRL_CHAR); I(DBR_CTRL_LONG); I(DBR_CTRL_DOUBLE);
+    I(DBR_PUT_ACKT); I(DBR_PUT_ACKS); I(DBR_STSACK_STRING); I(DBR_CLASS_NAME);
+    I(DBE_VALUE); I(DBE_LOG); I(DBE_ARCHIVE); I(DBE_ALARM); I(DBE_PROPERTY);
+    I(cs_never_conn); I(cs_prev_conn); I(cs_conn); I(cs_closed);
+    I(CA_OP_GET); I(CA_OP_PUT); I(CA_OP_CREATE_CHANNEL); I(CA_OP_ADD_EVENT);
+    I(CA_OP_CLEAR_EVENT); I(CA_OP_OTHER); I(CA_OP_CONN_UP); I(CA_OP_CONN_DOWN);
+    I(CA_PRIORITY_MAX); I(CA_PRIORITY_MIN); I(CA_PRIORITY_DEFAULT);
+    I(CA_PRIORITY_DB_LINKS); I(CA_PRIORITY_ARCHIVE); I(CA_PRIORITY_OPI);
+    I(MAX_STRING_SIZE); I(MAX_UNITS_SIZE); I(MAX_ENUM_STRING_SIZE);
+    I(MAX_ENUM_STATES); I(POSIX_TIME_AT_EPICS_EPOCH); I(TYPENOTCONN);
+    I(NO_ALARM); I(MINOR_ALARM); I(MAJOR_ALARM); I(INVALID_ALARM);
+    I(READ_ALARM); I(WRITE_ALARM); I(HIHI_ALARM); I(HIGH_ALARM);
+    I(LOLO_ALARM); I(LOW_ALARM); I(STATE_ALARM); I(COS_ALARM);
+    I(COMM_ALARM); I(TIMEOUT_ALARM); I(HW_LIMIT_ALARM); I(CALC_ALARM);
+    I(SCAN_ALARM); I(LINK_ALARM); I(SOFT_ALARM); I(BAD_SUB_ALARM);
+    I(UDF_ALARM); I(DISABLE_ALARM); I(SIMM_ALARM); I(READ_ACCESS_ALARM);
+    I(WRITE_ACCESS_ALARM);
+#undef I
+    rc |= add_strings(d, "dbr_text", dbr_text, LAST_BUFFER_TYPE + 1);
+    rc |= add_strings(d, "dbf_text", dbf_text, LAST_TYPE + 3);
+    rc |= add_strings(d, "epicsAlarmSeverityStrings", epicsAlarmSeverityStrings,
+                      ALARM_NSEV);
+    rc |= add_strings(d, "epicsAlarmConditionStrings", epicsAlarmConditionStrings,
+                      ALARM_NSTATUS);
+    if (rc) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+#define KW (PyCFunction)(void (*)(void))
+static PyMethodDef methods[] = {
+    {"create_context", KW py_create_context, METH_VARARGS | METH_KEYWORDS,
+     "create_context(preemptive_callback=True) -> ECA"},
+    {"destroy_context", py_destroy_context, METH_NOARGS,
+     "destroy_context() -> None: destroy the calling thread's context"},
+    {"attach_context", py_attach_context, METH_O,
+     "attach_context(context) -> ECA"},
+    {"detach_context", py_detach_context, METH_NOARGS, "detach_context() -> None"},
+    {"current_context", py_current_context, METH_NOARGS,
+     "current_context() -> context or None"},
+    {"show_context", KW py_show_context, METH_VARARGS | METH_KEYWORDS,
+     "show_context(context=None, level=0) -> None"},
+    {"pend_io", py_pend_io, METH_O, "pend_io(timeout) -> ECA"},
+    {"pend_event", py_pend_event, METH_O, "pend_event(timeout) -> ECA"},
+    {"poll", py_poll, METH_NOARGS, "poll() -> ECA"},
+    {"pend", KW py_pend, METH_VARARGS | METH_KEYWORDS, "pend(timeout, early) -> ECA"},
+    {"test_io", py_test_io, METH_NOARGS, "test_io() -> ECA.IODONE or ECA.IOINPROGRESS"},
+    {"flush_io", py_flush_io, METH_NOARGS, "flush_io() -> ECA"},
+    {"create_channel", KW py_create_channel, METH_VARARGS | METH_KEYWORDS,
+     "create_channel(name, callback=None, priority=CA_PRIORITY.DEFAULT) -> (ECA, chid)"},
+    {"clear_channel", py_clear_channel, METH_O, "clear_channel(chid) -> ECA"},
+    {"change_connection_event", KW py_change_connection_event,
+     METH_VARARGS | METH_KEYWORDS, "change_connection_event(chid, callback=None) -> ECA"},
+    {"replace_access_rights_event", KW py_replace_access_rights_event,
+     METH_VARARGS | METH_KEYWORDS,
+     "replace_access_rights_event(chid, callback=None) -> ECA"},
+    {"field_type", py_field_type, METH_O, "field_type(chid) -> DBF"},
+    {"element_count", py_element_count, METH_O, "element_count(chid) -> int"},
+    {"name", py_name, METH_O, "name(chid) -> str"},
+    {"state", py_state, METH_O, "state(chid) -> ChannelState"},
+    {"host_name", py_host_name, METH_O, "host_name(chid) -> str"},
+    {"read_access", py_read_access, METH_O, "read_access(chid) -> bool"},
+    {"write_access", py_write_access, METH_O, "write_access(chid) -> bool"},
+    {"get", KW py_get, METH_VARARGS | METH_KEYWORDS,
+     "get(chid, chtype=None, count=None, callback=None, use_numpy=False)"},
+    {"put", KW py_put, METH_VARARGS | METH_KEYWORDS,
+     "put(chid, value, chtype=None, count=None, callback=None) -> ECA"},
+    {"create_subscription", KW py_create_subscription, METH_VARARGS | METH_KEYWORDS,
+     "create_subscription(chid, callback, chtype=None, count=None, mask=None, "
+     "use_numpy=False) -> (ECA, evid)"},
+    {"clear_subscription", py_clear_subscription, METH_O,
+     "clear_subscription(evid) -> ECA"},
+    {"sg_create", py_sg_create, METH_NOARGS, "sg_create() -> (ECA, gid)"},
+    {"sg_delete", py_sg_delete, METH_O, "sg_delete(gid) -> ECA"},
+    {"sg_get", KW py_sg_get, METH_VARARGS | METH_KEYWORDS,
+     "sg_get(gid, chid, chtype=None, count=None, use_numpy=False) -> (ECA, DBRValue)"},
+    {"sg_put", KW py_sg_put, METH_VARARGS | METH_KEYWORDS,
+     "sg_put(gid, chid, value, chtype=None, count=None) -> ECA"},
+    {"sg_block", KW py_sg_block, METH_VARARGS | METH_KEYWORDS,
+     "sg_block(gid, timeout) -> ECA"},
+    {"sg_test", py_sg_test, METH_O, "sg_test(gid) -> ECA"},
+    {"sg_reset", py_sg_reset, METH_O, "sg_reset(gid) -> ECA"},
+    {"add_exception_event", KW py_add_exception_event, METH_VARARGS | METH_KEYWORDS,
+     "add_exception_event(callback=None) -> ECA"},
+    {"replace_printf_handler", KW py_replace_printf_handler,
+     METH_VARARGS | METH_KEYWORDS, "replace_printf_handler(callback=None) -> ECA"},
+    {"message", py_message, METH_O, "message(status) -> str"},
+    {"version", py_version, METH_NOARGS, "version() -> str"},
+    {"_live_callbacks", py_live_callbacks, METH_NOARGS,
+     "number of Python references currently lent to libca"},
+    {"_header_constants", py_header_constants, METH_NOARGS,
+     "constants as the C headers define them"},
+    {"_shutdown", py_shutdown, METH_NOARGS,
+     "stop delivering callbacks and destroy the default context (atexit)"},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "CaChannel._ca",
+    "C extension backend of CaChannel.ca: one function per libca call.",
+    -1, methods,
+};
+
+static PyObject *member_map(PyObject *constants, const char *enum_name)
+{
+    PyObject *cls = PyObject_GetAttrString(constants, enum_name), *map;
+    if (!cls)
+        return NULL;
+    map = PyObject_GetAttrString(cls, "_value2member_map_");
+    Py_DECREF(cls);
+    return map;
+}
+
+PyMODINIT_FUNC PyInit__ca(void)
+{
+    PyObject *m, *constants;
+    int i;
+
+    for (i = 0; i < K__COUNT; i++) {
+        keys[i] = PyUnicode_InternFromString(key_names[i]);
+        if (!keys[i])
+            return NULL;
+    }
+    constants = PyImport_ImportModule("CaChannel._constants");
+    if (!constants)
+        return NULL;
+    ECA_members = member_map(constants, "ECA");
+    DBR_members = member_map(constants, "DBR");
+    DBF_members = member_map(constants, "DBF");
+    State_members = member_map(constants, "ChannelState");
+    OP_members = member_map(constants, "CA_OP");
+    Severity_members = member_map(constants, "AlarmSeverity");
+    Condition_members = member_map(constants, "AlarmCondition");
+    Py_DECREF(constants);
+    if (!ECA_members || !DBR_members || !DBF_members || !State_members ||
+        !OP_members || !Severity_members || !Condition_members)
+        return NULL;
+
+    if (PyType_Ready(&ContextType) < 0 || PyType_Ready(&ChannelType) < 0 ||
+        PyType_Ready(&SubscriptionType) < 0 || PyType_Ready(&SyncGroupType) < 0 ||
+        PyType_Ready(&DBRValueType) < 0)
+        return NULL;
+
+    m = PyModule_Create(&moduledef);
+    if (!m)
+        return NULL;
+    Py_INCREF(&DBRValueType);
+    if (PyModule_AddObject(m, "DBRValue", (PyObject *)&DBRValueType) < 0) {
+        Py_DECREF(&DBRValueType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
