@@ -1,0 +1,76 @@
+"""A short narrated tour of CaChannel against a softIoc started for it.
+
+Run it with ``python -m CaChannel.demo``. It starts a real softIoc from the
+``epicscorelibs`` wheel on a free loopback port (nothing leaves 127.0.0.1),
+walks through the everyday calls, and stops the IOC again.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from .testing import SoftIoc, apply_loopback_environ
+
+DEMO_DB = os.path.join(os.path.dirname(__file__), 'demo.db')
+
+
+def say(text: str) -> None:
+    print('\n== ' + text)
+
+
+def tour() -> None:
+    # Imported here: the loopback environment must be in place before the
+    # first CA context is created.
+    from CaChannel import CaChannel, ca
+    from CaChannel.util import caget, cainfo, camonitor, caput
+
+    say('backend %r, libca %s' % (ca.backend, ca.version()))
+
+    say("searchw / putw / getw on 'demo:setpoint'")
+    chan = CaChannel('demo:setpoint')
+    chan.searchw()
+    chan.putw(12.5)
+    print('value after putw(12.5):', chan.getw())
+    print('with units and limits:', chan.getw(ca.DBR_CTRL_DOUBLE))
+
+    say("an enum by its state name, 'demo:shutter'")
+    caput('demo:shutter', 'Open', wait=True)
+    print("caget('demo:shutter') ->", caget('demo:shutter'),
+          "| as string ->", caget('demo:shutter', as_string=True))
+
+    say("a waveform as a numpy array, 'demo:spectrum'")
+    spectrum = CaChannel('demo:spectrum')
+    spectrum.searchw()
+    spectrum.putw([float(i * i) for i in range(10)])
+    print(spectrum.getw(count=10, use_numpy=True))
+
+    say("monitoring the counter 'demo:counter' for 1.5 s")
+    camonitor('demo:counter')
+    time.sleep(1.5)
+    camonitor('demo:counter', callback=())
+
+    say("cainfo('demo:setpoint')")
+    cainfo('demo:setpoint')
+
+    say('an epicsPV served from its monitor')
+    from CaChannel.epicsPV import epicsPV
+    pv = epicsPV('demo:counter')
+    pv.setMonitor()
+    time.sleep(0.5)
+    print('new value since the last read:', bool(pv.checkMonitor()),
+          '| value:', pv.getw())
+    pv.clearMonitor()
+    # Disconnect before the IOC goes away, so libca has nothing to report.
+    ca.destroy_context()
+
+
+def main() -> None:
+    with SoftIoc(DEMO_DB) as ioc:
+        apply_loopback_environ(ioc.environ)
+        print('softIoc running on 127.0.0.1:%d' % ioc.port)
+        tour()
+    print('\nsoftIoc stopped. Tour done.')
+
+
+if __name__ == '__main__':
+    main()
