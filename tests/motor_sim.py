@@ -410,10 +410,35 @@ def main(argv: Optional[list] = None) -> None:
     logging.getLogger('caproto.ctx').addFilter(
         lambda record: not record.getMessage().startswith('Failed to send beacon'))
     group = _make_group(args.name)
+    pvdb = dict(group.pvdb)
+    # the record name alone addresses VAL, as on an IOC
+    pvdb[args.name] = pvdb[args.name + '.VAL']
     # bind the loopback only, whatever the environment says
-    run(group.pvdb, interfaces=[LOOPBACK])
+    run(pvdb, interfaces=[LOOPBACK])
 
 
 if __name__ == '__main__':
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()
+
+
+def reset_motor(name: str = 'sim:m1') -> None:
+    """Restore the simulator's defaults (through caproto's client, independent
+    of the code under test; it searches the loopback address list only)."""
+    from caproto.sync.client import write
+    write(name + ':SIM_RESET', 1, notify=True, timeout=10)
+
+
+def motor_fixture(name: str = 'sim:m1', scope: str = 'module') -> Any:
+    """A pytest fixture running the simulator for the tests of one module.
+
+    Yields the :class:`MotorSimulator`; the simulator is stopped afterwards
+    and its output shown if it could not start.
+    """
+    import pytest
+
+    @pytest.fixture(scope=scope)
+    def motor_simulator() -> Any:
+        with MotorSimulator(name) as simulator:
+            yield simulator
+    return motor_simulator
