@@ -1,0 +1,43 @@
+"""The cffi ABI-mode backend of ``CaChannel.ca``.
+
+It provides the same functions as the C extension ``CaChannel._ca`` (the
+contract is ``ca-module.md``; the names are ``CaChannel._names``) by calling
+libca through cffi in ABI mode: no compiler is needed at install or run
+time. ``CaChannel.ca`` selects it with ``CACHANNEL_BACKEND=caffi`` or when
+the C extension cannot be imported.
+
+Modules mirror ``src/``: ``context`` (contexts and pend/poll/flush),
+``channel``, ``getput`` (get, put, subscriptions, synchronous groups),
+``dbr`` (value conversions), ``handlers`` (exception and printf handlers);
+``_ffi`` declares libca and loads it, ``_common`` holds the shared helpers.
+
+``libca_path`` / ``libcom_path`` name the libraries loaded (see ``_ffi``
+for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).
+"""
+
+from ._common import live_callbacks as _live_callbacks
+from ._ffi import libca_path, libcom_path
+from .channel import (change_connection_event, clear_channel, create_channel,
+                      element_count, field_type, host_name, message, name,
+                      read_access, replace_access_rights_event, state, version,
+                      write_access)
+from .context import (attach_context, create_context, current_context, destroy_context,
+                      detach_context, flush_io, pend, pend_event, pend_io, poll,
+                      show_context, test_io)
+from .getput import (DBRValue, clear_subscription, create_subscription, get, put,
+                     sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
+from .handlers import add_exception_event, replace_printf_handler
+
+__all__ = [
+    'create_context', 'destroy_context', 'attach_context', 'detach_context',
+    'current_context', 'show_context',
+    'create_channel', 'clear_channel', 'change_connection_event',
+    'replace_access_rights_event',
+    'get', 'put', 'create_subscription', 'clear_subscription',
+    'pend_io', 'pend_event', 'poll', 'pend', 'test_io', 'flush_io',
+    'field_type', 'element_count', 'name', 'state', 'host_name',
+    'read_access', 'write_access', 'message', 'version',
+    'sg_create', 'sg_delete', 'sg_get', 'sg_put', 'sg_block', 'sg_test', 'sg_reset',
+    'add_exception_event', 'replace_printf_handler',
+    'DBRValue', 'libca_path', 'libcom_path',
+]

@@ -1,0 +1,230 @@
+"""Helpers shared by the modules of the cffi backend (the twin of caext.h).
+
+* status codes -> ``ECA`` members, type codes -> ``DBR`` members, with the
+  enum's own value map so the hot paths do one dict lookup;
+* argument normalisation (request type, element count);
+* the registry of ``ffi.new_handle`` objects handed to libca as ``usr``
+  pointers, which keeps each one alive exactly as long as libca may call
+  back with it, and whose size is ``_live_callbacks()``;
+* the buffers libca may still write into after a ``get`` without callback;
+* reporting of exceptions raised inside callbacks from libca's threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import threading
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from CaChannel._constants import DBR, ECA
+
+from ._ffi import ffi
+
+# ---------------------------------------------------------------------------
+# enum conversion
+
+_ECA_MEMBERS: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
+_DBR_MEMBERS: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+ECA_NORMAL = ECA.NORMAL
+ECA_TIMEOUT = ECA.TIMEOUT
+
+
+def eca(status: int) -> Any:
+    """The ``ECA`` member of a libca status (the bare int if libca invents one)."""
+    return _ECA_MEMBERS.get(status, status)
+
+
+def dbr(dbrtype: int) -> Any:
+    """The ``DBR`` member of a type code (the bare int if it is none)."""
+    return _DBR_MEMBERS.get(dbrtype, dbrtype)
+
+
+# ---------------------------------------------------------------------------
+# argument normalisation
+
+def as_int(value: Any, what: str) -> int:
+    """An integer argument: ints, IntEnums and numpy integers, never floats."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError('%s must be an integer, not %s'
+                        % (what, type(value).__name__)) from None
+
+
+def request_count(count: Any, native: int, zero_means_server: bool = False) -> int:
+    """The element count of a request (DEVELOPERS.md, "Counts").
+
+    None, <= 0 or above the native count give the native count, except that
+    0 asks for the server's current length when *zero_means_server* (get or
+    subscription with a callback). A channel that is not connected has a
+    native count of 0; its request keeps the caller's count (at least 1) so
+    that libca, not this function, answers ``ECA.DISCONN``.
+    """
+    if count is None:
+        return native if native > 0 else 1
+    wanted = as_int(count, 'count')
+    if wanted == 0 and zero_means_server:
+        return 0
+    if native <= 0:
+        return max(wanted, 1)
+    if wanted <= 0 or wanted > native:
+        return native
+    return wanted
+
+
+# ---------------------------------------------------------------------------
+# live usr handles
+
+_live: Set[Any] = set()
+
+
+def keep(obj: Any) -> Any:
+    """Wrap *obj* in a new ``usr`` handle and keep it until :func:`release`."""
+    handle = ffi.new_handle(obj)
+    _live.add(handle)
+    return handle
+
+
+def release(handle: Any) -> None:
+    """Forget a handle libca will not call back with any more (idempotent)."""
+    _live.discard(handle)
+
+
+def live_callbacks() -> int:
+    """Number of Python objects currently handed to libca as ``usr`` pointers."""
+    return len(_live)
+
+
+# ---------------------------------------------------------------------------
+# buffers of gets without callback
+
+class PendingBuffers:
+    """Buffers handed to ``ca_array_get`` that libca may still write.
+
+    libca copies the reply of a get without callback into the caller's
+    buffer whenever it arrives. A ``pend_io`` that returns ``ECA.NORMAL``
+    proves every request issued since the previous ``pend_io`` has been
+    answered. After a timeout libca forgets to wait for the older requests
+    but still copies a late reply, so those buffers become orphans kept
+    until their channel is cleared (or its context destroyed).
+    """
+
+    def __init__(self) -> None:
+        self._serial = itertools.count()
+        self._lock = threading.Lock()
+        self._waiting: Dict[int, Tuple[Any, Any]] = {}
+        self._orphans: Dict[int, Tuple[Any, Any]] = {}
+
+    def add(self, owner: Any, buffer: Any) -> None:
+        with self._lock:
+            self._waiting[next(self._serial)] = (owner, buffer)
+
+    def mark(self) -> int:
+        """A serial number: buffers added before it are older than this call."""
+        return next(self._serial)
+
+    def settle(self, mark: int, status: int) -> None:
+        """After a ``pend_io`` begun at *mark* returned *status*: drop the
+        older buffers if every reply arrived, make them orphans if it timed
+        out, leave them waiting otherwise (libca did not wait at all)."""
+        if status != ECA_NORMAL and status != ECA_TIMEOUT:
+            return
+        with self._lock:
+            for key in [k for k in self._waiting if k < mark]:
+                entry = self._waiting.pop(key)
+                if status == ECA_TIMEOUT:
+                    self._orphans[key] = entry
+
+    def release_owner(self, owner: Any) -> None:
+        """Drop every buffer of *owner* (a cleared channel)."""
+        with self._lock:
+            for table in (self._waiting, self._orphans):
+                for key in [k for k, v in table.items() if v[0] is owner]:
+                    del table[key]
+
+    def __len__(self) -> int:
+        return len(self._waiting) + len(self._orphans)
+
+
+pending_io = PendingBuffers()
+
+
+# ---------------------------------------------------------------------------
+# identifiers
+
+class Identifier:
+    """Base of the opaque identifier objects (chid, evid, context, group).
+
+    They are made only by this backend (``Identifier.__new__`` refuses
+    Python callers) and are unique per C pointer, so the default identity
+    comparison and hash already mean "same underlying pointer".
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> 'Identifier':
+        raise TypeError('%s objects are created by the ca functions, not directly'
+                        % cls.__name__)
+
+    @classmethod
+    def _make(cls) -> Any:
+        return object.__new__(cls)
+
+
+def check(obj: Any, cls: type, what: str) -> Any:
+    """*obj* itself if it is a *cls*, else ``TypeError`` (never a crash)."""
+    if type(obj) is not cls:
+        raise TypeError('%s must be a %s, not %s' % (what, cls.__name__, type(obj).__name__))
+    return obj
+
+
+def address(ptr: Any) -> int:
+    """The integer value of a C pointer, the key of the identifier registries."""
+    return int(ffi.cast('uintptr_t', ptr))
+
+
+# ---------------------------------------------------------------------------
+# exceptions in callbacks
+
+class _Unraisable:
+    """Carries an exception to ``sys.unraisablehook``.
+
+    Pure Python cannot build the hook's ``UnraisableHookArgs``; CPython
+    reports an exception raised by ``__del__`` through that hook, with the
+    exception and its traceback intact, so the report goes where a C
+    extension's ``PyErr_WriteUnraisable`` would send it (and where pytest
+    and applications look for it).
+    """
+
+    __slots__ = ('exc',)
+
+    def __del__(self) -> None:
+        exc, self.exc = self.exc, None
+        raise exc
+
+
+def report_callback_error(exc_type: Any, exc_value: Optional[BaseException],
+                          traceback: Any) -> None:
+    """``onerror`` of every ``ffi.callback``: report the exception and clear it."""
+    if exc_value is None:
+        exc_value = exc_type()
+    carrier = _Unraisable()
+    carrier.exc = exc_value.with_traceback(traceback)
+    del carrier
+
+
+def decode(raw: bytes) -> Any:
+    """A C string as ``str`` (UTF-8), or the bytes when they are not UTF-8."""
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return raw
+
+
+def c_text(ptr: Any) -> str:
+    """A NUL-terminated string libca owns (names, messages) as ``str``."""
+    if ptr == ffi.NULL:
+        return ''
+    return ffi.string(ptr).decode('utf-8', 'replace')
+

@@ -1,0 +1,371 @@
+"""The cffi declarations of libca and the loading of libca/libCom.
+
+ABI mode: the declarations below are read by cffi's own parser and the
+libraries are opened with ``dlopen`` at import, so no compiler is needed at
+install or run time. Only what the backend calls is declared; each
+declaration mirrors the C one in cadef.h, db_access.h or epicsTime.h (the
+C spelling is given in a comment where the cffi one differs).
+
+Which libca is loaded, in this order:
+
+1. ``CACHANNEL_LIBCA``: an explicit path to libca (libCom is taken from the
+   same directory when it is there, otherwise the dynamic loader finds it
+   through libca's own dependencies);
+2. ``$EPICS_BASE/lib/$EPICS_HOST_ARCH`` when both variables are set (on
+   Windows ``bin/`` instead of ``lib/``); when libca is not there a
+   ``RuntimeWarning`` says so and the next source is used;
+3. the ``epicscorelibs`` wheel.
+
+``libca_path`` and ``libcom_path`` record the files actually opened.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Optional, Tuple
+
+import cffi
+
+__all__ = ['ffi', 'lib', 'libc', 'libca_path', 'libcom_path', 'find_libraries']
+
+ffi = cffi.FFI()
+
+ffi.cdef(r"""
+/* ---- epicsTypes.h / db_access.h scalar types ---------------------------- */
+typedef char           dbr_string_t[40];      /* epicsOldString */
+typedef uint8_t        dbr_char_t;            /* epicsUInt8 */
+typedef int16_t        dbr_short_t;           /* epicsInt16 */
+typedef uint16_t       dbr_ushort_t;          /* epicsUInt16 */
+typedef uint16_t       dbr_enum_t;            /* epicsUInt16 */
+typedef int32_t        dbr_long_t;            /* epicsInt32 */
+typedef float          dbr_float_t;           /* epicsFloat32 */
+typedef double         dbr_double_t;          /* epicsFloat64 */
+
+/* epicsTime.h */
+typedef struct epicsTimeStamp {
+    uint32_t secPastEpoch;                    /* seconds since 1990-01-01 UTC */
+    uint32_t nsec;
+} epicsTimeStamp;
+
+/* ---- db_access.h value structures (MAX_UNITS_SIZE 8,
+        MAX_ENUM_STATES 16, MAX_ENUM_STRING_SIZE 26) ------------------------ */
+struct dbr_sts_string  { dbr_short_t status; dbr_short_t severity; dbr_string_t value; };
+struct dbr_stsack_string {
+    dbr_ushort_t status; dbr_ushort_t severity;
+    dbr_ushort_t ackt;   dbr_ushort_t acks;
+    dbr_string_t value;
+};
+struct dbr_sts_short   { dbr_short_t status; dbr_short_t severity; dbr_short_t value; };
+struct dbr_sts_float   { dbr_short_t status; dbr_short_t severity; dbr_float_t value; };
+struct dbr_sts_enum    { dbr_short_t status; dbr_short_t severity; dbr_enum_t value; };
+struct dbr_sts_char    { dbr_short_t status; dbr_short_t severity;
+                         dbr_char_t RISC_pad; dbr_char_t value; };
+struct dbr_sts_long    { dbr_short_t status; dbr_short_t severity; dbr_long_t value; };
+struct dbr_sts_double  { dbr_short_t status; dbr_short_t severity;
+                         dbr_long_t RISC_pad; dbr_double_t value; };
+
+struct dbr_time_string { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_string_t value; };
+struct dbr_time_short  { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_short_t RISC_pad; dbr_short_t value; };
+struct dbr_time_float  { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_float_t value; };
+struct dbr_time_enum   { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_short_t RISC_pad; dbr_enum_t value; };
+struct dbr_time_char   { dbr_short_t status; dbr_short_t severity; epicsTimeStamp stamp;
+                         dbr_short_t RISC_pad0; dbr_char_t RISC_pad1; dbr_char_t value; };
+struct dbr_time_long   { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_long_t value; };
+struct dbr_time_double { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_long_t RISC_pad; dbr_double_t value; };
+
+/* DBR_GR_STRING and DBR_CTRL_STRING use struct dbr_sts_string */
+struct dbr_gr_short {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_short_t upper_disp_limit;  dbr_short_t lower_disp_limit;
+    dbr_short_t upper_alarm_limit; dbr_short_t upper_warning_limit;
+    dbr_short_t lower_warning_limit; dbr_short_t lower_alarm_limit;
+    dbr_short_t value;
+};
+struct dbr_gr_float {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_float_t upper_disp_limit;  dbr_float_t lower_disp_limit;
+    dbr_float_t upper_alarm_limit; dbr_float_t upper_warning_limit;
+    dbr_float_t lower_warning_limit; dbr_float_t lower_alarm_limit;
+    dbr_float_t value;
+};
+struct dbr_gr_enum {
+    dbr_short_t status; dbr_short_t severity; dbr_short_t no_str;
+    char strs[16][26];
+    dbr_enum_t value;
+};
+struct dbr_gr_char {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_char_t upper_disp_limit;  dbr_char_t lower_disp_limit;
+    dbr_char_t upper_alarm_limit; dbr_char_t upper_warning_limit;
+    dbr_char_t lower_warning_limit; dbr_char_t lower_alarm_limit;
+    dbr_char_t RISC_pad; dbr_char_t value;
+};
+struct dbr_gr_long {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_long_t upper_disp_limit;  dbr_long_t lower_disp_limit;
+    dbr_long_t upper_alarm_limit; dbr_long_t upper_warning_limit;
+    dbr_long_t lower_warning_limit; dbr_long_t lower_alarm_limit;
+    dbr_long_t value;
+};
+struct dbr_gr_double {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_double_t upper_disp_limit;  dbr_double_t lower_disp_limit;
+    dbr_double_t upper_alarm_limit; dbr_double_t upper_warning_limit;
+    dbr_double_t lower_warning_limit; dbr_double_t lower_alarm_limit;
+    dbr_double_t value;
+};
+
+struct dbr_ctrl_short {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_short_t upper_disp_limit;  dbr_short_t lower_disp_limit;
+    dbr_short_t upper_alarm_limit; dbr_short_t upper_warning_limit;
+    dbr_short_t lower_warning_limit; dbr_short_t lower_alarm_limit;
+    dbr_short_t upper_ctrl_limit; dbr_short_t lower_ctrl_limit;
+    dbr_short_t value;
+};
+struct dbr_ctrl_float {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad; char units[8];
+    dbr_float_t upper_disp_limit;  dbr_float_t lower_disp_limit;
+    dbr_float_t upper_alarm_limit; dbr_float_t upper_warning_limit;
+    dbr_float_t lower_warning_limit; dbr_float_t lower_alarm_limit;
+    dbr_float_t upper_ctrl_limit; dbr_float_t lower_ctrl_limit;
+    dbr_float_t value;
+};
+struct dbr_ctrl_enum {
+    dbr_short_t status; dbr_short_t severity; dbr_short_t no_str;
+    char strs[16][26];
+    dbr_enum_t value;
+};
+struct dbr_ctrl_char {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_char_t upper_disp_limit;  dbr_char_t lower_disp_limit;
+    dbr_char_t upper_alarm_limit; dbr_char_t upper_warning_limit;
+    dbr_char_t lower_warning_limit; dbr_char_t lower_alarm_limit;
+    dbr_char_t upper_ctrl_limit; dbr_char_t lower_ctrl_limit;
+    dbr_char_t RISC_pad; dbr_char_t value;
+};
+struct dbr_ctrl_long {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_long_t upper_disp_limit;  dbr_long_t lower_disp_limit;
+    dbr_long_t upper_alarm_limit; dbr_long_t upper_warning_limit;
+    dbr_long_t lower_warning_limit; dbr_long_t lower_alarm_limit;
+    dbr_long_t upper_ctrl_limit; dbr_long_t lower_ctrl_limit;
+    dbr_long_t value;
+};
+struct dbr_ctrl_double {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_double_t upper_disp_limit;  dbr_double_t lower_disp_limit;
+    dbr_double_t upper_alarm_limit; dbr_double_t upper_warning_limit;
+    dbr_double_t lower_warning_limit; dbr_double_t lower_alarm_limit;
+    dbr_double_t upper_ctrl_limit; dbr_double_t lower_ctrl_limit;
+    dbr_double_t value;
+};
+
+/* ---- cadef.h ------------------------------------------------------------ */
+typedef struct oldChannelNotify *chid;
+typedef struct oldSubscription *evid;
+typedef unsigned CA_SYNC_GID;
+struct ca_client_context;
+
+struct connection_handler_args {
+    chid chid;
+    long op;                                  /* CA_OP_CONN_UP or CA_OP_CONN_DOWN */
+};
+
+/* C: struct access_rights_handler_args { chanId chid; caar ar; } where caar
+   is struct { unsigned read_access:1; unsigned write_access:1; }.  The bit
+   field struct is declared as its storage unit, an unsigned, because libffi
+   cannot pass a struct with bit fields by value; channel.py picks the bits. */
+struct access_rights_handler_args {
+    chid chid;
+    unsigned ar;
+};
+
+struct event_handler_args {
+    void *usr;
+    chid chid;
+    long type;
+    long count;
+    const void *dbr;
+    int status;
+};
+
+struct exception_handler_args {
+    void *usr;
+    chid chid;
+    long type;
+    long count;
+    void *addr;
+    long stat;
+    long op;
+    const char *ctx;
+    const char *pFile;
+    unsigned lineNo;
+};
+
+/* context */
+int ca_context_create(int select);            /* enum ca_preemptive_callback_select */
+void ca_context_destroy(void);
+int ca_attach_context(struct ca_client_context *context);
+void ca_detach_context(void);
+struct ca_client_context *ca_current_context(void);
+int ca_client_status(unsigned level);
+int ca_context_status(struct ca_client_context *context, unsigned level);
+
+/* channel; caCh is void (struct connection_handler_args), caArh is
+   void (struct access_rights_handler_args), capri is unsigned */
+int ca_create_channel(const char *pChanName,
+                      void (*pConnStateCallback)(struct connection_handler_args),
+                      void *pUserPrivate, unsigned priority, chid *pChanID);
+int ca_clear_channel(chid chanId);
+int ca_change_connection_event(chid chan,
+                               void (*pfunc)(struct connection_handler_args));
+int ca_replace_access_rights_event(chid chan,
+                                   void (*pfunc)(struct access_rights_handler_args));
+void *ca_puser(chid chan);
+
+/* information */
+short ca_field_type(chid chan);
+unsigned long ca_element_count(chid chan);
+const char *ca_name(chid chan);
+int ca_state(chid chan);                      /* enum channel_state */
+const char *ca_host_name(chid channel);
+unsigned ca_read_access(chid chan);
+unsigned ca_write_access(chid chan);
+const char *ca_message(long ca_status);
+const char *ca_version(void);
+
+/* read, write, monitor; chtype is long, caEventCallBackFunc is
+   void (struct event_handler_args) */
+int ca_array_get(long type, unsigned long count, chid chanId, void *pValue);
+int ca_array_get_callback(long type, unsigned long count, chid chanId,
+                          void (*pFunc)(struct event_handler_args), void *pArg);
+int ca_array_put(long type, unsigned long count, chid chanId, const void *pValue);
+int ca_array_put_callback(long type, unsigned long count, chid chanId,
+                          const void *pValue,
+                          void (*pFunc)(struct event_handler_args), void *pArg);
+int ca_create_subscription(long type, unsigned long count, chid chanId,
+                           long mask, void (*pFunc)(struct event_handler_args),
+                           void *pArg, evid *pEventID);
+int ca_clear_subscription(evid eventID);
+
+/* execution; ca_real is double */
+int ca_pend_event(double timeout);
+int ca_pend_io(double timeout);
+int ca_pend(double timeout, int early);
+int ca_test_io(void);
+int ca_flush_io(void);
+
+/* synchronous groups */
+int ca_sg_create(CA_SYNC_GID *pgid);
+int ca_sg_delete(const CA_SYNC_GID gid);
+int ca_sg_block(const CA_SYNC_GID gid, double timeout);
+int ca_sg_test(const CA_SYNC_GID gid);
+int ca_sg_reset(const CA_SYNC_GID gid);
+int ca_sg_array_get(const CA_SYNC_GID gid, long type, unsigned long count,
+                    chid chan, void *pValue);
+int ca_sg_array_put(const CA_SYNC_GID gid, long type, unsigned long count,
+                    chid chan, const void *pValue);
+
+/* handlers; caExceptionHandler is void (struct exception_handler_args).
+   caPrintfFunc is int (const char *pformat, va_list args): a va_list
+   parameter reaches the callee as a pointer on every ABI we run on (an
+   array type decaying to a pointer on x86-64 SysV, a pointer to the
+   caller's copy of the >16-byte struct on AArch64, char * on Windows and
+   Apple), so it is declared as void * and handed on unchanged to the C
+   library's vsnprintf, declared the same way below. */
+int ca_add_exception_event(void (*pfunc)(struct exception_handler_args), void *pArg);
+int ca_replace_printf_handler(int (*ca_printf_func)(const char *pformat, void *args));
+""")
+
+# From the C library: formats the messages handed to a printf handler.
+_LIBC_CDEF = "int vsnprintf(char *str, size_t size, const char *format, void *ap);"
+ffi.cdef(_LIBC_CDEF)
+
+
+def _shared_names(stem: str) -> Tuple[str, ...]:
+    """File names a shared library *stem* ('ca', 'Com') can have here."""
+    if sys.platform == 'win32':
+        return (stem + '.dll',)
+    if sys.platform == 'darwin':
+        return ('lib%s.dylib' % stem,)
+    return ('lib%s.so' % stem,)
+
+
+def _find_in(directory: str, stem: str) -> Optional[str]:
+    for name in _shared_names(stem):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _from_epics_base() -> Optional[Tuple[Optional[str], str]]:
+    base = os.environ.get('EPICS_BASE')
+    arch = os.environ.get('EPICS_HOST_ARCH')
+    if not (base and arch):
+        return None
+    # Windows keeps DLLs next to the executables, elsewhere in lib/.
+    directory = os.path.join(base, 'bin' if sys.platform == 'win32' else 'lib', arch)
+    ca = _find_in(directory, 'ca')
+    if ca is None:
+        warnings.warn('EPICS_BASE/EPICS_HOST_ARCH are set but %s holds no libca; '
+                      'the cffi backend uses epicscorelibs instead' % directory,
+                      RuntimeWarning, stacklevel=4)
+        return None
+    return _find_in(directory, 'Com'), ca
+
+
+def _from_epicscorelibs() -> Tuple[Optional[str], str]:
+    try:
+        import epicscorelibs.path
+    except ImportError as exc:
+        raise ImportError('libca not found: set CACHANNEL_LIBCA or EPICS_BASE and '
+                          'EPICS_HOST_ARCH, or install epicscorelibs (%s)' % exc) from exc
+    return epicscorelibs.path.get_lib('Com'), epicscorelibs.path.get_lib('ca')
+
+
+def find_libraries() -> Tuple[Optional[str], str]:
+    """Return the paths ``(libCom or None, libca)`` to load, by the order above."""
+    explicit = os.environ.get('CACHANNEL_LIBCA', '').strip()
+    if explicit:
+        if not os.path.exists(explicit):
+            # An explicit choice that is wrong must not be replaced silently
+            # by another libca.
+            raise ImportError('CACHANNEL_LIBCA=%r does not exist' % explicit)
+        return _find_in(os.path.dirname(explicit) or '.', 'Com'), explicit
+    return _from_epics_base() or _from_epicscorelibs()
+
+
+def _open_libraries() -> Tuple[object, Optional[str], str]:
+    com_path, ca_path = find_libraries()
+    try:
+        if com_path is not None:
+            # libca's symbols reference libCom's; opening libCom first with
+            # RTLD_GLOBAL makes them resolvable even without an rpath.
+            ffi.dlopen(com_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL)
+        return ffi.dlopen(ca_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL), com_path, ca_path
+    except OSError as exc:
+        raise ImportError('cannot load libca from %s: %s' % (ca_path, exc)) from exc
+
+
+def _open_libc() -> object:
+    if sys.platform == 'win32':
+        return ffi.dlopen('msvcrt')
+    return ffi.dlopen(None)   # the C library the interpreter already uses
+
+
+lib, libcom_path, libca_path = _open_libraries()
+libc = _open_libc()

@@ -1,0 +1,278 @@
+"""Channels: creation, clearing, connection and access-rights callbacks and the
+information calls (the twin of src/channel.c).
+
+Each channel's ``usr`` pointer (``ca_puser``) is a handle on its ``Chid``
+object, kept from ``ca_create_channel`` until the channel is cleared (or its
+context destroyed), so libca's connection and access-rights callbacks find
+the object without a lookup. The registry by address serves the exception
+handler, whose arguments carry only the C pointer.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Callable, Dict, Optional, Set, Tuple
+
+from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
+
+from . import _common, context
+from ._common import Identifier, address, c_text, check, eca, keep, pending_io, release
+from ._ffi import ffi, lib
+
+__all__ = ['Chid', 'create_channel', 'clear_channel', 'change_connection_event',
+           'replace_access_rights_event', 'field_type', 'element_count', 'name',
+           'state', 'host_name', 'read_access', 'write_access', 'message', 'version',
+           'channel_ptr', 'lookup_channel']
+
+Callback = Optional[Callable[[Dict[str, Any]], Any]]
+
+
+class Chid(Identifier):
+    """A channel (``chid``); ``_ptr`` is None once the channel is cleared.
+
+    ``_requests`` holds the handles of its one-shot get/put callbacks and
+    ``_subs`` its subscriptions: libca drops both when the channel is
+    cleared, so the handles are released then.
+    """
+
+    __slots__ = ('_ptr', '_name', '_ctx', '_handle', '_conn_callback',
+                 '_access_callback', '_requests', '_subs', '__weakref__')
+
+    def __repr__(self) -> str:
+        state = 'cleared' if self._ptr is None else hex(address(self._ptr))
+        return '<chid %r %s>' % (self._name, state)
+
+
+_channels: Dict[int, Chid] = {}        # C address -> live channel
+_lock = threading.Lock()
+
+_CA_OP: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
+_DBF: Dict[int, DBF] = DBF._value2member_map_  # type: ignore[assignment]
+_STATE: Dict[int, ChannelState] = ChannelState._value2member_map_  # type: ignore[assignment]
+
+# Bit positions of caar's read_access:1 / write_access:1 inside their
+# unsigned storage unit: GCC allocates bit fields from the least significant
+# bit on little-endian targets and from the most significant on big-endian.
+if sys.byteorder == 'little':
+    _READ_BIT, _WRITE_BIT = 1, 2
+else:
+    _READ_BIT, _WRITE_BIT = 1 << 31, 1 << 30
+
+
+def channel_ptr(chid: Any) -> Any:
+    """The live C pointer of *chid*, None if cleared; ``TypeError`` if not a chid."""
+    return check(chid, Chid, 'chid')._ptr
+
+
+def lookup_channel(ptr: Any) -> Optional[Chid]:
+    """The ``Chid`` of a C pointer libca hands back, or None."""
+    if ptr == ffi.NULL:
+        return None
+    return _channels.get(address(ptr))
+
+
+def _forget(chan: Chid) -> None:
+    """Make *chan* stale and release everything libca held for it."""
+    with _lock:
+        if chan._ptr is None:
+            return
+        if _channels.get(address(chan._ptr)) is chan:
+            del _channels[address(chan._ptr)]
+        chan._ptr = None
+    release(chan._handle)
+    for handle in list(chan._requests):
+        release(handle)
+    chan._requests.clear()
+    for sub in list(chan._subs):
+        sub._forget()
+    chan._subs.clear()
+    pending_io.release_owner(chan)
+
+
+def _forget_context(ctx_address: int) -> None:
+    for chan in [c for c in list(_channels.values()) if c._ctx == ctx_address]:
+        _forget(chan)
+
+
+context.destroy_hooks.append(_forget_context)
+
+
+# ---------------------------------------------------------------------------
+# callbacks from libca (created once; the onerror reporter clears exceptions)
+
+def _on_connection(args: Any) -> None:
+    chan = ffi.from_handle(lib.ca_puser(args.chid))
+    if chan._ptr is None and chan._handle is not None:
+        # The first callback can beat ca_create_channel's return.
+        chan._ptr = args.chid
+    callback = chan._conn_callback
+    if callback is not None:
+        callback({'chid': chan, 'op': _CA_OP.get(args.op, args.op)})
+
+
+def _on_access_rights(args: Any) -> None:
+    chan = ffi.from_handle(lib.ca_puser(args.chid))
+    callback = chan._access_callback
+    if callback is not None:
+        bits = args.ar
+        callback({'chid': chan, 'read_access': bool(bits & _READ_BIT),
+                  'write_access': bool(bits & _WRITE_BIT)})
+
+
+_connection_cb = ffi.callback('void(struct connection_handler_args)', _on_connection,
+                              onerror=_common.report_callback_error)
+_access_rights_cb = ffi.callback('void(struct access_rights_handler_args)',
+                                 _on_access_rights, onerror=_common.report_callback_error)
+
+
+# ---------------------------------------------------------------------------
+# public functions
+
+def _name_bytes(name: Any) -> bytes:
+    if isinstance(name, str):
+        return name.encode('utf-8')
+    if isinstance(name, bytes):
+        return name
+    raise TypeError('name must be str, not %s' % type(name).__name__)
+
+
+def create_channel(name: str, callback: Callback = None,
+                   priority: int = CA_PRIORITY.DEFAULT) -> Tuple[ECA, Optional[Chid]]:
+    """Create a channel (``ca_create_channel``) -> ``(ECA, chid or None)``.
+
+    With a *callback*, it gets ``{'chid', 'op'}`` at each connection change
+    and ``pend_io`` does not wait for this channel; without one, libca
+    counts the connection as outstanding I/O.
+    """
+    raw_name = _name_bytes(name)
+    priority = _common.as_int(priority, 'priority')
+    context.ensure_context()
+    chan = Chid._make()
+    chan._ptr = None
+    chan._name = raw_name.decode('utf-8', 'replace')
+    chan._ctx = context.current_context_address()
+    chan._conn_callback = callback if callable(callback) else None
+    chan._access_callback = None
+    chan._requests = set()
+    chan._subs = set()
+    chan._handle = keep(chan)
+    out = ffi.new('chid *')
+    status = lib.ca_create_channel(
+        raw_name, _connection_cb if chan._conn_callback is not None else ffi.NULL,
+        chan._handle, priority, out)
+    if status != _common.ECA_NORMAL:
+        release(chan._handle)
+        chan._handle = None
+        return eca(status), None
+    chan._ptr = out[0]
+    with _lock:
+        _channels[address(out[0])] = chan
+    return eca(status), chan
+
+
+def clear_channel(chid: Chid) -> ECA:
+    """Clear a channel (``ca_clear_channel``); a cleared one gives ``ECA.BADCHID``.
+
+    libca guarantees no callback for the channel runs after it returns, so
+    the handles it held are released here.
+    """
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID
+    context.ensure_context()
+    status = lib.ca_clear_channel(ptr)
+    if status == _common.ECA_NORMAL:
+        _forget(chid)
+    return eca(status)
+
+
+def change_connection_event(chid: Chid, callback: Callback = None) -> ECA:
+    """Install or (with None / a non-callable) remove the connection callback."""
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID
+    context.ensure_context()
+    if callable(callback):
+        chid._conn_callback = callback
+        return eca(lib.ca_change_connection_event(ptr, _connection_cb))
+    status = lib.ca_change_connection_event(ptr, ffi.NULL)
+    chid._conn_callback = None
+    return eca(status)
+
+
+def replace_access_rights_event(chid: Chid, callback: Callback = None) -> ECA:
+    """Install or remove the access-rights callback; it gets
+    ``{'chid', 'read_access', 'write_access'}`` (libca calls it at once when
+    the channel is connected)."""
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID
+    context.ensure_context()
+    if callable(callback):
+        chid._access_callback = callback
+        return eca(lib.ca_replace_access_rights_event(ptr, _access_rights_cb))
+    status = lib.ca_replace_access_rights_event(ptr, ffi.NULL)
+    chid._access_callback = None
+    return eca(status)
+
+
+# ---------------------------------------------------------------------------
+# information (no context needed; a cleared channel answers as libca does
+# for a channel that is gone)
+
+def field_type(chid: Chid) -> DBF:
+    """Native type, ``DBF.NOT_CONNECTED`` (-1) when not connected."""
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return DBF.NOT_CONNECTED
+    value = lib.ca_field_type(ptr)
+    return _DBF.get(value, value)
+
+
+def element_count(chid: Chid) -> int:
+    """Native element count (0 when not connected)."""
+    ptr = channel_ptr(chid)
+    return 0 if ptr is None else int(lib.ca_element_count(ptr))
+
+
+def name(chid: Chid) -> str:
+    """The name the channel was created with."""
+    return check(chid, Chid, 'chid')._name
+
+
+def state(chid: Chid) -> ChannelState:
+    """Connection state."""
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ChannelState.CLOSED
+    value = lib.ca_state(ptr)
+    return _STATE.get(value, value)
+
+
+def host_name(chid: Chid) -> str:
+    """The server's host name ('' once cleared)."""
+    ptr = channel_ptr(chid)
+    return '' if ptr is None else c_text(lib.ca_host_name(ptr))
+
+
+def read_access(chid: Chid) -> bool:
+    """Whether the client may read the channel."""
+    ptr = channel_ptr(chid)
+    return False if ptr is None else bool(lib.ca_read_access(ptr))
+
+
+def write_access(chid: Chid) -> bool:
+    """Whether the client may write the channel."""
+    ptr = channel_ptr(chid)
+    return False if ptr is None else bool(lib.ca_write_access(ptr))
+
+
+def message(status: int) -> str:
+    """The text libca gives for a status code (``ca_message``)."""
+    return c_text(lib.ca_message(_common.as_int(status, 'status')))
+
+
+def version() -> str:
+    """libca's version string (``ca_version``)."""
+    return c_text(lib.ca_version())

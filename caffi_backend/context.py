@@ -1,0 +1,184 @@
+"""CA client contexts and the execution calls (the twin of src/context.c).
+
+Any thread that makes a CA call without a context joins the process's one
+preemptive context, created on first use (or set by the first explicit
+``create_context()`` with preemptive callbacks), so plain Python threads
+just work. Every function that needs a context calls :func:`ensure_context`
+first; it costs one libca call when the thread is already attached.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+from CaChannel._constants import ECA
+
+from . import _common
+from ._common import Identifier, address, check, eca, pending_io
+from ._ffi import ffi, lib
+
+__all__ = ['create_context', 'destroy_context', 'attach_context', 'detach_context',
+           'current_context', 'show_context', 'pend_io', 'pend_event', 'poll',
+           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context']
+
+
+class Context(Identifier):
+    """A CA client context (``struct ca_client_context *``)."""
+
+    __slots__ = ('_ptr', '__weakref__')
+
+    def __repr__(self) -> str:
+        state = 'destroyed' if self._ptr is None else hex(address(self._ptr))
+        return '<ca context %s>' % state
+
+
+# address -> Context, so the same pointer always gives the same object
+_contexts: Dict[int, Context] = {}
+_lock = threading.RLock()
+_process_context: Optional[Any] = None     # the shared preemptive context (cdata)
+
+# Called with a context's address after it is destroyed: the channel and
+# subscription modules forget what belonged to it (libca freed it all).
+destroy_hooks: List[Callable[[int], None]] = []
+
+
+def _context_object(ptr: Any) -> Context:
+    key = address(ptr)
+    with _lock:
+        ctx = _contexts.get(key)
+        if ctx is None:
+            ctx = Context._make()
+            ctx._ptr = ptr
+            _contexts[key] = ctx
+        return ctx
+
+
+def ensure_context() -> None:
+    """Attach the calling thread to the process context if it has none."""
+    if lib.ca_current_context() != ffi.NULL:
+        return
+    global _process_context
+    with _lock:
+        if _process_context is None:
+            status = lib.ca_context_create(1)
+            if status == _common.ECA_NORMAL:
+                _process_context = lib.ca_current_context()
+            return
+    lib.ca_attach_context(_process_context)
+
+
+def current_context_address() -> int:
+    """Address of the calling thread's context (0 if none): owner of new channels."""
+    return address(lib.ca_current_context())
+
+
+def create_context(preemptive_callback: bool = True) -> ECA:
+    """Create a context for the calling thread (``ca_context_create``)."""
+    global _process_context
+    with _lock:
+        status = lib.ca_context_create(1 if preemptive_callback else 0)
+        if status == _common.ECA_NORMAL and preemptive_callback and _process_context is None:
+            _process_context = lib.ca_current_context()
+    return eca(status)
+
+
+def destroy_context() -> None:
+    """Destroy the calling thread's context (``ca_context_destroy``).
+
+    libca clears its channels and subscriptions; their identifiers become
+    stale here too, and the handles libca held for them are released.
+    """
+    global _process_context
+    ptr = lib.ca_current_context()
+    if ptr == ffi.NULL:
+        return
+    key = address(ptr)
+    lib.ca_context_destroy()
+    with _lock:
+        if _process_context is not None and address(_process_context) == key:
+            _process_context = None
+        ctx = _contexts.pop(key, None)
+        if ctx is not None:
+            ctx._ptr = None
+    for hook in destroy_hooks:
+        hook(key)
+
+
+def attach_context(context: Context) -> ECA:
+    """Make the calling thread a member of *context* (``ca_attach_context``)."""
+    check(context, Context, 'context')
+    if context._ptr is None:
+        return ECA.BADCHID
+    return eca(lib.ca_attach_context(context._ptr))
+
+
+def detach_context() -> None:
+    """Detach the calling thread from its context (``ca_detach_context``)."""
+    lib.ca_detach_context()
+
+
+def current_context() -> Optional[Context]:
+    """The calling thread's context, or None (never creates one)."""
+    ptr = lib.ca_current_context()
+    if ptr == ffi.NULL:
+        return None
+    return _context_object(ptr)
+
+
+def show_context(context: Optional[Context] = None, level: int = 0) -> None:
+    """Print a context's state (``ca_client_status`` / ``ca_context_status``)."""
+    level = _common.as_int(level, 'level')
+    if context is None:
+        ensure_context()
+        lib.ca_client_status(level)
+        return
+    check(context, Context, 'context')
+    if context._ptr is not None:
+        lib.ca_context_status(context._ptr, level)
+
+
+# ---------------------------------------------------------------------------
+# execution (cffi releases the GIL around each of these calls, so libca's
+# callback threads can take it while the caller waits)
+
+def pend_io(timeout: float) -> ECA:
+    """Wait for outstanding gets and connections (``ca_pend_io``)."""
+    ensure_context()
+    mark = pending_io.mark()
+    status = lib.ca_pend_io(float(timeout))
+    pending_io.settle(mark, status)
+    return eca(status)
+
+
+def pend_event(timeout: float) -> ECA:
+    """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
+    ensure_context()
+    return eca(lib.ca_pend_event(float(timeout)))
+
+
+def poll() -> ECA:
+    """Process what is pending and return at once (``ca_poll``)."""
+    return pend_event(1e-12)
+
+
+def pend(timeout: float, early: bool) -> ECA:
+    """``ca_pend``: ``pend_io`` when *early*, else ``pend_event``."""
+    ensure_context()
+    mark = pending_io.mark()
+    status = lib.ca_pend(float(timeout), 1 if early else 0)
+    if early:
+        pending_io.settle(mark, status)
+    return eca(status)
+
+
+def test_io() -> ECA:
+    """``ECA.IODONE`` when no get or connection is outstanding (``ca_test_io``)."""
+    ensure_context()
+    return eca(lib.ca_test_io())
+
+
+def flush_io() -> ECA:
+    """Send buffered requests (``ca_flush_io``)."""
+    ensure_context()
+    return eca(lib.ca_flush_io())

@@ -1,0 +1,394 @@
+"""DBR conversions both ways (the twin of src/dbr.c).
+
+Reading (:func:`to_python`): a libca buffer of a DBR type and count becomes
+a scalar (count 1), a list, or a numpy array with ``use_numpy`` (one copy
+out of libca's buffer); STS/TIME/GR/CTRL types become the spec's dicts.
+Every string is read within its C field (40 bytes for values, 8 for units,
+26 for enum states), never past it, and decoded as UTF-8, falling back to
+the bytes.
+
+Writing (:func:`encode`): a Python value becomes a C buffer of the request
+type, converted by value (never by reinterpreting bytes), with the range
+checks of DEVELOPERS.md ("Put conversion errors") done before anything is
+sent.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy
+
+from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
+                                  AlarmCondition, AlarmSeverity)
+
+from ._common import as_int, decode
+from ._ffi import ffi
+
+__all__ = ['to_python', 'buffer_size', 'new_buffer', 'encode', 'PUT_TYPES']
+
+_CONDITION: Dict[int, AlarmCondition] = AlarmCondition._value2member_map_  # type: ignore
+_SEVERITY: Dict[int, AlarmSeverity] = AlarmSeverity._value2member_map_  # type: ignore
+
+# Value kinds: the seven DBF types in db_access.h order, plus the unsigned
+# short of DBR_PUT_ACKT/DBR_PUT_ACKS.
+STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE, USHORT = range(8)
+
+# kind -> (C element type, numpy dtype or None)
+_ELEMENTS: Tuple[Tuple[str, Any], ...] = (
+    ('dbr_string_t', None),
+    ('dbr_short_t', numpy.dtype(numpy.int16)),
+    ('dbr_float_t', numpy.dtype(numpy.float32)),
+    ('dbr_enum_t', numpy.dtype(numpy.uint16)),
+    ('dbr_char_t', numpy.dtype(numpy.uint8)),
+    ('dbr_long_t', numpy.dtype(numpy.int32)),
+    ('dbr_double_t', numpy.dtype(numpy.float64)),
+    ('dbr_ushort_t', numpy.dtype(numpy.uint16)),
+)
+_KIND_NAMES = ('string', 'short', 'float', 'enum', 'char', 'long', 'double')
+
+_INT_RANGES: Dict[int, Tuple[int, int]] = {
+    SHORT: (-0x8000, 0x7FFF), ENUM: (0, 0xFFFF), CHAR: (0, 0xFF),
+    LONG: (-0x80000000, 0x7FFFFFFF), USHORT: (0, 0xFFFF),
+}
+_FLT_MAX = float(numpy.finfo(numpy.float32).max)
+
+Meta = Optional[Callable[[Any, Dict[str, Any]], None]]
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+def _text(field: Any, size: int) -> Any:
+    return decode(ffi.string(field, size))
+
+
+def _sts(s: Any, out: Dict[str, Any]) -> None:
+    status = s.status
+    severity = s.severity
+    out['status'] = _CONDITION.get(status, status)
+    out['severity'] = _SEVERITY.get(severity, severity)
+
+
+def _time(s: Any, out: Dict[str, Any]) -> None:
+    _sts(s, out)
+    stamp = s.stamp
+    seconds = stamp.secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH
+    nanoseconds = stamp.nsec
+    out['stamp'] = {'seconds': seconds, 'nanoseconds': nanoseconds,
+                    'timestamp': seconds + nanoseconds * 1e-9}
+
+
+def _limits(s: Any, out: Dict[str, Any]) -> None:
+    out['units'] = _text(s.units, 8)
+    out['upper_disp_limit'] = s.upper_disp_limit
+    out['lower_disp_limit'] = s.lower_disp_limit
+    out['upper_alarm_limit'] = s.upper_alarm_limit
+    out['upper_warning_limit'] = s.upper_warning_limit
+    out['lower_warning_limit'] = s.lower_warning_limit
+    out['lower_alarm_limit'] = s.lower_alarm_limit
+
+
+def _gr(s: Any, out: Dict[str, Any]) -> None:
+    _sts(s, out)
+    _limits(s, out)
+
+
+def _gr_precision(s: Any, out: Dict[str, Any]) -> None:
+    _gr(s, out)
+    out['precision'] = s.precision
+
+
+def _ctrl(s: Any, out: Dict[str, Any]) -> None:
+    _gr(s, out)
+    out['upper_ctrl_limit'] = s.upper_ctrl_limit
+    out['lower_ctrl_limit'] = s.lower_ctrl_limit
+
+
+def _ctrl_precision(s: Any, out: Dict[str, Any]) -> None:
+    _ctrl(s, out)
+    out['precision'] = s.precision
+
+
+def _enum_strings(s: Any, out: Dict[str, Any]) -> None:
+    _sts(s, out)
+    no_str = s.no_str
+    out['no_str'] = no_str
+    strs = s.strs
+    out['strs'] = tuple(_text(strs[i], 26) for i in range(min(max(no_str, 0), 16)))
+
+
+def _stsack(s: Any, out: Dict[str, Any]) -> None:
+    _sts(s, out)
+    out['ackt'] = s.ackt
+    acks = s.acks
+    out['acks'] = _SEVERITY.get(acks, acks)
+
+
+class _Layout:
+    """Where the value of one DBR type sits and how to read the rest."""
+
+    __slots__ = ('kind', 'struct', 'offset', 'pointer', 'itemsize', 'dtype', 'meta',
+                 'header')
+
+    def __init__(self, kind: int, struct: Optional[str], meta: Meta) -> None:
+        element, self.dtype = _ELEMENTS[kind]
+        self.kind = kind
+        self.pointer = ffi.typeof(element + ' *')
+        self.itemsize = ffi.sizeof(element)
+        self.struct = ffi.typeof(struct + ' *') if struct else None
+        self.offset = ffi.offsetof(struct, 'value') if struct else 0
+        # sizeof the struct, i.e. dbr_size[] of db_access.h
+        self.header = ffi.sizeof(struct) if struct else self.itemsize
+        self.meta = meta
+
+
+def _build_layouts() -> List[_Layout]:
+    families: Tuple[Tuple[str, Tuple[Meta, ...]], ...] = (
+        ('sts', (_sts,) * 7),
+        ('time', (_time,) * 7),
+        ('gr', (_sts, _gr, _gr_precision, _enum_strings, _gr, _gr, _gr_precision)),
+        ('ctrl', (_sts, _ctrl, _ctrl_precision, _enum_strings, _ctrl, _ctrl,
+                  _ctrl_precision)),
+    )
+    layouts = [_Layout(kind, None, None) for kind in range(7)]
+    for family, metas in families:
+        for kind, meta in enumerate(metas):
+            if kind == STRING and family in ('gr', 'ctrl'):
+                struct = 'struct dbr_sts_string'    # db_access.h: no gr/ctrl string
+            else:
+                struct = 'struct dbr_%s_%s' % (family, _KIND_NAMES[kind])
+            layouts.append(_Layout(kind, struct, meta))
+    layouts.append(_Layout(USHORT, None, None))                      # PUT_ACKT
+    layouts.append(_Layout(USHORT, None, None))                      # PUT_ACKS
+    layouts.append(_Layout(STRING, 'struct dbr_stsack_string', _stsack))
+    layouts.append(_Layout(STRING, None, None))                      # CLASS_NAME
+    assert len(layouts) == DBR.CLASS_NAME + 1
+    return layouts
+
+
+_LAYOUTS = _build_layouts()
+_STRING_POINTER = ffi.typeof('dbr_string_t *')
+_CHAR_POINTER = ffi.typeof('char *')
+
+
+def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool) -> Any:
+    base = ffi.cast(_CHAR_POINTER, ptr) + layout.offset
+    if layout.kind == STRING:
+        strings = ffi.cast(_STRING_POINTER, base)
+        if count == 1:
+            return decode(ffi.string(strings[0], MAX_STRING_SIZE))
+        return [decode(ffi.string(strings[i], MAX_STRING_SIZE)) for i in range(count)]
+    if count == 1:
+        return ffi.cast(layout.pointer, base)[0]
+    if use_numpy:
+        # bytearray: the one copy out of libca's buffer, and writable.
+        return numpy.frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
+                                layout.dtype)
+    return ffi.unpack(ffi.cast(layout.pointer, base), count)
+
+
+def to_python(ptr: Any, dbrtype: int, count: int, use_numpy: bool = False) -> Any:
+    """The Python value of a DBR buffer (see the module docstring)."""
+    layout = _LAYOUTS[dbrtype]
+    value = _values(layout, ptr, count, use_numpy)
+    meta = layout.meta
+    if meta is None:
+        return value
+    out = {'value': value}
+    meta(ffi.cast(layout.struct, ptr), out)
+    return out
+
+
+def buffer_size(dbrtype: int, count: int) -> int:
+    """Bytes libca writes for *count* elements (``dbr_size_n``)."""
+    layout = _LAYOUTS[dbrtype]
+    return max(layout.header, layout.offset + max(count, 1) * layout.itemsize)
+
+
+def new_buffer(dbrtype: int, count: int) -> Any:
+    """A zeroed buffer for a get; doubles so that every DBR struct is aligned."""
+    return ffi.new('double[]', (buffer_size(dbrtype, count) + 7) // 8)
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+PUT_TYPES = frozenset(range(DBR.DOUBLE + 1)) | {DBR.PUT_ACKT, DBR.PUT_ACKS}
+
+
+def _put_kind(dbrtype: int) -> int:
+    return USHORT if dbrtype > DBR.DOUBLE else dbrtype
+
+
+def _text_bytes(item: Any) -> bytes:
+    """One element written as DBR_STRING."""
+    if isinstance(item, str):
+        raw = item.encode('utf-8')
+    elif isinstance(item, (bytes, bytearray)):
+        raw = bytes(item)
+    elif item is None:
+        raise TypeError('None cannot be written as a string')
+    else:
+        raw = str(item).encode('utf-8')
+    if len(raw) >= MAX_STRING_SIZE:
+        raise ValueError('string of %d bytes is longer than DBR_STRING holds (%d)'
+                         % (len(raw), MAX_STRING_SIZE - 1))
+    return raw
+
+
+def _parse_number(text: Any) -> Any:
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode('utf-8')
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError('%r is not a number' % (text,)) from None
+
+
+def _number(item: Any, kind: int) -> Any:
+    """One element as a checked Python int (integer kinds) or float."""
+    if isinstance(item, (str, bytes, bytearray)):
+        item = _parse_number(item)
+    if isinstance(item, (float, numpy.floating)):
+        number: Any = float(item)
+    else:
+        try:
+            number = operator.index(item)
+        except TypeError:
+            if item is None or isinstance(item, complex) or not hasattr(item, '__float__'):
+                raise TypeError('cannot write %s as a number'
+                                % type(item).__name__) from None
+            number = float(item)
+    if kind in _INT_RANGES:
+        if isinstance(number, float):
+            if math.isnan(number):
+                raise ValueError('NaN cannot be written to an integer type')
+            if math.isinf(number):
+                raise OverflowError('%r is out of range of the integer type' % number)
+            number = int(number)            # truncates toward zero, like a C cast
+        low, high = _INT_RANGES[kind]
+        if not low <= number <= high:
+            raise OverflowError('%d is out of range [%d, %d] of the request type'
+                                % (number, low, high))
+        return number
+    number = float(number)
+    if kind == FLOAT and abs(number) > _FLT_MAX and not math.isinf(number):
+        raise OverflowError('%r is out of range of DBR_FLOAT' % number)
+    return number
+
+
+def _numeric_array(items: Any, kind: int) -> numpy.ndarray:
+    """A contiguous array of *kind*'s dtype, converted by value and checked."""
+    dtype = _ELEMENTS[kind][1]
+    try:
+        array = numpy.asarray(items)
+    except ValueError:                       # ragged nesting: element by element
+        array = numpy.empty(len(items), dtype=object)
+        array[:] = list(items)
+    array = array.reshape(-1)
+    if array.dtype.kind == 'b':
+        array = array.astype(numpy.uint8)
+    code = array.dtype.kind
+    if code in 'iu':
+        if kind in _INT_RANGES and array.size:
+            low, high = _INT_RANGES[kind]
+            if int(array.min()) < low or int(array.max()) > high:
+                raise OverflowError('array values out of range [%d, %d] of the request type'
+                                    % (low, high))
+        return numpy.ascontiguousarray(array, dtype=dtype)
+    if code == 'f':
+        if kind in _INT_RANGES:
+            if numpy.isnan(array).any():
+                raise ValueError('NaN cannot be written to an integer type')
+            if not numpy.isfinite(array).all():
+                raise OverflowError('infinity is out of range of the integer type')
+            array = numpy.trunc(array)      # toward zero, like a C cast
+            low, high = _INT_RANGES[kind]
+            if array.size and (array.min() < low or array.max() > high):
+                raise OverflowError('array values out of range [%d, %d] of the request type'
+                                    % (low, high))
+        elif kind == FLOAT and array.size:
+            finite = array[numpy.isfinite(array)]
+            if finite.size and numpy.abs(finite).max() > _FLT_MAX:
+                raise OverflowError('array values out of range of DBR_FLOAT')
+        return numpy.ascontiguousarray(array, dtype=dtype)
+    if code in 'USO':
+        return numpy.array([_number(item, kind) for item in array.tolist()], dtype=dtype)
+    raise TypeError('cannot write an array of %s' % array.dtype)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, (str, bytes, bytearray))
+
+
+def _has_text(items: Any) -> bool:
+    if isinstance(items, numpy.ndarray):
+        return items.dtype.kind in 'US' or (
+            items.dtype.kind == 'O' and any(_is_text(v) for v in items.flat))
+    return any(_is_text(v) for v in items)
+
+
+def _limit(length: int, limit: Optional[int]) -> int:
+    return length if limit is None else min(length, limit)
+
+
+def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int, Any]:
+    """Convert *value* for a put of request type *dbrtype*.
+
+    Returns ``(request type, element count, C buffer)``: a str to DBR_ENUM
+    becomes a DBR_STRING request, a str to DBR_CHAR its bytes plus a
+    terminating 0; the count is the smallest of *count* (when > 0), the
+    *native* count (when connected) and the value's length. Raises
+    ``TypeError``/``ValueError``/``OverflowError`` as DEVELOPERS.md says.
+    """
+    if value is None:
+        raise TypeError('None cannot be written')
+    limit: Optional[int] = native if native > 0 else None
+    if count is not None:
+        wanted = as_int(count, "count")
+        if wanted > 0:
+            limit = _limit(wanted, limit)
+    kind = _put_kind(dbrtype)
+
+    if _is_text(value):
+        if kind == CHAR:
+            raw = (value.encode('utf-8') if isinstance(value, str) else bytes(value)) + b'\0'
+            n = _limit(len(raw), limit)
+            return dbrtype, n, ffi.new('char[]', raw[:n])
+        if kind in (STRING, ENUM):
+            buffer = ffi.new('dbr_string_t *')
+            raw = _text_bytes(value)
+            ffi.memmove(buffer, raw, len(raw))
+            return DBR.STRING, 1, buffer
+        value = _parse_number(value)
+
+    if isinstance(value, numpy.ndarray) and value.ndim == 0:
+        value = value.item()
+    if hasattr(value, '__len__') and not isinstance(value, dict):
+        items = value.reshape(-1) if isinstance(value, numpy.ndarray) else value
+        n = _limit(len(items), limit)
+        items = items[:n] if isinstance(items, (numpy.ndarray, list, tuple)) else list(items)[:n]
+        if kind == STRING or (kind == ENUM and _has_text(items)):
+            raws = [_text_bytes(item) for item in items]
+            buffer = ffi.new('dbr_string_t[]', max(n, 1))
+            for i, raw in enumerate(raws):
+                ffi.memmove(buffer[i], raw, len(raw))
+            return DBR.STRING, n, buffer
+        array = _numeric_array(items, kind)
+        element = _ELEMENTS[kind][0]
+        return dbrtype, n, ffi.from_buffer(element + '[]', array)
+
+    if kind == STRING:
+        buffer = ffi.new('dbr_string_t *')
+        raw = _text_bytes(value)
+        ffi.memmove(buffer, raw, len(raw))
+        return DBR.STRING, 1, buffer
+    return dbrtype, 1, ffi.new(_ELEMENTS[kind][0] + ' *', _number(value, kind))
+

@@ -1,0 +1,414 @@
+"""Reads, writes, subscriptions and synchronous groups (the twin of src/getput.c).
+
+Handle lifetimes (each counted by ``_live_callbacks()``):
+
+* a get/put with callback: one handle from the request until its callback
+  (or until the channel is cleared, when libca drops the request);
+* a subscription: its ``Evid`` is the handle, from creation until
+  ``clear_subscription`` or the channel is cleared.
+
+Buffers of gets without callback are kept by ``_common.pending_io`` until
+libca can no longer write them; those of ``sg_get`` by their group until
+``sg_block`` returns NORMAL/TIMEOUT, ``sg_reset`` or ``sg_delete``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from CaChannel._constants import DBE, DBR, ECA
+
+from . import _common, context
+from ._common import (Identifier, as_int, check, eca, keep, pending_io, release,
+                      request_count)
+from .channel import Chid, channel_ptr
+from .dbr import PUT_TYPES, encode, new_buffer, to_python
+from ._ffi import ffi, lib
+
+__all__ = ['DBRValue', 'Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
+           'clear_subscription', 'sg_create', 'sg_delete', 'sg_get', 'sg_put',
+           'sg_block', 'sg_test', 'sg_reset']
+
+Callback = Callable[[Dict[str, Any]], Any]
+
+_ECA: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
+_DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+_NORMAL = int(ECA.NORMAL)
+_GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1))
+_DEFAULT_MASK = DBE.VALUE | DBE.ALARM
+
+
+class DBRValue(Identifier):
+    """The value of a get without callback, readable after ``pend_io``.
+
+    libca writes the reply into the buffer this object holds; ``get()``
+    converts what is there (zeros until the reply has arrived).
+    """
+
+    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
+
+    @classmethod
+    def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
+        obj = cls._make()
+        obj._buffer = buffer
+        obj._type = dbrtype
+        obj._count = count
+        obj._use_numpy = use_numpy
+        return obj
+
+    def get(self) -> Any:
+        """The value (scalar, list, numpy array or dict; see the spec)."""
+        return to_python(self._buffer, self._type, self._count, self._use_numpy)
+
+    def __repr__(self) -> str:
+        return '<DBRValue %s count=%d>' % (_DBR.get(self._type, self._type), self._count)
+
+
+class Evid(Identifier):
+    """A subscription (``evid``); ``_ptr`` is None once cleared."""
+
+    __slots__ = ('_ptr', '_chan', '_callback', '_use_numpy', '_handle', '__weakref__')
+
+    def _forget(self) -> None:
+        """Called once libca can no longer call back for this subscription."""
+        self._ptr = None
+        if self._handle is not None:
+            release(self._handle)
+            self._handle = None
+
+    def __repr__(self) -> str:
+        return '<evid of %r%s>' % (self._chan._name, ' cleared' if self._ptr is None else '')
+
+
+# ---------------------------------------------------------------------------
+# shared argument handling
+
+def _request_type(ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
+    """The request type, or the ECA status that refuses the request."""
+    if chtype is None:
+        native = lib.ca_field_type(ptr)
+        if native < 0:
+            return ECA.DISCONN
+        return native               # dbf_type_to_DBR is the identity on 0..6
+    dbrtype = as_int(chtype, 'chtype')
+    return dbrtype if dbrtype in allowed else ECA.BADTYPE
+
+
+def _check_callback(callback: Any) -> None:
+    if not callable(callback):
+        raise TypeError('callback must be callable, not %s' % type(callback).__name__)
+
+
+def _event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
+    """The dict of a get callback or subscription event."""
+    status = args.status
+    dbrtype = args.type
+    count = args.count
+    if status == _NORMAL and dbrtype in _GET_TYPES and args.dbr != ffi.NULL:
+        value = to_python(args.dbr, dbrtype, count, use_numpy)
+    else:
+        value = None
+    return {'chid': chan, 'type': _DBR.get(dbrtype, dbrtype), 'count': count,
+            'status': _ECA.get(status, status), 'value': value}
+
+
+def _new_request(chan: Chid, callback: Callback, use_numpy: bool) -> Tuple[list, Any]:
+    """A one-shot request and its handle, registered with its channel."""
+    request = [chan, callback, use_numpy, None]
+    handle = request[3] = keep(request)
+    chan._requests.add(handle)
+    return request, handle
+
+
+def _end_request(request: list) -> None:
+    handle = request[3]
+    release(handle)
+    request[0]._requests.discard(handle)
+
+
+# ---------------------------------------------------------------------------
+# callbacks from libca
+
+def _on_get(args: Any) -> None:
+    request = ffi.from_handle(args.usr)
+    _end_request(request)
+    request[1](_event_dict(request[0], args, request[2]))
+
+
+def _on_put(args: Any) -> None:
+    request = ffi.from_handle(args.usr)
+    _end_request(request)
+    status = args.status
+    dbrtype = args.type
+    request[1]({'chid': request[0], 'type': _DBR.get(dbrtype, dbrtype),
+                'count': args.count, 'status': _ECA.get(status, status)})
+
+
+def _on_event(args: Any) -> None:
+    sub = ffi.from_handle(args.usr)
+    sub._callback(_event_dict(sub._chan, args, sub._use_numpy))
+
+
+_EVENT_SIGNATURE = 'void(struct event_handler_args)'
+_get_cb = ffi.callback(_EVENT_SIGNATURE, _on_get, onerror=_common.report_callback_error)
+_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_put, onerror=_common.report_callback_error)
+_event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_callback_error)
+
+
+# ---------------------------------------------------------------------------
+# get / put / subscriptions
+
+def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
+        callback: Optional[Callback] = None,
+        use_numpy: bool = False) -> Tuple[ECA, Optional[DBRValue]]:
+    """Read a channel (``ca_array_get`` / ``ca_array_get_callback``).
+
+    Without *callback*: ``(ECA, DBRValue)``, the value valid after a
+    ``pend_io`` returns NORMAL. With one: ``(ECA, None)`` and the callback
+    gets ``{'chid', 'type', 'count', 'status', 'value'}``.
+    """
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID, None
+    if callback is not None:
+        _check_callback(callback)
+    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype, None
+    native = lib.ca_element_count(ptr)
+    context.ensure_context()
+    if callback is not None:
+        n = request_count(count, native, zero_means_server=True)
+        request, handle = _new_request(chid, callback, bool(use_numpy))
+        status = lib.ca_array_get_callback(dbrtype, n, ptr, _get_cb, handle)
+        if status != _NORMAL:
+            _end_request(request)
+        return eca(status), None
+    n = request_count(count, native)
+    buffer = new_buffer(dbrtype, n)
+    status = lib.ca_array_get(dbrtype, n, ptr, buffer)
+    if status != _NORMAL:
+        return eca(status), None
+    pending_io.add(chid, buffer)
+    return eca(status), DBRValue._new(buffer, dbrtype, n, bool(use_numpy))
+
+
+def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
+        callback: Optional[Callback] = None) -> ECA:
+    """Write a channel (``ca_array_put`` / ``ca_array_put_callback``).
+
+    The value is converted by the request type before anything is sent (see
+    ``dbr.encode``); the callback gets ``{'chid', 'type', 'count', 'status'}``.
+    """
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID
+    if callback is not None:
+        _check_callback(callback)
+    dbrtype = _request_type(ptr, chtype, PUT_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype
+    put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
+    context.ensure_context()
+    # libca copies the data before returning, so the buffer may go now.
+    if callback is None:
+        return eca(lib.ca_array_put(put_type, n, ptr, buffer))
+    request, handle = _new_request(chid, callback, False)
+    status = lib.ca_array_put_callback(put_type, n, ptr, buffer, _put_cb, handle)
+    if status != _NORMAL:
+        _end_request(request)
+    return eca(status)
+
+
+def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = None,
+                        count: Optional[int] = None, mask: Optional[int] = None,
+                        use_numpy: bool = False) -> Tuple[ECA, Optional[Evid]]:
+    """Subscribe (``ca_create_subscription``) -> ``(ECA, evid or None)``.
+
+    *mask* defaults to ``DBE.VALUE | DBE.ALARM``; count 0 asks for the
+    server's current length; the callback gets the dict of a get callback.
+    """
+    ptr = channel_ptr(chid)
+    if ptr is None:
+        return ECA.BADCHID, None
+    _check_callback(callback)
+    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype, None
+    mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
+    n = request_count(count, lib.ca_element_count(ptr), zero_means_server=True)
+    context.ensure_context()
+    sub = Evid._make()
+    sub._ptr = None
+    sub._chan = chid
+    sub._callback = callback
+    sub._use_numpy = bool(use_numpy)
+    sub._handle = keep(sub)
+    chid._subs.add(sub)
+    out = ffi.new('evid *')
+    status = lib.ca_create_subscription(dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
+    if status != _NORMAL:
+        chid._subs.discard(sub)
+        sub._forget()
+        return eca(status), None
+    sub._ptr = out[0]
+    return eca(status), sub
+
+
+def clear_subscription(evid: Evid) -> ECA:
+    """Cancel a subscription; a cleared one gives ``ECA.BADMONID``.
+
+    libca waits for a callback of this subscription that is running on
+    another thread, so the handle can be released when it returns.
+    """
+    ptr = check(evid, Evid, 'evid')._ptr
+    if ptr is None:
+        return ECA.BADMONID
+    context.ensure_context()
+    status = lib.ca_clear_subscription(ptr)
+    if status == _NORMAL:
+        evid._chan._subs.discard(evid)
+        evid._forget()
+    return eca(status)
+
+
+# ---------------------------------------------------------------------------
+# synchronous groups
+
+class SyncGroup(Identifier):
+    """A synchronous group (``CA_SYNC_GID``); ``_id`` is None once deleted."""
+
+    __slots__ = ('_id', '_ctx', '_buffers', '__weakref__')
+
+    def __repr__(self) -> str:
+        return '<sync group %s>' % ('deleted' if self._id is None else self._id)
+
+
+_groups: Dict[Tuple[int, int], SyncGroup] = {}     # (context, id) -> group
+_groups_lock = threading.Lock()
+
+
+def _forget_group(group: SyncGroup) -> None:
+    with _groups_lock:
+        if group._id is not None:
+            _groups.pop((group._ctx, group._id), None)
+            group._id = None
+    group._buffers.clear()
+
+
+def _forget_context_groups(ctx_address: int) -> None:
+    for group in [g for g in list(_groups.values()) if g._ctx == ctx_address]:
+        _forget_group(group)
+
+
+context.destroy_hooks.append(_forget_context_groups)
+
+
+def _group_id(gid: Any) -> Optional[int]:
+    return check(gid, SyncGroup, 'gid')._id
+
+
+def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
+    """Create a synchronous group (``ca_sg_create``) -> ``(ECA, gid or None)``."""
+    context.ensure_context()
+    out = ffi.new('CA_SYNC_GID *')
+    status = lib.ca_sg_create(out)
+    if status != _NORMAL:
+        return eca(status), None
+    key = (context.current_context_address(), int(out[0]))
+    with _groups_lock:
+        group = _groups.get(key)
+        if group is None:
+            group = SyncGroup._make()
+            group._id = key[1]
+            group._ctx = key[0]
+            group._buffers = []
+            _groups[key] = group
+    return eca(status), group
+
+
+def sg_delete(gid: SyncGroup) -> ECA:
+    """Delete a group; a deleted one gives ``ECA.BADSYNCGRP``."""
+    ident = _group_id(gid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    context.ensure_context()
+    status = lib.ca_sg_delete(ident)
+    if status == _NORMAL:
+        _forget_group(gid)
+    return eca(status)
+
+
+def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
+           count: Optional[int] = None,
+           use_numpy: bool = False) -> Tuple[ECA, Optional[DBRValue]]:
+    """Queue a read in a group (``ca_sg_array_get``); valid after ``sg_block``."""
+    ident = _group_id(gid)
+    ptr = channel_ptr(chid)
+    if ident is None:
+        return ECA.BADSYNCGRP, None
+    if ptr is None:
+        return ECA.BADCHID, None
+    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype, None
+    n = request_count(count, lib.ca_element_count(ptr))
+    context.ensure_context()
+    buffer = new_buffer(dbrtype, n)
+    status = lib.ca_sg_array_get(ident, dbrtype, n, ptr, buffer)
+    if status != _NORMAL:
+        return eca(status), None
+    gid._buffers.append(buffer)
+    return eca(status), DBRValue._new(buffer, dbrtype, n, bool(use_numpy))
+
+
+def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
+           count: Optional[int] = None) -> ECA:
+    """Queue a write in a group (``ca_sg_array_put``), converted as ``put``."""
+    ident = _group_id(gid)
+    ptr = channel_ptr(chid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    if ptr is None:
+        return ECA.BADCHID
+    dbrtype = _request_type(ptr, chtype, PUT_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype
+    put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
+    context.ensure_context()
+    return eca(lib.ca_sg_array_put(ident, put_type, n, ptr, buffer))
+
+
+def sg_block(gid: SyncGroup, timeout: float) -> ECA:
+    """Wait for a group's requests (``ca_sg_block``); libca resets the group
+    on timeout, so its buffers are released on NORMAL and TIMEOUT."""
+    ident = _group_id(gid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    context.ensure_context()
+    status = lib.ca_sg_block(ident, float(timeout))
+    if status == _NORMAL or status == ECA.TIMEOUT:
+        gid._buffers.clear()
+    return eca(status)
+
+
+def sg_test(gid: SyncGroup) -> ECA:
+    """``ECA.IODONE`` or ``ECA.IOINPROGRESS`` (``ca_sg_test``)."""
+    ident = _group_id(gid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    context.ensure_context()
+    return eca(lib.ca_sg_test(ident))
+
+
+def sg_reset(gid: SyncGroup) -> ECA:
+    """Discard a group's outstanding requests (``ca_sg_reset``)."""
+    ident = _group_id(gid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    context.ensure_context()
+    status = lib.ca_sg_reset(ident)
+    if status == _NORMAL:
+        gid._buffers.clear()
+    return eca(status)

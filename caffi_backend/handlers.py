@@ -1,0 +1,96 @@
+"""The context-wide exception and printf handlers (the twin of src/handlers.c).
+
+libca keeps one handler of each kind per context. The Python callbacks are
+kept here, module-wide, and no ``usr`` handle is handed to libca for them
+(so they do not count in ``_live_callbacks()``): the C trampolines below look
+the callback up when libca calls them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+from CaChannel._constants import CA_OP, DBR, ECA
+
+from . import _common, context
+from ._common import c_text, eca
+from .channel import lookup_channel
+from ._ffi import ffi, lib, libc
+
+__all__ = ['add_exception_event', 'replace_printf_handler']
+
+_ECA: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
+_DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+_CA_OP: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
+
+# libca formats a diagnostic into this many bytes at most; longer ones are
+# cut (the va_list can be consumed only once, so there is no second try).
+_PRINTF_BUFFER = 4096
+
+_exception_callback: Optional[Callable[[Dict[str, Any]], Any]] = None
+_printf_callback: Optional[Callable[[str], Any]] = None
+
+
+def _on_exception(args: Any) -> None:
+    callback = _exception_callback
+    if callback is None:
+        return
+    stat = args.stat
+    op = args.op
+    dbrtype = args.type
+    callback({
+        'chid': lookup_channel(args.chid),
+        'type': _DBR.get(dbrtype, dbrtype),
+        'count': args.count,
+        'addr': _common.address(args.addr),
+        'stat': _ECA.get(stat, stat),
+        'op': _CA_OP.get(op, op),
+        'ctx': c_text(args.ctx),
+        'file': c_text(args.pFile),
+        'lineNo': args.lineNo,
+    })
+
+
+def _on_printf(pformat: Any, va_args: Any) -> int:
+    callback = _printf_callback
+    buffer = ffi.new('char[]', _PRINTF_BUFFER)
+    written = libc.vsnprintf(buffer, _PRINTF_BUFFER, pformat, va_args)
+    if callback is not None:
+        callback(ffi.string(buffer).decode('utf-8', 'replace'))
+    return written
+
+
+_exception_cb = ffi.callback('void(struct exception_handler_args)', _on_exception,
+                             onerror=_common.report_callback_error)
+_printf_cb = ffi.callback('int(const char *, void *)', _on_printf,
+                          onerror=_common.report_callback_error)
+
+
+def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> ECA:
+    """Install the exception handler of the calling thread's context.
+
+    The callback gets ``{'chid', 'type', 'count', 'addr', 'stat', 'op',
+    'ctx', 'file', 'lineNo'}``; None (or a non-callable) restores libca's
+    default handler, which prints the exception.
+    """
+    global _exception_callback
+    context.ensure_context()
+    if callable(callback):
+        _exception_callback = callback
+        return eca(lib.ca_add_exception_event(_exception_cb, ffi.NULL))
+    status = lib.ca_add_exception_event(ffi.NULL, ffi.NULL)
+    _exception_callback = None
+    return eca(status)
+
+
+def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> ECA:
+    """Send libca's diagnostic messages, each formatted as one str, to
+    *callback*; None restores printing to stderr."""
+    global _printf_callback
+    context.ensure_context()
+    if callable(callback):
+        _printf_callback = callback
+        return eca(lib.ca_replace_printf_handler(_printf_cb))
+    status = lib.ca_replace_printf_handler(ffi.NULL)
+    _printf_callback = None
+    return eca(status)
