@@ -16,6 +16,7 @@ for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).
 """
 
 from ._common import live_callbacks as _live_callbacks
+from .context import shutdown as _shutdown
 from ._ffi import libca_path, libcom_path
 from .channel import (change_connection_event, clear_channel, create_channel,
                       element_count, field_type, host_name, message, name,

@@ -73,6 +73,16 @@ def request_count(count: Any, native: int, zero_means_server: bool = False) -> i
     return wanted
 
 
+def timeout_arg(timeout: Any) -> float:
+    """A timeout in seconds: a number, not NaN, not negative (0: forever)."""
+    value = float(timeout)
+    if value != value:
+        raise ValueError('timeout must not be NaN')
+    if value < 0:
+        raise ValueError('timeout must not be negative')
+    return value
+
+
 # ---------------------------------------------------------------------------
 # live usr handles
 
@@ -185,7 +195,11 @@ def address(ptr: Any) -> int:
 
 
 # ---------------------------------------------------------------------------
-# exceptions in callbacks
+# exceptions in callbacks, and their end at interpreter exit
+
+# Set by ``_shutdown`` (atexit): from then on the callbacks return at once
+# instead of running Python code while the interpreter goes away.
+shutting_down = False
 
 class _Unraisable:
     """Carries an exception to ``sys.unraisablehook``.

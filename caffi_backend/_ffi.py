@@ -291,7 +291,10 @@ int ca_replace_printf_handler(int (*ca_printf_func)(const char *pformat, void *a
 """)
 
 # From the C library: formats the messages handed to a printf handler.
-_LIBC_CDEF = "int vsnprintf(char *str, size_t size, const char *format, void *ap);"
+_LIBC_CDEF = """
+int vsnprintf(char *str, size_t size, const char *format, void *ap);
+int fflush(void *stream);   /* FILE *; only ever called with NULL (all streams) */
+"""
 ffi.cdef(_LIBC_CDEF)
 
 
@@ -330,7 +333,11 @@ def _from_epics_base() -> Optional[Tuple[Optional[str], str]]:
 
 def _from_epicscorelibs() -> Tuple[Optional[str], str]:
     try:
-        import epicscorelibs.path
+        with warnings.catch_warnings():
+            # epicscorelibs.path imports setuptools_dso, which warns about the
+            # installed 'wheel' on some set-ups: noise for a user of libca.
+            warnings.simplefilter('ignore', FutureWarning)
+            import epicscorelibs.path
     except ImportError as exc:
         raise ImportError('libca not found: set CACHANNEL_LIBCA or EPICS_BASE and '
                           'EPICS_HOST_ARCH, or install epicscorelibs (%s)' % exc) from exc

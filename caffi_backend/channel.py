@@ -72,14 +72,22 @@ def lookup_channel(ptr: Any) -> Optional[Chid]:
     return _channels.get(address(ptr))
 
 
-def _forget(chan: Chid) -> None:
-    """Make *chan* stale and release everything libca held for it."""
+def _detach(chan: Chid) -> Any:
+    """Mark *chan* stale at once (so a second clear, from any thread, sees
+    it gone) and return the C pointer it had, or None if it was stale."""
     with _lock:
-        if chan._ptr is None:
-            return
-        if _channels.get(address(chan._ptr)) is chan:
-            del _channels[address(chan._ptr)]
+        ptr = chan._ptr
+        if ptr is None:
+            return None
         chan._ptr = None
+        key = address(ptr)
+        if _channels.get(key) is chan:
+            del _channels[key]
+    return ptr
+
+
+def _release_all(chan: Chid) -> None:
+    """Release what libca held for a channel it can no longer call back for."""
     release(chan._handle)
     for handle in list(chan._requests):
         release(handle)
@@ -92,7 +100,8 @@ def _forget(chan: Chid) -> None:
 
 def _forget_context(ctx_address: int) -> None:
     for chan in [c for c in list(_channels.values()) if c._ctx == ctx_address]:
-        _forget(chan)
+        if _detach(chan) is not None:
+            _release_all(chan)
 
 
 context.destroy_hooks.append(_forget_context)
@@ -102,16 +111,17 @@ context.destroy_hooks.append(_forget_context)
 # callbacks from libca (created once; the onerror reporter clears exceptions)
 
 def _on_connection(args: Any) -> None:
+    if _common.shutting_down:
+        return
     chan = ffi.from_handle(lib.ca_puser(args.chid))
-    if chan._ptr is None and chan._handle is not None:
-        # The first callback can beat ca_create_channel's return.
-        chan._ptr = args.chid
     callback = chan._conn_callback
     if callback is not None:
         callback({'chid': chan, 'op': _CA_OP.get(args.op, args.op)})
 
 
 def _on_access_rights(args: Any) -> None:
+    if _common.shutting_down:
+        return
     chan = ffi.from_handle(lib.ca_puser(args.chid))
     callback = chan._access_callback
     if callback is not None:
@@ -131,10 +141,14 @@ _access_rights_cb = ffi.callback('void(struct access_rights_handler_args)',
 
 def _name_bytes(name: Any) -> bytes:
     if isinstance(name, str):
-        return name.encode('utf-8')
-    if isinstance(name, bytes):
-        return name
-    raise TypeError('name must be str, not %s' % type(name).__name__)
+        raw = name.encode('utf-8')
+    elif isinstance(name, bytes):
+        raw = name
+    else:
+        raise TypeError('channel name must be str or bytes, not %s' % type(name).__name__)
+    if b'\0' in raw:
+        raise ValueError('channel name contains a NUL character')
+    return raw
 
 
 def create_channel(name: str, callback: Callback = None,
@@ -145,14 +159,16 @@ def create_channel(name: str, callback: Callback = None,
     and ``pend_io`` does not wait for this channel; without one, libca
     counts the connection as outstanding I/O.
     """
+    if callback is not None and not callable(callback):
+        raise TypeError('callback must be callable or None')
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
     context.ensure_context()
     chan = Chid._make()
     chan._ptr = None
-    chan._name = raw_name.decode('utf-8', 'replace')
+    chan._name = raw_name.decode('utf-8', 'surrogateescape')
     chan._ctx = context.current_context_address()
-    chan._conn_callback = callback if callable(callback) else None
+    chan._conn_callback = callback
     chan._access_callback = None
     chan._requests = set()
     chan._subs = set()
@@ -177,13 +193,15 @@ def clear_channel(chid: Chid) -> ECA:
     libca guarantees no callback for the channel runs after it returns, so
     the handles it held are released here.
     """
-    ptr = channel_ptr(chid)
+    check(chid, Chid, 'chid')
+    ptr = _detach(chid)
     if ptr is None:
         return ECA.BADCHID
     context.ensure_context()
+    # cffi releases the GIL during the call: libca waits for this channel's
+    # callbacks in progress, which need the GIL to finish.
     status = lib.ca_clear_channel(ptr)
-    if status == _common.ECA_NORMAL:
-        _forget(chid)
+    _release_all(chid)
     return eca(status)
 
 

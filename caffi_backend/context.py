@@ -9,18 +9,19 @@ first; it costs one libca call when the thread is already attached.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from CaChannel._constants import ECA
 
 from . import _common
-from ._common import Identifier, address, check, eca, pending_io
-from ._ffi import ffi, lib
+from ._common import Identifier, address, check, eca, pending_io, timeout_arg
+from ._ffi import ffi, lib, libc
 
 __all__ = ['create_context', 'destroy_context', 'attach_context', 'detach_context',
            'current_context', 'show_context', 'pend_io', 'pend_event', 'poll',
-           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context']
+           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context', 'shutdown']
 
 
 class Context(Identifier):
@@ -55,17 +56,25 @@ def _context_object(ptr: Any) -> Context:
 
 
 def ensure_context() -> None:
-    """Attach the calling thread to the process context if it has none."""
+    """Attach the calling thread to the process context if it has none.
+
+    ``RuntimeError`` if libca can neither create nor attach it.
+    """
     if lib.ca_current_context() != ffi.NULL:
         return
     global _process_context
     with _lock:
         if _process_context is None:
             status = lib.ca_context_create(1)
-            if status == _common.ECA_NORMAL:
-                _process_context = lib.ca_current_context()
+            if status != _common.ECA_NORMAL:
+                raise RuntimeError('cannot create a CA context: %s'
+                                   % _common.c_text(lib.ca_message(status)))
+            _process_context = lib.ca_current_context()
             return
-    lib.ca_attach_context(_process_context)
+        status = lib.ca_attach_context(_process_context)
+    if status != _common.ECA_NORMAL:
+        raise RuntimeError('cannot attach to the CA context: %s'
+                           % _common.c_text(lib.ca_message(status)))
 
 
 def current_context_address() -> int:
@@ -129,13 +138,20 @@ def current_context() -> Optional[Context]:
 def show_context(context: Optional[Context] = None, level: int = 0) -> None:
     """Print a context's state (``ca_client_status`` / ``ca_context_status``)."""
     level = _common.as_int(level, 'level')
-    if context is None:
+    if context is not None:
+        check(context, Context, 'context')
+        if context._ptr is None:
+            raise ValueError('the CA context has been destroyed')
+    else:
         ensure_context()
+    # libca prints with C stdio: Python's buffered output goes first so the
+    # report lands in order.
+    sys.stdout.flush()
+    if context is None:
         lib.ca_client_status(level)
-        return
-    check(context, Context, 'context')
-    if context._ptr is not None:
+    else:
         lib.ca_context_status(context._ptr, level)
+    libc.fflush(ffi.NULL)
 
 
 # ---------------------------------------------------------------------------
@@ -144,17 +160,20 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
 
 def pend_io(timeout: float) -> ECA:
     """Wait for outstanding gets and connections (``ca_pend_io``)."""
+    timeout = timeout_arg(timeout)
     ensure_context()
+    # Only gets issued before the wait can be known complete afterwards.
     mark = pending_io.mark()
-    status = lib.ca_pend_io(float(timeout))
+    status = lib.ca_pend_io(timeout)
     pending_io.settle(mark, status)
     return eca(status)
 
 
 def pend_event(timeout: float) -> ECA:
     """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
+    timeout = timeout_arg(timeout)
     ensure_context()
-    return eca(lib.ca_pend_event(float(timeout)))
+    return eca(lib.ca_pend_event(timeout))
 
 
 def poll() -> ECA:
@@ -164,12 +183,7 @@ def poll() -> ECA:
 
 def pend(timeout: float, early: bool) -> ECA:
     """``ca_pend``: ``pend_io`` when *early*, else ``pend_event``."""
-    ensure_context()
-    mark = pending_io.mark()
-    status = lib.ca_pend(float(timeout), 1 if early else 0)
-    if early:
-        pending_io.settle(mark, status)
-    return eca(status)
+    return pend_io(timeout) if early else pend_event(timeout)
 
 
 def test_io() -> ECA:
@@ -182,3 +196,19 @@ def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
     ensure_context()
     return eca(lib.ca_flush_io())
+
+
+def shutdown() -> None:
+    """At interpreter exit: stop delivering callbacks and destroy the process
+    context, so libca's threads are gone before Python finalizes."""
+    _common.shutting_down = True
+    with _lock:
+        shared = _process_context
+    if shared is None:
+        return
+    mine = lib.ca_current_context()
+    if mine != ffi.NULL and address(mine) != address(shared):
+        return                      # not ours to tear down from this thread
+    if mine == ffi.NULL and lib.ca_attach_context(shared) != _common.ECA_NORMAL:
+        return
+    destroy_context()

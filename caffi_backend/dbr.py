@@ -16,6 +16,7 @@ sent.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -50,7 +51,9 @@ _ELEMENTS: Tuple[Tuple[str, Any], ...] = (
 _KIND_NAMES = ('string', 'short', 'float', 'enum', 'char', 'long', 'double')
 
 _INT_RANGES: Dict[int, Tuple[int, int]] = {
-    SHORT: (-0x8000, 0x7FFF), ENUM: (0, 0xFFFF), CHAR: (0, 0xFF),
+    SHORT: (-0x8000, 0x7FFF), ENUM: (0, 0xFFFF),
+    # -128..-1 are written as the bytes a signed CHAR field holds
+    CHAR: (-0x80, 0xFF),
     LONG: (-0x80000000, 0x7FFFFFFF), USHORT: (0, 0xFFFF),
 }
 _FLT_MAX = float(numpy.finfo(numpy.float32).max)
@@ -229,10 +232,10 @@ def _text_bytes(item: Any) -> bytes:
         raw = item.encode('utf-8')
     elif isinstance(item, (bytes, bytearray)):
         raw = bytes(item)
-    elif item is None:
-        raise TypeError('None cannot be written as a string')
-    else:
+    elif isinstance(item, numbers.Number) and not isinstance(item, complex):
         raw = str(item).encode('utf-8')
+    else:
+        raise TypeError('cannot write %s as a CA string' % type(item).__name__)
     if len(raw) >= MAX_STRING_SIZE:
         raise ValueError('string of %d bytes is longer than DBR_STRING holds (%d)'
                          % (len(raw), MAX_STRING_SIZE - 1))
@@ -243,7 +246,7 @@ def _parse_number(text: Any) -> Any:
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode('utf-8')
     try:
-        return int(text)
+        return int(text, 0)         # as C's strtol with base 0: 0x.., 0o..
     except ValueError:
         pass
     try:
@@ -302,7 +305,7 @@ def _numeric_array(items: Any, kind: int) -> numpy.ndarray:
             if int(array.min()) < low or int(array.max()) > high:
                 raise OverflowError('array values out of range [%d, %d] of the request type'
                                     % (low, high))
-        return numpy.ascontiguousarray(array, dtype=dtype)
+        return numpy.ascontiguousarray(array.astype(dtype, copy=False))
     if code == 'f':
         if kind in _INT_RANGES:
             if numpy.isnan(array).any():
@@ -318,21 +321,19 @@ def _numeric_array(items: Any, kind: int) -> numpy.ndarray:
             finite = array[numpy.isfinite(array)]
             if finite.size and numpy.abs(finite).max() > _FLT_MAX:
                 raise OverflowError('array values out of range of DBR_FLOAT')
-        return numpy.ascontiguousarray(array, dtype=dtype)
+        return numpy.ascontiguousarray(array.astype(dtype, copy=False))
     if code in 'USO':
-        return numpy.array([_number(item, kind) for item in array.tolist()], dtype=dtype)
+        # int64/float64 first: every kind's range fits, and the cast to the
+        # element type then wraps -128..-1 for CHAR as the C cast does.
+        checked = numpy.array([_number(item, kind) for item in array.tolist()])
+        return numpy.ascontiguousarray(checked.astype(dtype, copy=False))
     raise TypeError('cannot write an array of %s' % array.dtype)
 
 
 def _is_text(value: Any) -> bool:
-    return isinstance(value, (str, bytes, bytearray))
-
-
-def _has_text(items: Any) -> bool:
-    if isinstance(items, numpy.ndarray):
-        return items.dtype.kind in 'US' or (
-            items.dtype.kind == 'O' and any(_is_text(v) for v in items.flat))
-    return any(_is_text(v) for v in items)
+    """Values written as text: str and bytes (a bytearray is a sequence of
+    byte values, like any buffer)."""
+    return isinstance(value, (str, bytes))
 
 
 def _limit(length: int, limit: Optional[int]) -> int:
@@ -375,7 +376,7 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
         items = value.reshape(-1) if isinstance(value, numpy.ndarray) else value
         n = _limit(len(items), limit)
         items = items[:n] if isinstance(items, (numpy.ndarray, list, tuple)) else list(items)[:n]
-        if kind == STRING or (kind == ENUM and _has_text(items)):
+        if kind == STRING:
             raws = [_text_bytes(item) for item in items]
             buffer = ffi.new('dbr_string_t[]', max(n, 1))
             for i, raw in enumerate(raws):
@@ -390,5 +391,8 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
         raw = _text_bytes(value)
         ffi.memmove(buffer, raw, len(raw))
         return DBR.STRING, 1, buffer
-    return dbrtype, 1, ffi.new(_ELEMENTS[kind][0] + ' *', _number(value, kind))
+    number = _number(value, kind)
+    if kind == CHAR:
+        number &= 0xFF              # -128..-1: the bytes of a signed CHAR
+    return dbrtype, 1, ffi.new(_ELEMENTS[kind][0] + ' *', number)
 

@@ -35,7 +35,8 @@ Callback = Callable[[Dict[str, Any]], Any]
 _ECA: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
 _DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
 _NORMAL = int(ECA.NORMAL)
-_GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1))
+# PUT_ACKT/PUT_ACKS are write-only
+_GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
 _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
 
 
@@ -68,11 +69,13 @@ class DBRValue(Identifier):
 class Evid(Identifier):
     """A subscription (``evid``); ``_ptr`` is None once cleared."""
 
-    __slots__ = ('_ptr', '_chan', '_callback', '_use_numpy', '_handle', '__weakref__')
+    __slots__ = ('_ptr', '_active', '_chan', '_callback', '_use_numpy', '_handle',
+                 '__weakref__')
 
     def _forget(self) -> None:
         """Called once libca can no longer call back for this subscription."""
         self._ptr = None
+        self._active = False
         if self._handle is not None:
             release(self._handle)
             self._handle = None
@@ -131,12 +134,16 @@ def _end_request(request: list) -> None:
 # callbacks from libca
 
 def _on_get(args: Any) -> None:
+    if _common.shutting_down:
+        return
     request = ffi.from_handle(args.usr)
     _end_request(request)
     request[1](_event_dict(request[0], args, request[2]))
 
 
 def _on_put(args: Any) -> None:
+    if _common.shutting_down:
+        return
     request = ffi.from_handle(args.usr)
     _end_request(request)
     status = args.status
@@ -146,7 +153,11 @@ def _on_put(args: Any) -> None:
 
 
 def _on_event(args: Any) -> None:
+    if _common.shutting_down:
+        return
     sub = ffi.from_handle(args.usr)
+    if not sub._active:
+        return                      # being cleared from another thread
     sub._callback(_event_dict(sub._chan, args, sub._use_numpy))
 
 
@@ -169,10 +180,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     gets ``{'chid', 'type', 'count', 'status', 'value'}``.
     """
     ptr = channel_ptr(chid)
-    if ptr is None:
-        return ECA.BADCHID, None
     if callback is not None:
         _check_callback(callback)
+    if ptr is None:
+        return ECA.BADCHID, None
     dbrtype = _request_type(ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
@@ -202,10 +213,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     ``dbr.encode``); the callback gets ``{'chid', 'type', 'count', 'status'}``.
     """
     ptr = channel_ptr(chid)
-    if ptr is None:
-        return ECA.BADCHID
     if callback is not None:
         _check_callback(callback)
+    if ptr is None:
+        return ECA.BADCHID
     dbrtype = _request_type(ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
@@ -230,17 +241,18 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     server's current length; the callback gets the dict of a get callback.
     """
     ptr = channel_ptr(chid)
+    _check_callback(callback)
+    mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
         return ECA.BADCHID, None
-    _check_callback(callback)
     dbrtype = _request_type(ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
-    mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     n = request_count(count, lib.ca_element_count(ptr), zero_means_server=True)
     context.ensure_context()
     sub = Evid._make()
     sub._ptr = None
+    sub._active = True              # events may come before libca returns
     sub._chan = chid
     sub._callback = callback
     sub._use_numpy = bool(use_numpy)
@@ -262,14 +274,18 @@ def clear_subscription(evid: Evid) -> ECA:
     libca waits for a callback of this subscription that is running on
     another thread, so the handle can be released when it returns.
     """
-    ptr = check(evid, Evid, 'evid')._ptr
+    check(evid, Evid, 'evid')
+    ptr = evid._ptr
     if ptr is None:
         return ECA.BADMONID
+    # Stale at once, so that a second clear from another thread cannot
+    # reach libca with the same evid.
+    evid._ptr = None
+    evid._active = False
     context.ensure_context()
     status = lib.ca_clear_subscription(ptr)
-    if status == _NORMAL:
-        evid._chan._subs.discard(evid)
-        evid._forget()
+    evid._chan._subs.discard(evid)
+    evid._forget()
     return eca(status)
 
 
@@ -384,10 +400,11 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     """Wait for a group's requests (``ca_sg_block``); libca resets the group
     on timeout, so its buffers are released on NORMAL and TIMEOUT."""
     ident = _group_id(gid)
+    timeout = _common.timeout_arg(timeout)
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
-    status = lib.ca_sg_block(ident, float(timeout))
+    status = lib.ca_sg_block(ident, timeout)
     if status == _NORMAL or status == ECA.TIMEOUT:
         gid._buffers.clear()
     return eca(status)

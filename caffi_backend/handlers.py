@@ -8,6 +8,7 @@ the callback up when libca calls them.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Dict, Optional
 
 from CaChannel._constants import CA_OP, DBR, ECA
@@ -24,8 +25,9 @@ _DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
 _CA_OP: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
 
 # libca formats a diagnostic into this many bytes at most; longer ones are
-# cut (the va_list can be consumed only once, so there is no second try).
-_PRINTF_BUFFER = 4096
+# cut: the va_list can be consumed only once and ABI mode has no va_copy,
+# so there is no second try with a bigger buffer.
+_PRINTF_BUFFER = 16384
 
 _exception_callback: Optional[Callable[[Dict[str, Any]], Any]] = None
 _printf_callback: Optional[Callable[[str], Any]] = None
@@ -33,7 +35,7 @@ _printf_callback: Optional[Callable[[str], Any]] = None
 
 def _on_exception(args: Any) -> None:
     callback = _exception_callback
-    if callback is None:
+    if callback is None or _common.shutting_down:
         return
     stat = args.stat
     op = args.op
@@ -55,8 +57,11 @@ def _on_printf(pformat: Any, va_args: Any) -> int:
     callback = _printf_callback
     buffer = ffi.new('char[]', _PRINTF_BUFFER)
     written = libc.vsnprintf(buffer, _PRINTF_BUFFER, pformat, va_args)
-    if callback is not None:
-        callback(ffi.string(buffer).decode('utf-8', 'replace'))
+    text = ffi.string(buffer).decode('utf-8', 'replace')
+    if callback is not None and not _common.shutting_down:
+        callback(text)
+    else:
+        sys.stderr.write(text)
     return written
 
 
@@ -66,16 +71,23 @@ _printf_cb = ffi.callback('int(const char *, void *)', _on_printf,
                           onerror=_common.report_callback_error)
 
 
+def _check_handler(callback: Any) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError('callback must be callable or None')
+
+
 def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> ECA:
     """Install the exception handler of the calling thread's context.
 
     The callback gets ``{'chid', 'type', 'count', 'addr', 'stat', 'op',
     'ctx', 'file', 'lineNo'}``; None (or a non-callable) restores libca's
     default handler, which prints the exception.
+    A callback that is neither callable nor None is a ``TypeError``.
     """
     global _exception_callback
+    _check_handler(callback)
     context.ensure_context()
-    if callable(callback):
+    if callback is not None:
         _exception_callback = callback
         return eca(lib.ca_add_exception_event(_exception_cb, ffi.NULL))
     status = lib.ca_add_exception_event(ffi.NULL, ffi.NULL)
@@ -87,8 +99,9 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     """Send libca's diagnostic messages, each formatted as one str, to
     *callback*; None restores printing to stderr."""
     global _printf_callback
+    _check_handler(callback)
     context.ensure_context()
-    if callable(callback):
+    if callback is not None:
         _printf_callback = callback
         return eca(lib.ca_replace_printf_handler(_printf_cb))
     status = lib.ca_replace_printf_handler(ffi.NULL)
