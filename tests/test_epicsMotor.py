@@ -8,6 +8,7 @@ at dial -150 and +150.
 from __future__ import annotations
 
 import sys
+import time
 from types import ModuleType
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_wait_start_and_stop_and_stop(motor: epicsMotor) -> None:
     motor.move(50)
     motor.wait(start=True)
     assert motor.done_moving == 0
+    time.sleep(0.3)  # let it travel a little (the whole move takes 10 s)
     motor.stop()
     motor.wait(stop=True)
     position = motor.get_position(readback=True)
