@@ -31,7 +31,7 @@ import pytest
 TIMEOUT = 5.0
 
 #: Interval of the pend_event loop that waits for callbacks.
-POLL = 0.01
+POLL = 0.001
 
 
 def connect(ca: ModuleType, name: str, timeout: float = TIMEOUT) -> Any:
@@ -59,6 +59,34 @@ def connected(ca_backend: ModuleType):
     for chid in chids:
         ca_backend.clear_channel(chid)
     ca_backend.flush_io()
+
+
+@pytest.fixture(scope='module')
+def channel_cache():
+    """Connected channels kept for a whole test module, per backend and name.
+
+    Connecting costs a name search (tens of ms); modules with hundreds of
+    parametrized reads share their channels through this.  Tests must not
+    clear these channels.
+    """
+    cache: dict = {}
+    yield cache
+    for ca, chid in cache.values():
+        ca.clear_channel(chid)
+    for ca, _ in cache.values():
+        ca.flush_io()
+
+
+@pytest.fixture
+def shared(ca_backend: ModuleType, channel_cache: dict):
+    """A function ``shared(name) -> chid`` giving a module-wide channel."""
+    def _shared(name: str) -> Any:
+        key = (ca_backend.backend, name)
+        if key not in channel_cache:
+            channel_cache[key] = (ca_backend, connect(ca_backend, name))
+        return channel_cache[key][1]
+
+    return _shared
 
 
 def wait_until(ca: ModuleType, predicate: Callable[[], bool],
