@@ -19,6 +19,7 @@ import motor_sim
 motor_sim.reserve_port()  # before any CA context reads EPICS_CA_ADDR_LIST
 
 from CaChannel.epicsMotor import epicsMotor, epicsMotorException  # noqa: E402
+from CaChannel.epicsPV import epicsPV  # noqa: E402
 
 motor_simulator = motor_sim.motor_fixture()
 NAME = 'sim:m1'
@@ -72,18 +73,11 @@ def test_relative_moves_in_each_coordinate(motor: epicsMotor) -> None:
 
 
 def test_negative_direction(motor: epicsMotor) -> None:
-    motor.pvs['set'].putw(0)
-    chan = motor.pvs['val']
-    dir_pv = type(chan)(NAME + '.DIR')
-    dir_pv.putw('Neg', ca_dbr_string())
+    epicsPV(NAME + '.DIR').putw('Neg')  # user = -dial + OFF
     motor.move(10)
     motor.wait()
     assert motor.get_position(dial=True, readback=True) == pytest.approx(-10)
-
-
-def ca_dbr_string() -> int:
-    from CaChannel import ca
-    return ca.DBR_STRING
+    assert motor.get_position(readback=True) == pytest.approx(10)
 
 
 def test_wait_start_and_stop_and_stop(motor: epicsMotor) -> None:
