@@ -196,6 +196,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         if status != _NORMAL:
             _end_request(request)
         return eca(status), None
+    if native == 0:
+        # Not connected: refused here, because a ca_array_get that libca
+        # refuses can still leave an I/O that pend_io waits for.
+        return ECA.DISCONN, None
     n = request_count(count, native)
     buffer = new_buffer(dbrtype, n)
     status = lib.ca_array_get(dbrtype, n, ptr, buffer)
@@ -369,7 +373,10 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
     dbrtype = _request_type(ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
-    n = request_count(count, lib.ca_element_count(ptr))
+    native = lib.ca_element_count(ptr)
+    if native == 0:
+        return ECA.DISCONN, None    # as get(): nothing half-issued
+    n = request_count(count, native)
     context.ensure_context()
     buffer = new_buffer(dbrtype, n)
     status = lib.ca_sg_array_get(ident, dbrtype, n, ptr, buffer)
