@@ -9,8 +9,9 @@ C spelling is given in a comment where the cffi one differs).
 Which libca is loaded, in this order:
 
 1. ``CACHANNEL_LIBCA``: an explicit path to libca (libCom is taken from the
-   same directory when it is there, otherwise the dynamic loader finds it
-   through libca's own dependencies);
+   same directory, or from the directory of the file a symlink points to,
+   when it is there; otherwise the dynamic loader finds it through libca's
+   own dependencies); a path that cannot be loaded is an ``ImportError``;
 2. ``$EPICS_BASE/lib/$EPICS_HOST_ARCH`` when both variables are set (on
    Windows ``bin/`` instead of ``lib/``); when libca is not there a
    ``RuntimeWarning`` says so and the next source is used;
@@ -352,7 +353,11 @@ def find_libraries() -> Tuple[Optional[str], str]:
             # An explicit choice that is wrong must not be replaced silently
             # by another libca.
             raise ImportError('CACHANNEL_LIBCA=%r does not exist' % explicit)
-        return _find_in(os.path.dirname(explicit) or '.', 'Com'), explicit
+        # libCom beside the given path, or beside the file it links to
+        # (libca's rpath is relative to its real directory).
+        com = (_find_in(os.path.dirname(explicit) or '.', 'Com')
+               or _find_in(os.path.dirname(os.path.realpath(explicit)), 'Com'))
+        return com, explicit
     return _from_epics_base() or _from_epicscorelibs()
 
 
