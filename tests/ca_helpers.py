@@ -126,7 +126,7 @@ class Recorder:
         self.events: list[dict] = []
         self.threads: list[int] = []
         self.raises = raises
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __call__(self, args: dict) -> None:
         with self._lock:
