@@ -116,9 +116,15 @@ def _event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
             'status': _ECA.get(status, status), 'value': value}
 
 
-def _new_request(chan: Chid, callback: Callback, use_numpy: bool) -> Tuple[list, Any]:
-    """A one-shot request and its handle, registered with its channel."""
-    request = [chan, callback, use_numpy, None]
+def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
+                 dbrtype: int = -1, count: int = 0) -> Tuple[list, Any]:
+    """A one-shot request and its handle, registered with its channel.
+
+    The request is ``[chid, callback, use_numpy, handle, type, count]``; the
+    type and count are those sent, for a put callback (libca hands put
+    callbacks TYPENOTCONN and 0).
+    """
+    request = [chan, callback, use_numpy, None, dbrtype, count]
     handle = request[3] = keep(request)
     chan._requests.add(handle)
     return request, handle
@@ -147,9 +153,9 @@ def _on_put(args: Any) -> None:
     request = ffi.from_handle(args.usr)
     _end_request(request)
     status = args.status
-    dbrtype = args.type
+    dbrtype = request[4]
     request[1]({'chid': request[0], 'type': _DBR.get(dbrtype, dbrtype),
-                'count': args.count, 'status': _ECA.get(status, status)})
+                'count': request[5], 'status': _ECA.get(status, status)})
 
 
 def _on_event(args: Any) -> None:
@@ -229,7 +235,7 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
         return eca(lib.ca_array_put(put_type, n, ptr, buffer))
-    request, handle = _new_request(chid, callback, False)
+    request, handle = _new_request(chid, callback, dbrtype=put_type, count=n)
     status = lib.ca_array_put_callback(put_type, n, ptr, buffer, _put_cb, handle)
     if status != _NORMAL:
         _end_request(request)
