@@ -40,5 +40,7 @@ __all__ = [
     'read_access', 'write_access', 'message', 'version',
     'sg_create', 'sg_delete', 'sg_get', 'sg_put', 'sg_block', 'sg_test', 'sg_reset',
     'add_exception_event', 'replace_printf_handler',
-    'DBRValue', 'libca_path', 'libcom_path',
+    'DBRValue',
 ]
+# libca_path, libcom_path, _live_callbacks and _shutdown are attributes too,
+# but not public ca names: __all__ is exactly _names.FUNCTIONS + TYPES.
