@@ -125,7 +125,7 @@ PyObject *py_poll(PyObject *self, PyObject *unused);
 PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_test_io(PyObject *self, PyObject *unused);
 PyObject *py_flush_io(PyObject *self, PyObject *unused);
-PyObject *py_shutdown(PyObject *self, PyObject *unused);
+PyObject *py__shutdown(PyObject *self, PyObject *unused);
 int parse_timeout(PyObject *arg, double *timeout);
 
 /* ---- channel.c ------------------------------------------------------- */
@@ -176,7 +176,9 @@ PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw);
 
 /* ---- argument helpers (module.c) ----------------------------------- */
-/* chtype argument: None -> native type of the channel; -2 on error */
+/* chtype argument: None -> native type of the channel, or TYPE_DISCONNECTED
+ * when it has none yet; -1 with an exception on a wrong argument. */
+#define TYPE_DISCONNECTED (-1000)
 int parse_chtype(PyObject *obj, chid cid, long *type);
 /* count argument normalisation, see DEVELOPERS.md */
 int parse_count(PyObject *obj, unsigned long native, int allow_zero,

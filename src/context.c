@@ -366,7 +366,7 @@ PyObject *py_flush_io(PyObject *self, PyObject *unused)
     return ECA_OBJ(status);
 }
 
-PyObject *py_shutdown(PyObject *self, PyObject *unused)
+PyObject *py__shutdown(PyObject *self, PyObject *unused)
 {
     /* From here on libca's threads drop callbacks instead of waiting for a
      * GIL that a finalizing interpreter will never give back. */

@@ -543,6 +543,21 @@ static int format_matches(const Py_buffer *view, int plain)
     return 0;
 }
 
+/* Sequences are written element by element; numpy scalars and 0-d arrays
+ * (which have a buffer but no length) are single numbers. */
+static int is_sequence(PyObject *value)
+{
+    Py_ssize_t n;
+    if (!PySequence_Check(value))
+        return 0;
+    n = PyObject_Size(value);
+    if (n < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
 int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
                   unsigned long *count, void **buffer)
 {
@@ -587,7 +602,7 @@ int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
             return 0;
         }
         n = 1;   /* one string, or one number parsed from it */
-    } else if (PySequence_Check(value) || PyObject_CheckBuffer(value)) {
+    } else if (is_sequence(value)) {
         if (PyObject_CheckBuffer(value)) {
             Py_buffer view;
             if (PyObject_GetBuffer(value, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) == 0) {

@@ -87,19 +87,20 @@ static void get_handler(struct event_handler_args args)
     cb_leave(gil);
 }
 
-/* One-shot put callback; usr is the callable held for this call. */
+/* One-shot put callback; usr is (callback, request type, count) held for
+ * this call: libca itself reports neither type nor count to put callbacks. */
 static void put_handler(struct event_handler_args args)
 {
     PyGILState_STATE gil;
     PyObject *usr = args.usr, *d;
     if (!cb_enter(&gil))
         return;
-    d = Py_BuildValue("{O:O,O:N,O:l,O:N}",
+    d = Py_BuildValue("{O:O,O:O,O:O,O:N}",
                       keys[K_chid], (PyObject *)ca_puser(args.chid),
-                      keys[K_type], enum_member(DBR_members, args.type),
-                      keys[K_count], args.count,
+                      keys[K_type], PyTuple_GET_ITEM(usr, 1),
+                      keys[K_count], PyTuple_GET_ITEM(usr, 2),
                       keys[K_status], ECA_OBJ(args.status));
-    cb_call(usr, d);
+    cb_call(PyTuple_GET_ITEM(usr, 0), d);
     Py_XDECREF(d);
     usr_release(usr);
     cb_leave(gil);
@@ -135,7 +136,7 @@ static ChannelObject *live_channel(PyObject *obj, int *gone)
 /* ECA status for a request type that cannot be read (0: readable). */
 static int readable_type(long type)
 {
-    if (type == -1)
+    if (type == TYPE_DISCONNECTED)
         return ECA_DISCONN;
     if (!dbr_type_is_valid(type) || type == DBR_PUT_ACKT || type == DBR_PUT_ACKS)
         return ECA_BADTYPE;
@@ -144,7 +145,7 @@ static int readable_type(long type)
 
 static int writable_type(long type)
 {
-    if (type == -1)
+    if (type == TYPE_DISCONNECTED)
         return ECA_DISCONN;
     if (!dbr_type_is_plain(type) && type != DBR_PUT_ACKT && type != DBR_PUT_ACKS)
         return ECA_BADTYPE;
@@ -271,13 +272,18 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
     if (status)
         return ECA_OBJ(status);
     if (callback != Py_None) {
-        usr_hold(callback);
+        PyObject *usr = Py_BuildValue("(ONk)", callback, enum_member(DBR_members, type), count);
+        if (!usr) {
+            free(buffer);
+            return NULL;
+        }
+        live_usr++;   /* the tuple's own reference is the one lent to libca */
         /* libca copies the value into its send buffer before returning. */
         Py_BEGIN_ALLOW_THREADS
-        status = ca_array_put_callback(type, count, chan->cid, buffer, put_handler, callback);
+        status = ca_array_put_callback(type, count, chan->cid, buffer, put_handler, usr);
         Py_END_ALLOW_THREADS
         if (status != ECA_NORMAL)
-            usr_release(callback);
+            usr_release(usr);
     } else {
         Py_BEGIN_ALLOW_THREADS
         status = ca_array_put(type, count, chan->cid, buffer);

@@ -81,7 +81,7 @@ int parse_chtype(PyObject *obj, chid cid, long *type)
 {
     if (obj == NULL || obj == Py_None) {
         short field = ca_field_type(cid);
-        *type = field < 0 ? -1 : dbf_type_to_DBR(field);
+        *type = field < 0 ? TYPE_DISCONNECTED : dbf_type_to_DBR(field);
         return 0;
     }
     if (!PyIndex_Check(obj)) {
@@ -144,7 +144,7 @@ static PyObject *py_version(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(ca_version());
 }
 
-static PyObject *py_live_callbacks(PyObject *self, PyObject *unused)
+static PyObject *py__live_callbacks(PyObject *self, PyObject *unused)
 {
     return PyLong_FromSsize_t(live_usr);
 }
@@ -180,7 +180,7 @@ static int add_strings(PyObject *d, const char *name, const char *const *table,
 
 /* Every constant as the C headers define it, for the test that proves the
  * pure-Python definitions in CaChannel._constants agree with them. */
-static PyObject *py_header_constants(PyObject *self, PyObject *unused)
+static PyObject *py__header_constants(PyObject *self, PyObject *unused)
 {
     PyObject *d = PyDict_New();
     int rc = 0;
@@ -248,71 +248,97 @@ static PyObject *py_header_constants(PyObject *self, PyObject *unused)
     return d;
 }
 
-#define KW (PyCFunction)(void (*)(void))
+/* The single-argument calls also take their argument by the spec's name. */
+#define ONE_ARG(fn, argname)                                                  \
+    static PyObject *fn##_kw(PyObject *self, PyObject *args, PyObject *kw)    \
+    {                                                                         \
+        static char *kwlist[] = {argname, NULL};                              \
+        PyObject *arg;                                                        \
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "O:" #fn, kwlist, &arg))   \
+            return NULL;                                                      \
+        return py_##fn(self, arg);                                            \
+    }
+ONE_ARG(attach_context, "context")
+ONE_ARG(pend_io, "timeout")
+ONE_ARG(pend_event, "timeout")
+ONE_ARG(clear_channel, "chid")
+ONE_ARG(field_type, "chid")
+ONE_ARG(element_count, "chid")
+ONE_ARG(name, "chid")
+ONE_ARG(state, "chid")
+ONE_ARG(host_name, "chid")
+ONE_ARG(read_access, "chid")
+ONE_ARG(write_access, "chid")
+ONE_ARG(clear_subscription, "evid")
+ONE_ARG(sg_delete, "gid")
+ONE_ARG(sg_test, "gid")
+ONE_ARG(sg_reset, "gid")
+ONE_ARG(message, "status")
+
+/* Docstrings start with a text signature so inspect.signature() sees the
+ * same parameters as the cffi backend's. */
+#define KW(fn, sig, doc) \
+    {#fn, (PyCFunction)(void (*)(void))fn##_kw, METH_VARARGS | METH_KEYWORDS, \
+     #fn "($module, " sig ")\n--\n\n" doc}
+#define KWP(fn, sig, doc) \
+    {#fn, (PyCFunction)(void (*)(void))py_##fn, METH_VARARGS | METH_KEYWORDS, \
+     #fn "($module, " sig ")\n--\n\n" doc}
+#define NOARG(fn, doc) \
+    {#fn, (PyCFunction)py_##fn, METH_NOARGS, #fn "($module)\n--\n\n" doc}
+
 static PyMethodDef methods[] = {
-    {"create_context", KW py_create_context, METH_VARARGS | METH_KEYWORDS,
-     "create_context(preemptive_callback=True) -> ECA"},
-    {"destroy_context", py_destroy_context, METH_NOARGS,
-     "destroy_context() -> None: destroy the calling thread's context"},
-    {"attach_context", py_attach_context, METH_O,
-     "attach_context(context) -> ECA"},
-    {"detach_context", py_detach_context, METH_NOARGS, "detach_context() -> None"},
-    {"current_context", py_current_context, METH_NOARGS,
-     "current_context() -> context or None"},
-    {"show_context", KW py_show_context, METH_VARARGS | METH_KEYWORDS,
-     "show_context(context=None, level=0) -> None"},
-    {"pend_io", py_pend_io, METH_O, "pend_io(timeout) -> ECA"},
-    {"pend_event", py_pend_event, METH_O, "pend_event(timeout) -> ECA"},
-    {"poll", py_poll, METH_NOARGS, "poll() -> ECA"},
-    {"pend", KW py_pend, METH_VARARGS | METH_KEYWORDS, "pend(timeout, early) -> ECA"},
-    {"test_io", py_test_io, METH_NOARGS, "test_io() -> ECA.IODONE or ECA.IOINPROGRESS"},
-    {"flush_io", py_flush_io, METH_NOARGS, "flush_io() -> ECA"},
-    {"create_channel", KW py_create_channel, METH_VARARGS | METH_KEYWORDS,
-     "create_channel(name, callback=None, priority=CA_PRIORITY.DEFAULT) -> (ECA, chid)"},
-    {"clear_channel", py_clear_channel, METH_O, "clear_channel(chid) -> ECA"},
-    {"change_connection_event", KW py_change_connection_event,
-     METH_VARARGS | METH_KEYWORDS, "change_connection_event(chid, callback=None) -> ECA"},
-    {"replace_access_rights_event", KW py_replace_access_rights_event,
-     METH_VARARGS | METH_KEYWORDS,
-     "replace_access_rights_event(chid, callback=None) -> ECA"},
-    {"field_type", py_field_type, METH_O, "field_type(chid) -> DBF"},
-    {"element_count", py_element_count, METH_O, "element_count(chid) -> int"},
-    {"name", py_name, METH_O, "name(chid) -> str"},
-    {"state", py_state, METH_O, "state(chid) -> ChannelState"},
-    {"host_name", py_host_name, METH_O, "host_name(chid) -> str"},
-    {"read_access", py_read_access, METH_O, "read_access(chid) -> bool"},
-    {"write_access", py_write_access, METH_O, "write_access(chid) -> bool"},
-    {"get", KW py_get, METH_VARARGS | METH_KEYWORDS,
-     "get(chid, chtype=None, count=None, callback=None, use_numpy=False)"},
-    {"put", KW py_put, METH_VARARGS | METH_KEYWORDS,
-     "put(chid, value, chtype=None, count=None, callback=None) -> ECA"},
-    {"create_subscription", KW py_create_subscription, METH_VARARGS | METH_KEYWORDS,
-     "create_subscription(chid, callback, chtype=None, count=None, mask=None, "
-     "use_numpy=False) -> (ECA, evid)"},
-    {"clear_subscription", py_clear_subscription, METH_O,
-     "clear_subscription(evid) -> ECA"},
-    {"sg_create", py_sg_create, METH_NOARGS, "sg_create() -> (ECA, gid)"},
-    {"sg_delete", py_sg_delete, METH_O, "sg_delete(gid) -> ECA"},
-    {"sg_get", KW py_sg_get, METH_VARARGS | METH_KEYWORDS,
-     "sg_get(gid, chid, chtype=None, count=None, use_numpy=False) -> (ECA, DBRValue)"},
-    {"sg_put", KW py_sg_put, METH_VARARGS | METH_KEYWORDS,
-     "sg_put(gid, chid, value, chtype=None, count=None) -> ECA"},
-    {"sg_block", KW py_sg_block, METH_VARARGS | METH_KEYWORDS,
-     "sg_block(gid, timeout) -> ECA"},
-    {"sg_test", py_sg_test, METH_O, "sg_test(gid) -> ECA"},
-    {"sg_reset", py_sg_reset, METH_O, "sg_reset(gid) -> ECA"},
-    {"add_exception_event", KW py_add_exception_event, METH_VARARGS | METH_KEYWORDS,
-     "add_exception_event(callback=None) -> ECA"},
-    {"replace_printf_handler", KW py_replace_printf_handler,
-     METH_VARARGS | METH_KEYWORDS, "replace_printf_handler(callback=None) -> ECA"},
-    {"message", py_message, METH_O, "message(status) -> str"},
-    {"version", py_version, METH_NOARGS, "version() -> str"},
-    {"_live_callbacks", py_live_callbacks, METH_NOARGS,
-     "number of Python references currently lent to libca"},
-    {"_header_constants", py_header_constants, METH_NOARGS,
-     "constants as the C headers define them"},
-    {"_shutdown", py_shutdown, METH_NOARGS,
-     "stop delivering callbacks and destroy the default context (atexit)"},
+    KWP(create_context, "preemptive_callback=True",
+        "Create a CA context for the calling thread -> ECA."),
+    NOARG(destroy_context, "Destroy the calling thread's CA context."),
+    KW(attach_context, "context", "Attach the calling thread to a context -> ECA."),
+    NOARG(detach_context, "Detach the calling thread from its context."),
+    NOARG(current_context, "The calling thread's context, or None."),
+    KWP(show_context, "context=None, level=0", "Print the state of a context."),
+    KW(pend_io, "timeout", "Flush and wait for outstanding gets and searches -> ECA."),
+    KW(pend_event, "timeout", "Flush and process background work for timeout s -> ECA."),
+    NOARG(poll, "Flush and process background work once -> ECA."),
+    KWP(pend, "timeout, early", "pend_io if early, else pend_event -> ECA."),
+    NOARG(test_io, "ECA.IODONE or ECA.IOINPROGRESS."),
+    NOARG(flush_io, "Send buffered requests -> ECA."),
+    KWP(create_channel, "name, callback=None, priority=0",
+        "Create a channel -> (ECA, chid or None)."),
+    KW(clear_channel, "chid", "Clear a channel -> ECA."),
+    KWP(change_connection_event, "chid, callback=None",
+        "Replace the connection callback -> ECA."),
+    KWP(replace_access_rights_event, "chid, callback=None",
+        "Replace the access rights callback -> ECA."),
+    KW(field_type, "chid", "Native type of the channel -> DBF."),
+    KW(element_count, "chid", "Native element count of the channel."),
+    KW(name, "chid", "Name the channel was created with."),
+    KW(state, "chid", "Connection state -> ChannelState."),
+    KW(host_name, "chid", "Server of the channel."),
+    KW(read_access, "chid", "True if the channel may be read."),
+    KW(write_access, "chid", "True if the channel may be written."),
+    KWP(get, "chid, chtype=None, count=None, callback=None, use_numpy=False",
+        "Read a channel -> (ECA, DBRValue or None)."),
+    KWP(put, "chid, value, chtype=None, count=None, callback=None",
+        "Write a channel -> ECA."),
+    KWP(create_subscription,
+        "chid, callback, chtype=None, count=None, mask=None, use_numpy=False",
+        "Monitor a channel -> (ECA, evid or None)."),
+    KW(clear_subscription, "evid", "Stop a monitor -> ECA."),
+    NOARG(sg_create, "Create a synchronous group -> (ECA, gid or None)."),
+    KW(sg_delete, "gid", "Delete a synchronous group -> ECA."),
+    KWP(sg_get, "gid, chid, chtype=None, count=None, use_numpy=False",
+        "Read within a group -> (ECA, DBRValue or None)."),
+    KWP(sg_put, "gid, chid, value, chtype=None, count=None", "Write within a group -> ECA."),
+    KWP(sg_block, "gid, timeout", "Wait for a group's requests -> ECA."),
+    KW(sg_test, "gid", "ECA.IODONE or ECA.IOINPROGRESS for a group."),
+    KW(sg_reset, "gid", "Forget a group's outstanding requests -> ECA."),
+    KWP(add_exception_event, "callback=None",
+        "Replace the context's exception handler (None: libca's) -> ECA."),
+    KWP(replace_printf_handler, "callback=None",
+        "Replace libca's diagnostic printing (None: stderr) -> ECA."),
+    KW(message, "status", "Text of an ECA status."),
+    NOARG(version, "libca's protocol version, e.g. '4.13'."),
+    NOARG(_live_callbacks, "Number of Python references lent to libca (leak tests)."),
+    NOARG(_header_constants, "Constants as the C headers define them."),
+    NOARG(_shutdown, "Stop callbacks into Python and destroy the default context (atexit)."),
     {NULL, NULL, 0, NULL}
 };
 
