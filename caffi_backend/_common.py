@@ -15,29 +15,32 @@ from __future__ import annotations
 import itertools
 import operator
 import threading
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
-from CaChannel._constants import DBR, ECA
+from CaChannel._constants import CA_OP, DBR, ECA
 
 from ._ffi import ffi
 
 # ---------------------------------------------------------------------------
 # enum conversion
 
-_ECA_MEMBERS: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
-_DBR_MEMBERS: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+# The enums' own value maps: hot paths (callbacks) look members up here
+# directly, one dict lookup instead of an enum call.
+ECA_MEMBERS: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
+DBR_MEMBERS: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+CA_OP_MEMBERS: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
 ECA_NORMAL = ECA.NORMAL
 ECA_TIMEOUT = ECA.TIMEOUT
 
 
 def eca(status: int) -> Any:
     """The ``ECA`` member of a libca status (the bare int if libca invents one)."""
-    return _ECA_MEMBERS.get(status, status)
+    return ECA_MEMBERS.get(status, status)
 
 
 def dbr(dbrtype: int) -> Any:
     """The ``DBR`` member of a type code (the bare int if it is none)."""
-    return _DBR_MEMBERS.get(dbrtype, dbrtype)
+    return DBR_MEMBERS.get(dbrtype, dbrtype)
 
 
 # ---------------------------------------------------------------------------

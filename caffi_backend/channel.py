@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
+from CaChannel._constants import CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context
 from ._common import Identifier, address, c_text, check, eca, keep, pending_io, release
@@ -47,7 +47,7 @@ class Chid(Identifier):
 _channels: Dict[int, Chid] = {}        # C address -> live channel
 _lock = threading.Lock()
 
-_CA_OP: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
+_CA_OP = _common.CA_OP_MEMBERS
 _DBF: Dict[int, DBF] = DBF._value2member_map_  # type: ignore[assignment]
 _STATE: Dict[int, ChannelState] = ChannelState._value2member_map_  # type: ignore[assignment]
 

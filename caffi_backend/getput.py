@@ -15,7 +15,7 @@ libca can no longer write them; those of ``sg_get`` by their group until
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from CaChannel._constants import DBE, DBR, ECA
 
@@ -32,8 +32,8 @@ __all__ = ['DBRValue', 'Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
 
 Callback = Callable[[Dict[str, Any]], Any]
 
-_ECA: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
-_DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
+_ECA = _common.ECA_MEMBERS
+_DBR = _common.DBR_MEMBERS
 _NORMAL = int(ECA.NORMAL)
 # PUT_ACKT/PUT_ACKS are write-only
 _GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}

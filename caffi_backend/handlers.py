@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, Optional
 
-from CaChannel._constants import CA_OP, DBR, ECA
+from CaChannel._constants import ECA
 
 from . import _common, context
 from ._common import c_text, eca
@@ -20,9 +20,9 @@ from ._ffi import ffi, lib, libc
 
 __all__ = ['add_exception_event', 'replace_printf_handler']
 
-_ECA: Dict[int, ECA] = ECA._value2member_map_  # type: ignore[assignment]
-_DBR: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
-_CA_OP: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
+_ECA = _common.ECA_MEMBERS
+_DBR = _common.DBR_MEMBERS
+_CA_OP = _common.CA_OP_MEMBERS
 
 # libca formats a diagnostic into this many bytes at most; longer ones are
 # cut: the va_list can be consumed only once and ABI mode has no va_copy,
