@@ -557,7 +557,8 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     return ECA_OBJ(status);
 }
 
-PyObject *py_sg_test(PyObject *self, PyObject *arg)
+/* sg_test and sg_reset: one group in, one libca call, a status out. */
+static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int forgets)
 {
     int gone, status;
     SyncGroupObject *group = group_arg(arg, &gone);
@@ -566,23 +567,20 @@ PyObject *py_sg_test(PyObject *self, PyObject *arg)
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
     Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_test(group->gid);
+    status = call(group->gid);
     Py_END_ALLOW_THREADS
+    if (forgets && status == ECA_NORMAL)
+        group_forget_pending(group);
     return ECA_OBJ(status);
+}
+
+PyObject *py_sg_test(PyObject *self, PyObject *arg)
+{
+    return group_call(arg, ca_sg_test, 0);
 }
 
 PyObject *py_sg_reset(PyObject *self, PyObject *arg)
 {
-    int gone, status;
-    SyncGroupObject *group = group_arg(arg, &gone);
-    if (!group)
-        return NULL;
-    if (gone)
-        return ECA_OBJ(ECA_BADSYNCGRP);
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_reset(group->gid);
-    Py_END_ALLOW_THREADS
-    if (status == ECA_NORMAL)
-        group_forget_pending(group);
-    return ECA_OBJ(status);
+    /* The reset cancels the group's gets: their buffers are free to go. */
+    return group_call(arg, ca_sg_reset, 1);
 }

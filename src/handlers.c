@@ -45,27 +45,37 @@ static void exception_handler(struct exception_handler_args args)
     cb_leave(gil);
 }
 
-PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw)
+/* Parses the one optional callback argument, checks it and stores it in
+ * *slot; returns 1 when a callback is installed, 0 for None, -1 on error. */
+static int take_handler(PyObject *args, PyObject *kw, const char *format, PyObject **slot)
 {
     static char *kwlist[] = {"callback", NULL};
     PyObject *callback = Py_None, *old;
-    int status;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:add_exception_event", kwlist, &callback))
-        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &callback))
+        return -1;
     if (callback != Py_None && !PyCallable_Check(callback)) {
         PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
-        return NULL;
+        return -1;
     }
     if (!context_current(1))
+        return -1;
+    old = *slot;
+    *slot = callback == Py_None ? NULL : callback;
+    Py_XINCREF(*slot);
+    Py_XDECREF(old);
+    return *slot != NULL;
+}
+
+PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw)
+{
+    int status, installed = take_handler(args, kw, "|O:add_exception_event",
+                                         &exception_callback);
+    if (installed < 0)
         return NULL;
-    old = exception_callback;
-    exception_callback = callback == Py_None ? NULL : callback;
-    Py_XINCREF(exception_callback);
     /* A NULL handler restores libca's default one. */
     Py_BEGIN_ALLOW_THREADS
-    status = ca_add_exception_event(exception_callback ? exception_handler : NULL, NULL);
+    status = ca_add_exception_event(installed ? exception_handler : NULL, NULL);
     Py_END_ALLOW_THREADS
-    Py_XDECREF(old);
     return ECA_OBJ(status);
 }
 
@@ -107,24 +117,13 @@ static int printf_handler(const char *format, va_list args)
 
 PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"callback", NULL};
-    PyObject *callback = Py_None, *old;
-    int status;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:replace_printf_handler", kwlist, &callback))
+    int status, installed = take_handler(args, kw, "|O:replace_printf_handler",
+                                         &printf_callback);
+    if (installed < 0)
         return NULL;
-    if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
-        return NULL;
-    }
-    if (!context_current(1))
-        return NULL;
-    old = printf_callback;
-    printf_callback = callback == Py_None ? NULL : callback;
-    Py_XINCREF(printf_callback);
     /* A NULL handler restores libca's printing to stderr. */
     Py_BEGIN_ALLOW_THREADS
-    status = ca_replace_printf_handler(printf_callback ? printf_handler : NULL);
+    status = ca_replace_printf_handler(installed ? printf_handler : NULL);
     Py_END_ALLOW_THREADS
-    Py_XDECREF(old);
     return ECA_OBJ(status);
 }
