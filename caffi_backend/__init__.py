@@ -15,6 +15,8 @@ Modules mirror ``src/``: ``context`` (contexts and pend/poll/flush),
 for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).
 """
 
+import atexit as _atexit
+
 from ._common import live_callbacks as _live_callbacks
 from .context import shutdown as _shutdown
 from ._ffi import libca_path, libcom_path
@@ -44,3 +46,8 @@ __all__ = [
 ]
 # libca_path, libcom_path, _live_callbacks and _shutdown are attributes too,
 # but not public ca names: __all__ is exactly _names.FUNCTIONS + TYPES.
+
+# CaChannel.ca registers _shutdown for the backend it selects; registering it
+# here too covers the backend loaded beside it (load_backend) or imported
+# directly. A second call finds nothing left to do.
+_atexit.register(_shutdown)
