@@ -38,16 +38,14 @@ def eca(status: int) -> Any:
     return ECA_MEMBERS.get(status, status)
 
 
-def dbr(dbrtype: int) -> Any:
-    """The ``DBR`` member of a type code (the bare int if it is none)."""
-    return DBR_MEMBERS.get(dbrtype, dbrtype)
-
-
 # ---------------------------------------------------------------------------
 # argument normalisation
 
-def as_int(value: Any, what: str) -> int:
-    """An integer argument: ints, IntEnums and numpy integers, never floats."""
+def as_int(value: Any, what: str, allow_bool: bool = True) -> int:
+    """An integer argument: ints, IntEnums and numpy integers, never floats
+    (nor bools, unless *allow_bool*)."""
+    if not allow_bool and isinstance(value, bool):
+        raise TypeError('%s must be an integer, not bool' % what)
     try:
         return operator.index(value)
     except TypeError:
@@ -66,7 +64,7 @@ def request_count(count: Any, native: int, zero_means_server: bool = False) -> i
     """
     if count is None:
         return native if native > 0 else 1
-    wanted = as_int(count, 'count')
+    wanted = as_int(count, 'count', allow_bool=False)
     if wanted == 0 and zero_means_server:
         return 0
     if native <= 0:
@@ -78,6 +76,9 @@ def request_count(count: Any, native: int, zero_means_server: bool = False) -> i
 
 def timeout_arg(timeout: Any) -> float:
     """A timeout in seconds: a number, not NaN, not negative (0: forever)."""
+    if isinstance(timeout, (str, bytes)):
+        # float() would parse text; a timeout is a number, as for the C backend.
+        raise TypeError('timeout must be a number, not %s' % type(timeout).__name__)
     value = float(timeout)
     if value != value:
         raise ValueError('timeout must not be NaN')

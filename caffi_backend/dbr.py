@@ -353,7 +353,7 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
         raise TypeError('None cannot be written')
     limit: Optional[int] = native if native > 0 else None
     if count is not None:
-        wanted = as_int(count, "count")
+        wanted = as_int(count, "count", allow_bool=False)
         if wanted > 0:
             limit = _limit(wanted, limit)
     kind = _put_kind(dbrtype)
