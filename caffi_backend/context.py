@@ -86,8 +86,13 @@ def create_context(preemptive_callback: bool = True) -> ECA:
     """Create a context for the calling thread (``ca_context_create``)."""
     global _process_context
     with _lock:
+        had_one = lib.ca_current_context() != ffi.NULL
         status = lib.ca_context_create(1 if preemptive_callback else 0)
-        if status == _common.ECA_NORMAL and preemptive_callback and _process_context is None:
+        # Only a context this call created becomes the shared one: one the
+        # thread already had may belong to someone else (the C backend
+        # shares libca), and two owners would both destroy it at exit.
+        if (status == _common.ECA_NORMAL and preemptive_callback and not had_one
+                and _process_context is None):
             _process_context = lib.ca_current_context()
     return eca(status)
 
