@@ -11,6 +11,7 @@ enums come from ``CaChannel._constants`` whatever the backend.
 import atexit
 import importlib
 import os
+import sys
 import types
 import warnings
 
@@ -30,9 +31,9 @@ def _preload_epicscorelibs() -> None:
     # the same site-packages; an editable install does not. Libraries already
     # loaded under their soname satisfy the extension's dependencies anywhere.
     import ctypes
-    import epicscorelibs.path
-    for lib in ('Com', 'ca'):
-        ctypes.CDLL(epicscorelibs.path.get_lib(lib), mode=ctypes.RTLD_GLOBAL)
+    from ._libpath import epicscorelibs_libraries
+    for path in epicscorelibs_libraries():
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
 
 
 def _import_backend(name: str) -> types.ModuleType:
@@ -70,6 +71,21 @@ def load_backend(name: str) -> types.ModuleType:
     return view
 
 
+def _caller_level() -> int:
+    # The first frame outside this package and the import machinery;
+    # warnings.warn does not count importlib._bootstrap's frames.
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if 'importlib' in filename and '_bootstrap' in filename:
+            frame = frame.f_back
+            continue
+        if frame.f_globals.get('__name__') not in (__name__, __package__, 'importlib'):
+            break
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _select() -> tuple:
     wanted = os.environ.get('CACHANNEL_BACKEND', '').strip().lower()
     if wanted:
@@ -81,8 +97,10 @@ def _select() -> tuple:
             module = _import_backend('caffi')
         except ImportError:
             raise first_error
+        # The warning names the user's import line: past this module and
+        # importlib's frames.
         warnings.warn('CaChannel C extension unavailable (%s); using the cffi backend'
-                      % first_error, RuntimeWarning, stacklevel=3)
+                      % first_error, RuntimeWarning, stacklevel=_caller_level())
         return 'caffi', module
 
 

@@ -333,16 +333,12 @@ def _from_epics_base() -> Optional[Tuple[Optional[str], str]]:
 
 
 def _from_epicscorelibs() -> Tuple[Optional[str], str]:
+    from CaChannel._libpath import epicscorelibs_libraries
     try:
-        with warnings.catch_warnings():
-            # epicscorelibs.path imports setuptools_dso, which warns about the
-            # installed 'wheel' on some set-ups: noise for a user of libca.
-            warnings.simplefilter('ignore', FutureWarning)
-            import epicscorelibs.path
+        return epicscorelibs_libraries()
     except ImportError as exc:
         raise ImportError('libca not found: set CACHANNEL_LIBCA or EPICS_BASE and '
                           'EPICS_HOST_ARCH, or install epicscorelibs (%s)' % exc) from exc
-    return epicscorelibs.path.get_lib('Com'), epicscorelibs.path.get_lib('ca')
 
 
 def find_libraries() -> Tuple[Optional[str], str]:

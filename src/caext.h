@@ -101,8 +101,10 @@ PyObject *enum_member(PyObject *members, long value);   /* new reference */
 
 /* Python-side states of libca callbacks */
 extern volatile int shutting_down;
-int cb_enter(PyGILState_STATE *state);   /* 0: do not touch Python */
-void cb_leave(PyGILState_STATE state);
+/* How cb_enter took the GIL, so cb_leave gives it back the same way. */
+typedef enum { CB_GILSTATE_LOCKED, CB_GILSTATE_UNLOCKED, CB_OWN_TSTATE } cb_state;
+int cb_enter(cb_state *state);   /* 0: do not touch Python */
+void cb_leave(cb_state state);
 void cb_call(PyObject *callback, PyObject *arg);  /* reports exceptions */
 
 extern Py_ssize_t live_usr;

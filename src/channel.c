@@ -103,7 +103,7 @@ void channel_invalidate(ChannelObject *chan)
 /* libca -> Python: connection state changes */
 static void connection_handler(struct connection_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     ChannelObject *chan;
     if (!cb_enter(&gil))
         return;
@@ -134,7 +134,7 @@ static void connection_handler(struct connection_handler_args args)
 /* libca -> Python: access rights changes */
 static void access_rights_handler(struct access_rights_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     ChannelObject *chan;
     if (!cb_enter(&gil))
         return;

@@ -134,11 +134,14 @@ PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
     int preemptive = 1, status;
     ContextObject *rec;
 
+    int had_context = ca_current_context() != NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:create_context", kwlist, &preemptive))
         return NULL;
     status = ca_context_create(preemptive ? ca_enable_preemptive_callback
                                           : ca_disable_preemptive_callback);
-    if (status == ECA_NORMAL && ca_current_context()) {
+    /* A context the thread already had (perhaps another library's) is not
+     * ours to offer to other threads, nor to destroy at exit. */
+    if (status == ECA_NORMAL && !had_context && ca_current_context()) {
         rec = context_record(ca_current_context());
         if (!rec)
             return NULL;

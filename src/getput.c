@@ -77,7 +77,7 @@ PyTypeObject SyncGroupType = {
 /* One-shot get callback; usr is (callback, use_numpy) held for this call. */
 static void get_handler(struct event_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     PyObject *usr = args.usr;
     if (!cb_enter(&gil))
         return;
@@ -91,7 +91,7 @@ static void get_handler(struct event_handler_args args)
  * this call: libca itself reports neither type nor count to put callbacks. */
 static void put_handler(struct event_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     PyObject *usr = args.usr, *d;
     if (!cb_enter(&gil))
         return;
@@ -108,7 +108,7 @@ static void put_handler(struct event_handler_args args)
 
 static void subscription_handler(struct event_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     SubscriptionObject *sub = args.usr;
     if (!cb_enter(&gil))
         return;

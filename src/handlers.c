@@ -19,7 +19,7 @@ static PyObject *optional_text(const char *s)
 
 static void exception_handler(struct exception_handler_args args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     PyObject *callback, *chan, *d;
     if (!cb_enter(&gil))
         return;
@@ -81,7 +81,7 @@ PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw)
 
 static int printf_handler(const char *format, va_list args)
 {
-    PyGILState_STATE gil;
+    cb_state gil;
     char small[512], *text = small;
     int n;
     va_list copy;

@@ -46,21 +46,42 @@ PyObject *enum_member(PyObject *members, long value)
 #define IS_FINALIZING() _Py_IsFinalizing()
 #endif
 
-int cb_enter(PyGILState_STATE *state)
+/* A Python thread state for each libca thread, made on its first callback
+ * and kept for the thread's life: PyGILState_Ensure/Release on a foreign
+ * thread would build and tear one down for every single event. */
+static _Thread_local PyThreadState *libca_tstate;
+
+int cb_enter(cb_state *state)
 {
     /* Taking the GIL while the interpreter finalizes can park this libca
      * thread forever while it holds libca's locks; drop the event instead. */
     if (shutting_down || !Py_IsInitialized() || IS_FINALIZING())
         return 0;
-    *state = PyGILState_Ensure();
+    if (libca_tstate) {
+        PyEval_RestoreThread(libca_tstate);
+        *state = CB_OWN_TSTATE;
+    } else if (PyGILState_GetThisThreadState()) {
+        /* a Python thread, e.g. inside pend_event of a non-preemptive context */
+        *state = PyGILState_Ensure() == PyGILState_LOCKED ? CB_GILSTATE_LOCKED
+                                                           : CB_GILSTATE_UNLOCKED;
+    } else {
+        /* This Ensure is never released: its thread state stays. */
+        PyGILState_Ensure();
+        libca_tstate = PyThreadState_Get();
+        *state = CB_OWN_TSTATE;
+    }
     return 1;
 }
 
-void cb_leave(PyGILState_STATE state)
+void cb_leave(cb_state state)
 {
     if (PyErr_Occurred())
         PyErr_WriteUnraisable(NULL);
-    PyGILState_Release(state);
+    if (state == CB_OWN_TSTATE)
+        PyEval_SaveThread();
+    else
+        PyGILState_Release(state == CB_GILSTATE_LOCKED ? PyGILState_LOCKED
+                                                       : PyGILState_UNLOCKED);
 }
 
 void cb_call(PyObject *callback, PyObject *arg)
