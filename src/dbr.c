@@ -565,7 +565,8 @@ int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
     unsigned long n, limit, i;
     size_t size;
     char *out;
-    PyObject *bytes = NULL, *seq = NULL;
+    PyObject *bytes = NULL, *seq = NULL, *flat;
+    int multidim = 0;
 
     if (value == Py_None) {
         PyErr_SetString(PyExc_TypeError, "cannot write None");
@@ -605,8 +606,9 @@ int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
     } else if (is_sequence(value)) {
         if (PyObject_CheckBuffer(value)) {
             Py_buffer view;
-            if (PyObject_GetBuffer(value, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) == 0) {
-                if (plain != DBR_STRING && format_matches(&view, plain) &&
+            if (PyObject_GetBuffer(value, &view, PyBUF_RECORDS_RO) == 0) {
+                if (plain != DBR_STRING && PyBuffer_IsContiguous(&view, 'C') &&
+                    format_matches(&view, plain) &&
                     view.itemsize == (Py_ssize_t)dbr_value_size[plain]) {
                     n = (unsigned long)(view.len / view.itemsize);
                     if (n > limit)
@@ -622,12 +624,19 @@ int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
                     *count = n;
                     return 0;
                 }
+                multidim = view.ndim > 1;
                 PyBuffer_Release(&view);
             } else {
                 PyErr_Clear();
             }
         }
-        seq = PySequence_Fast(value, "value must be a number, a string or a sequence");
+        /* An image written to a waveform goes in row by row, flattened. */
+        flat = multidim ? PyObject_CallMethod(value, "reshape", "i", -1) : NULL;
+        if (multidim && !flat)
+            return -1;
+        seq = PySequence_Fast(flat ? flat : value,
+                              "value must be a number, a string or a sequence");
+        Py_XDECREF(flat);
         if (!seq)
             return -1;
         n = (unsigned long)PySequence_Fast_GET_SIZE(seq);

@@ -258,6 +258,18 @@ def test_float32_array_to_float_waveform(ca_backend, connected):
                                   data[:20].astype(np.float64))
 
 
+@pytest.mark.parametrize('dtype', [np.int16, np.float64])
+def test_two_dimensional_array_is_written_row_by_row(ca_backend, connected, dtype):
+    # An image to a waveform: flattened in C order, also when not contiguous.
+    ca = ca_backend
+    chid = connected('cawaveh')
+    image = np.arange(12, dtype=dtype).reshape(3, 4)
+    put_ok(ca, chid, image)
+    assert current(ca, chid)[:12] == list(range(12))
+    put_ok(ca, chid, image[::-1])
+    assert current(ca, chid)[:12] == [8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3]
+
+
 def test_sequences_are_written_element_wise(ca_backend, connected):
     ca = ca_backend
     chid = connected('cawavel')
