@@ -16,8 +16,11 @@ for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).
 """
 
 import atexit as _atexit
+import os as _os
 
 from ._common import live_callbacks as _live_callbacks
+from . import channel as _channel_module, context as _context_module
+from . import getput as _getput_module
 from .context import shutdown as _shutdown
 from ._ffi import libca_path, libcom_path
 from .channel import (change_connection_event, clear_channel, create_channel,
@@ -51,3 +54,16 @@ __all__ = [
 # here too covers the backend loaded beside it (load_backend) or imported
 # directly. A second call finds nothing left to do.
 _atexit.register(_shutdown)
+
+
+def _after_fork_child() -> None:
+    """A forked child must not use (nor destroy) the parent's context: see
+    ``context.after_fork_in_child``. The registries' locks may have been held
+    by another thread at the fork, so the child starts with fresh ones."""
+    import threading
+    _channel_module._lock = threading.Lock()
+    _getput_module._groups_lock = threading.Lock()
+    _context_module.after_fork_in_child()
+
+
+_os.register_at_fork(after_in_child=_after_fork_child)

@@ -157,6 +157,12 @@ class PendingBuffers:
                 for key in [k for k, v in table.items() if v[0] is owner]:
                     del table[key]
 
+    def clear(self) -> None:
+        """Forget every buffer (a forked child: libca will never write them)."""
+        self._lock = threading.Lock()   # possibly held by a thread at the fork
+        self._waiting.clear()
+        self._orphans.clear()
+
     def __len__(self) -> int:
         return len(self._waiting) + len(self._orphans)
 

@@ -98,8 +98,9 @@ def _release_all(chan: Chid) -> None:
     pending_io.release_owner(chan)
 
 
-def _forget_context(ctx_address: int) -> None:
-    for chan in [c for c in list(_channels.values()) if c._ctx == ctx_address]:
+def _forget_context(ctx_address: Optional[int]) -> None:
+    for chan in [c for c in list(_channels.values())
+                 if ctx_address is None or c._ctx == ctx_address]:
         if _detach(chan) is not None:
             _release_all(chan)
 

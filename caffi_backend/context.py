@@ -41,7 +41,8 @@ _process_context: Optional[Any] = None     # the shared preemptive context (cdat
 
 # Called with a context's address after it is destroyed: the channel and
 # subscription modules forget what belonged to it (libca freed it all).
-destroy_hooks: List[Callable[[int], None]] = []
+# None (after a fork, in the child) means every context.
+destroy_hooks: List[Callable[[Optional[int]], None]] = []
 
 
 def _context_object(ptr: Any) -> Context:
@@ -201,6 +202,30 @@ def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
     ensure_context()
     return eca(lib.ca_flush_io())
+
+
+def after_fork_in_child() -> None:
+    """``os.register_at_fork(after_in_child=...)``: forget the parent's contexts.
+
+    A forked child inherits the parent's context pointer in the forking
+    thread's libca slot but none of its threads, so any call on it would wait
+    forever, and so would destroying it at exit. The child leaks it on
+    purpose, every identifier of it becomes stale, and the next CA call
+    creates a fresh context (the same as the C backend's _after_fork_child).
+    """
+    global _process_context, _lock
+    # The lock may have been held by another thread at the fork.
+    _lock = threading.RLock()
+    lib.ca_detach_context()
+    _process_context = None
+    for ctx in _contexts.values():
+        ctx._ptr = None
+    _contexts.clear()
+    # Not every context has a Context object (ensure_context makes none):
+    # None asks the hooks to forget what belonged to any context.
+    for hook in destroy_hooks:
+        hook(None)
+    pending_io.clear()
 
 
 def shutdown() -> None:

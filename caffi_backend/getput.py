@@ -323,8 +323,9 @@ def _forget_group(group: SyncGroup) -> None:
     group._buffers.clear()
 
 
-def _forget_context_groups(ctx_address: int) -> None:
-    for group in [g for g in list(_groups.values()) if g._ctx == ctx_address]:
+def _forget_context_groups(ctx_address: Optional[int]) -> None:
+    for group in [g for g in list(_groups.values())
+                  if ctx_address is None or g._ctx == ctx_address]:
         _forget_group(group)
 
 

@@ -128,6 +128,7 @@ PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_test_io(PyObject *self, PyObject *unused);
 PyObject *py_flush_io(PyObject *self, PyObject *unused);
 PyObject *py__shutdown(PyObject *self, PyObject *unused);
+PyObject *py__after_fork_child(PyObject *self, PyObject *unused);
 int parse_timeout(PyObject *arg, double *timeout);
 
 /* ---- channel.c ------------------------------------------------------- */

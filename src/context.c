@@ -369,6 +369,42 @@ PyObject *py_flush_io(PyObject *self, PyObject *unused)
     return ECA_OBJ(status);
 }
 
+/* After os.fork() the child inherits, in the forking thread's libca slot,
+ * the parent's context pointer but none of its threads: every call on it
+ * would wait for threads that do not exist (a hang), and so would destroying
+ * it at exit.  The child forgets that context (its memory is leaked on
+ * purpose), every identifier of it becomes stale (BADCHID, BADMONID...), and
+ * the next CA call creates a fresh context.  Registered with
+ * os.register_at_fork(after_in_child=...) by the module's init. */
+PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
+{
+    ca_detach_context();
+    default_context = NULL;
+    if (registry) {
+        PyObject *recs = PyDict_Values(registry);
+        Py_ssize_t i;
+        if (!recs)
+            return NULL;
+        for (i = 0; i < PyList_GET_SIZE(recs); i++) {
+            ContextObject *rec = (ContextObject *)PyList_GET_ITEM(recs, i);
+            rec->valid = 0;
+            PyList_SetSlice(rec->pending, 0, PyList_GET_SIZE(rec->pending), NULL);
+        }
+        Py_DECREF(recs);
+        PyDict_Clear(registry);
+    }
+    if (live_channels) {
+        PyObject *snapshot = PySequence_List(live_channels);
+        Py_ssize_t i;
+        if (!snapshot)
+            return NULL;
+        for (i = 0; i < PyList_GET_SIZE(snapshot); i++)
+            channel_invalidate((ChannelObject *)PyList_GET_ITEM(snapshot, i));
+        Py_DECREF(snapshot);
+    }
+    Py_RETURN_NONE;
+}
+
 PyObject *py__shutdown(PyObject *self, PyObject *unused)
 {
     /* From here on libca's threads drop callbacks instead of waiting for a

@@ -359,6 +359,7 @@ static PyMethodDef methods[] = {
     NOARG(version, "libca's protocol version, e.g. '4.13'."),
     NOARG(_live_callbacks, "Number of Python references lent to libca (leak tests)."),
     NOARG(_header_constants, "Constants as the C headers define them."),
+    NOARG(_after_fork_child, "Forget the parent's contexts in a forked child (os.register_at_fork)."),
     NOARG(_shutdown, "Stop callbacks into Python and destroy the default context (atexit)."),
     {NULL, NULL, 0, NULL}
 };
@@ -377,6 +378,28 @@ static PyObject *member_map(PyObject *constants, const char *enum_name)
     map = PyObject_GetAttrString(cls, "_value2member_map_");
     Py_DECREF(cls);
     return map;
+}
+
+/* os.register_at_fork(after_in_child=_after_fork_child): a forked child
+ * must not use the parent's context (see context.c). */
+static int register_fork_hook(PyObject *m)
+{
+    PyObject *os = PyImport_ImportModule("os"), *reg = NULL, *hook = NULL,
+             *empty = NULL, *kw = NULL, *r = NULL;
+    if (os && (reg = PyObject_GetAttrString(os, "register_at_fork")) &&
+        (hook = PyObject_GetAttrString(m, "_after_fork_child")) &&
+        (empty = PyTuple_New(0)) &&
+        (kw = Py_BuildValue("{s:O}", "after_in_child", hook)))
+        r = PyObject_Call(reg, empty, kw);
+    Py_XDECREF(os);
+    Py_XDECREF(reg);
+    Py_XDECREF(hook);
+    Py_XDECREF(empty);
+    Py_XDECREF(kw);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
 }
 
 PyMODINIT_FUNC PyInit__ca(void)
@@ -415,6 +438,10 @@ PyMODINIT_FUNC PyInit__ca(void)
     Py_INCREF(&DBRValueType);
     if (PyModule_AddObject(m, "DBRValue", (PyObject *)&DBRValueType) < 0) {
         Py_DECREF(&DBRValueType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (register_fork_hook(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
