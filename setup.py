@@ -71,7 +71,7 @@ dso_setup(
     install_requires=install_requires,
     extras_require={
         'test': ['pytest', 'hypothesis', 'caproto'],
-        'bench': ['pyepics', 'caproto', 'matplotlib'],
+        'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil'],
     },
     zip_safe=False,
 )

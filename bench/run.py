@@ -58,13 +58,13 @@ MAX_ARRAY_BYTES = '100000000'
 class Config:
     def __init__(self, quick: bool, repetitions: int | None) -> None:
         self.scalars = 1000 if quick else 10000
-        self.rt_calls = 300 if quick else 2000
+        self.rt_calls = 300 if quick else 5000
         self.wf_count = 400000 if quick else 4000000
         self.wf_reps = 3
         self.monitors = 200 if quick else 2000
         self.monitor_warmup = 1.0 if quick else 2.0
         self.monitor_window = 1.5 if quick else 4.0
-        self.repetitions = repetitions or (1 if quick else 3)
+        self.repetitions = repetitions or (1 if quick else 5)
         self.start_reps = 3 if quick else 7
 
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--quick', action='store_true',
                         help='small sizes and one repetition (a smoke test); no report')
     parser.add_argument('--repetitions', type=int, default=None,
-                        help='repetitions of each workload (default 3)')
+                        help='repetitions of each workload (default 5)')
     parser.add_argument('--clients', default=','.join(CLIENTS),
                         help='comma-separated subset of %s' % ', '.join(CLIENTS))
     parser.add_argument('--json', type=Path, default=None,

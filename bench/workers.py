@@ -252,7 +252,7 @@ class CaprotoLib:
             if len(values) == n:
                 done.set()
 
-        with self.Batch() as batch:
+        with self.Batch(timeout=TIMEOUT) as batch:
             for pv in pvs:
                 batch.read(pv, lambda response, name=pv.name: stash(name, response))
         if not done.wait(TIMEOUT):
