@@ -281,9 +281,43 @@ fail:
 
 /* ---- DBRValue ----------------------------------------------------------- */
 
+/* Large get buffers are recycled: a fresh 32 MB buffer costs thousands of
+ * page faults on every read of an area detector image, a reused one none.
+ * Only touched with the GIL held. */
+#define RECYCLE_MIN_BYTES (1u << 20)
+#define RECYCLE_SLOTS 2
+static struct { void *buffer; size_t size; } recycled[RECYCLE_SLOTS];
+
+static void *get_buffer_alloc(size_t size)
+{
+    int i;
+    if (size >= RECYCLE_MIN_BYTES)
+        for (i = 0; i < RECYCLE_SLOTS; i++)
+            if (recycled[i].buffer && recycled[i].size == size) {
+                void *buffer = recycled[i].buffer;
+                recycled[i].buffer = NULL;
+                return buffer;   /* old data until the reply overwrites it */
+            }
+    /* Zeroed, so a value read before its reply came is zeros, not garbage. */
+    return calloc(1, size);
+}
+
+static void get_buffer_free(void *buffer, size_t size)
+{
+    int i;
+    if (buffer && size >= RECYCLE_MIN_BYTES)
+        for (i = 0; i < RECYCLE_SLOTS; i++)
+            if (!recycled[i].buffer) {
+                recycled[i].buffer = buffer;
+                recycled[i].size = size;
+                return;
+            }
+    free(buffer);
+}
+
 static void dbrvalue_dealloc(DBRValueObject *self)
 {
-    free(self->buffer);
+    get_buffer_free(self->buffer, dbr_size_n(self->type, self->count ? self->count : 1));
     Py_XDECREF(self->channel);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -343,8 +377,7 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
     v->use_numpy = use_numpy;
     v->channel = channel;
     Py_XINCREF(channel);
-    /* Zeroed, so a value read before its reply came is zeros, not garbage. */
-    v->buffer = calloc(1, dbr_size_n(type, count ? count : 1));
+    v->buffer = get_buffer_alloc(dbr_size_n(type, count ? count : 1));
     if (!v->buffer) {
         Py_DECREF(v);
         return PyErr_NoMemory();
