@@ -72,6 +72,18 @@ dso_setup(
     extras_require={
         'test': ['pytest', 'hypothesis', 'caproto'],
         'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil'],
+        'docs': ['sphinx'],
+    },
+    entry_points={
+        'console_scripts': [
+            'caget = CaChannel.cli:caget_main',
+            'caput = CaChannel.cli:caput_main',
+            'camonitor = CaChannel.cli:camonitor_main',
+            'cainfo = CaChannel.cli:cainfo_main',
+            'caRepeater = CaChannel.repeater:main',
+        ],
+        # The softioc_db fixture of CaChannel.testing for every pytest run.
+        'pytest11': ['cachannel = CaChannel.testing'],
     },
     zip_safe=False,
 )

@@ -174,6 +174,7 @@ def write_chart(data: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     clients = list(data['labels'])
     labels = _labels(data['config'])
@@ -188,7 +189,13 @@ def write_chart(data: dict, path: Path) -> None:
                 values.append(data['medians'][client].get(key, 0.0) * 100.0)
             else:
                 values.append(ratio(data, client, key) or 0.0)
-        bars = ax.barh(range(len(order)), values, color=[COLORS[c] for c in order])
+        # Ratios spanning more than ~20x (caproto's connect, pyepics'
+        # monitor) would flatten the rest: those panels use a log scale.
+        log_scale = not percent and max(values) > 20 * max(min(values), 1e-9)
+        left = 0.5 * min(values) if log_scale else 0.0
+        left = min(left, 0.5) if log_scale else 0.0
+        bars = ax.barh(range(len(order)), [v - left for v in values], left=left,
+                       color=[COLORS[c] for c in order])
         ax.set_yticks(range(len(order)))
         ax.set_yticklabels([data['labels'][c] for c in order], fontsize=9)
         title = labels[key]
@@ -198,12 +205,18 @@ def write_chart(data: dict, path: Path) -> None:
         else:
             ax.axvline(1.0, color='black', linewidth=0.8)
             ax.set_xlabel('times the C program (%s is better)' % better, fontsize=9)
-            ax.set_xlim(0, max(values) * 1.35)
+            if log_scale:
+                ax.set_xscale('log')
+                ax.set_xlim(left, max(values) * 12)
+                ax.xaxis.set_major_formatter(
+                    matplotlib.ticker.FuncFormatter(lambda x, _: '%gx' % x))
+            else:
+                ax.set_xlim(0, max(values) * 1.4)
         ax.set_title(title, fontsize=11, fontweight='bold', loc='left')
         for bar, client, shown in zip(bars, order, values):
             raw = _fmt_value(data['medians'][client].get(key), scale)
             text = '%s %s' % (raw, unit) if percent else '%.2fx  (%s %s)' % (shown, raw, unit)
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, ' ' + text,
+            ax.text(bar.get_x() + bar.get_width(), bar.get_y() + bar.get_height() / 2, ' ' + text,
                     va='center', fontsize=8.5)
         ax.spines['top'].set_visible(False)
         ax.spines['right'].set_visible(False)
@@ -211,10 +224,11 @@ def write_chart(data: dict, path: Path) -> None:
     env = data['environment']
     info = axes[len(METRICS)]
     info.axis('off')
+    cpu, _, rest = env['machine'].partition(', ')
     lines = ['Medians of %d repetitions (start-up: %d)' % (data['config']['repetitions'],
                                                            data['config']['start_reps']),
-             'each client in its own process, softIoc on 127.0.0.1', '',
-             env['machine'], env['os'], 'Python %s' % env['python']]
+             'each client in its own process,', 'softIocs on 127.0.0.1', '',
+             cpu, rest, env['os'], 'Python %s' % env['python']]
     lines += ['%s %s' % item for item in env['versions'].items()]
     lines += ['', env['date']]
     info.text(0.0, 1.0, '\n'.join(lines), va='top', fontsize=8.5, family='monospace',
