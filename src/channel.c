@@ -220,10 +220,12 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     chan->conn_callback = callback == Py_None ? NULL : callback;
     Py_XINCREF(chan->conn_callback);
     chan->access_callback = NULL;
-    chan->subscriptions = PySet_New(NULL);
-    chan->orphans = PyList_New(0);
+    /* Made on first use: most channels never need them, and thousands of
+     * channels each carrying an empty set and list add up. */
+    chan->subscriptions = NULL;
+    chan->orphans = NULL;
     PyObject_GC_Track(chan);
-    if (!chan->name || !chan->subscriptions || !chan->orphans ||
+    if (!chan->name ||
         PySet_Add(live_channels, (PyObject *)chan) < 0) {
         Py_DECREF(bytes);
         Py_DECREF(chan);

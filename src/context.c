@@ -119,8 +119,11 @@ void context_forget_pending(ContextObject *rec, Py_ssize_t upto, int orphan)
          * channel is cleared. */
         for (i = 0; i < upto; i++) {
             DBRValueObject *v = (DBRValueObject *)PyList_GET_ITEM(rec->pending, i);
-            if (v->channel && v->channel->valid &&
-                PyList_Append(v->channel->orphans, (PyObject *)v) < 0)
+            ChannelObject *chan = v->channel;
+            if (!chan || !chan->valid)
+                continue;
+            if ((!chan->orphans && !(chan->orphans = PyList_New(0))) ||
+                PyList_Append(chan->orphans, (PyObject *)v) < 0)
                 PyErr_WriteUnraisable(NULL);
         }
     }

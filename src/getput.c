@@ -341,7 +341,8 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     sub->use_numpy = use_numpy;
     PyObject_GC_Track(sub);
     /* The channel's set holds the reference lent to libca as usr. */
-    if (PySet_Add(chan->subscriptions, (PyObject *)sub) < 0) {
+    if ((!chan->subscriptions && !(chan->subscriptions = PySet_New(NULL))) ||
+        PySet_Add(chan->subscriptions, (PyObject *)sub) < 0) {
         Py_DECREF(sub);
         return NULL;
     }
