@@ -57,14 +57,18 @@ def _ca() -> types.ModuleType:
     return ca
 
 
+# The package object itself (complete or not, it is in sys.modules before any
+# of its submodules runs); looked up once, not on every read.
+_PACKAGE = sys.modules[__name__.rpartition('.')[0]]
+
+
 def _package_use_numpy() -> bool:
     """Read the package flag ``CaChannel.USE_NUMPY`` at call time.
 
     Users set it on the package (``CaChannel.USE_NUMPY = True``) after import,
     so it cannot be copied into this module once.
     """
-    package = sys.modules.get(__name__.rpartition('.')[0])
-    return bool(getattr(package, 'USE_NUMPY', False))
+    return bool(getattr(_PACKAGE, 'USE_NUMPY', False))
 
 
 class CaChannelException(Exception):
@@ -365,7 +369,8 @@ class CaChannel:
         """
         use_numpy = self._use_numpy(keywords)
         chid = self._chid_or_raise()
-        chtype, as_string = self._request_type(req_type)
+        # The native type needs no char-as-string mapping: skip its queries.
+        chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
         status, value = self._backend.get(chid, chtype, count, None, use_numpy)
         self._check(status)
         self._val = value
@@ -396,7 +401,8 @@ class CaChannel:
         """
         use_numpy = self._use_numpy(keywords)
         chid = self._chid_or_raise()
-        chtype, as_string = self._request_type(req_type)
+        # The native type needs no char-as-string mapping: skip its queries.
+        chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
 
         def on_get(args: Dict[str, Any]) -> None:
             callback(_format_callback_args(args, use_numpy, as_string), user_args)
