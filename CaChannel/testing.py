@@ -538,3 +538,116 @@ def softioc_fixture(
             yield ioc
 
     return _softioc
+
+
+# --- the pytest plugin for users ---------------------------------------------
+#
+# Installed as the ``pytest11`` entry point ``cachannel``: pytest loads this
+# module at start-up, which registers the ``softioc`` marker and the
+# ``softioc_database`` / ``softioc`` fixtures below.  Defining them costs
+# nothing until a test asks for ``softioc``.
+
+_prefix_serial = 0
+_prefix_lock = threading.Lock()
+
+
+def _next_prefix() -> str:
+    global _prefix_serial
+    with _prefix_lock:
+        _prefix_serial += 1
+        return 'pytest%d-%d:' % (os.getpid(), _prefix_serial)
+
+
+class SoftIocHandle:
+    """What the ``softioc`` fixture yields: a running IOC and how to reach it.
+
+    :ivar ioc: the :class:`SoftIoc` itself.
+    :ivar port: its CA server port on 127.0.0.1.
+    :ivar prefix: the value of the macro ``P`` the database was loaded with.
+    :ivar environ: the loopback environment of the IOC; give it to client
+        subprocesses (``subprocess.run(..., env={**os.environ, **h.environ})``).
+    """
+
+    def __init__(self, ioc: SoftIoc, prefix: str) -> None:
+        self.ioc = ioc
+        self.port = ioc.port
+        self.prefix = prefix
+        self.environ = ioc.environ
+
+    def pv(self, name: str) -> str:
+        """The full PV name of record *name* of the database (prefix + name)."""
+        return self.prefix + name
+
+    def __repr__(self) -> str:
+        return '<SoftIocHandle port=%d prefix=%r>' % (self.port, self.prefix)
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        'markers',
+        'softioc(database, macros="", prefix=None): the database (file path or '
+        'record text) the softioc fixture of CaChannel.testing serves')
+
+
+def _marker_settings(request: Any) -> dict[str, Any]:
+    marker = request.node.get_closest_marker('softioc')
+    if marker is None:
+        return {}
+    settings = dict(marker.kwargs)
+    if marker.args:
+        settings['database'] = marker.args[0]
+    return settings
+
+
+def _define_plugin_fixtures() -> None:
+    try:
+        import pytest
+    except ImportError:  # the module is usable without pytest
+        return
+
+    @pytest.fixture
+    def softioc_database(request: Any) -> str | os.PathLike[str]:
+        """The database of the ``softioc`` fixture: the ``softioc`` marker's
+        first argument.  Override this fixture (e.g. in a conftest.py) to
+        give one database to many tests."""
+        database = _marker_settings(request).get('database')
+        if database is None:
+            raise pytest.UsageError(
+                'the softioc fixture needs a database: mark the test with '
+                '@pytest.mark.softioc("record(...) {...}") or a .db path, or '
+                'override the softioc_database fixture')
+        return database
+
+    @pytest.fixture
+    def softioc(request: Any, softioc_database: Any) -> Iterator[SoftIocHandle]:
+        """A softIoc serving :func:`softioc_database` on a free loopback port.
+
+        The database is loaded with the macro ``P`` set to a prefix unique in
+        the test session (so write record names as ``$(P)name``), plus the
+        marker's *macros*.  While the test runs, ``127.0.0.1:<port>`` is added
+        to :data:`os.environ`'s ``EPICS_CA_ADDR_LIST``, so CA contexts created
+        during the test (and subprocesses) find the IOC; the variable is
+        restored and the IOC stopped afterwards.
+        """
+        settings = _marker_settings(request)
+        prefix = settings.get('prefix') or _next_prefix()
+        macros = ','.join(m for m in ('P=' + prefix, settings.get('macros', '')) if m)
+        saved = os.environ.get('EPICS_CA_ADDR_LIST')
+        with SoftIoc(softioc_database, macros=macros,
+                     env={'EPICS_CA_SERVER_PORT': str(free_port())}) as ioc:
+            addresses = (saved or '').split()
+            addresses.append('%s:%d' % (LOOPBACK, ioc.port))
+            os.environ['EPICS_CA_ADDR_LIST'] = ' '.join(addresses)
+            try:
+                yield SoftIocHandle(ioc, prefix)
+            finally:
+                if saved is None:
+                    os.environ.pop('EPICS_CA_ADDR_LIST', None)
+                else:
+                    os.environ['EPICS_CA_ADDR_LIST'] = saved
+
+    globals()['softioc_database'] = softioc_database
+    globals()['softioc'] = softioc
+
+
+_define_plugin_fixtures()
