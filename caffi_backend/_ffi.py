@@ -295,6 +295,8 @@ int ca_replace_printf_handler(int (*ca_printf_func)(const char *pformat, void *a
 _LIBC_CDEF = """
 int vsnprintf(char *str, size_t size, const char *format, void *ap);
 int fflush(void *stream);   /* FILE *; only ever called with NULL (all streams) */
+void _exit(int status);
+int on_exit(void (*function)(int, void *), void *arg);   /* glibc */
 """
 ffi.cdef(_LIBC_CDEF)
 

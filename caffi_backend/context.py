@@ -204,6 +204,29 @@ def flush_io() -> ECA:
     return eca(lib.ca_flush_io())
 
 
+def _skip_libcom_exit_handlers() -> None:
+    """In a forked child of a process that ran libca: make C ``exit()`` end
+    the process before libCom's exit handlers run.
+
+    Those handlers (run after Python has finalized) wait for libCom's
+    threads to acknowledge shutdown (``twdShutdown`` waits for the task
+    watchdog thread), threads that do not exist in the child, so ``exit()``
+    would hang forever. ``on_exit`` handlers run last-registered first: this
+    one, registered after libCom's, calls ``_exit`` with exit()'s status
+    (``_exit(int)`` ignores the extra ``void *`` argument). glibc only, like
+    the C backend's twin; Python's own streams are flushed by then.
+    """
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        on_exit = libc.on_exit
+        quick_exit = ffi.cast('void(*)(int, void *)', libc._exit)
+    except AttributeError:        # not glibc
+        return
+    libc.fflush(ffi.NULL)
+    on_exit(quick_exit, ffi.NULL)
+
+
 def after_fork_in_child() -> None:
     """``os.register_at_fork(after_in_child=...)``: forget the parent's contexts.
 
@@ -216,6 +239,8 @@ def after_fork_in_child() -> None:
     global _process_context, _lock
     # The lock may have been held by another thread at the fork.
     _lock = threading.RLock()
+    if lib.ca_current_context() != ffi.NULL or _process_context is not None or _contexts:
+        _skip_libcom_exit_handlers()
     lib.ca_detach_context()
     _process_context = None
     for ctx in _contexts.values():

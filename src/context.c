@@ -2,6 +2,10 @@
  * pend_io, pend_event, poll, pend, test_io, flush_io. */
 #include "caext.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 /* pointer -> ContextObject, so one C context is always one Python object */
 static PyObject *registry;
 /* The process's one preemptive context that threads without a context join. */
@@ -372,6 +376,20 @@ PyObject *py_flush_io(PyObject *self, PyObject *unused)
     return ECA_OBJ(status);
 }
 
+#ifdef __GLIBC__
+/* libCom's exit handlers (run by C exit() after Python has finalized) wait
+ * for libCom's threads to acknowledge shutdown (twdShutdown waits for the
+ * task watchdog thread); in a forked child those threads do not exist and
+ * exit() would hang forever.  Registered in the child after libCom's own
+ * handlers, this one runs first and ends the process with exit()'s status. */
+static void exit_without_libcom_handlers(int status, void *unused)
+{
+    (void)unused;
+    fflush(NULL);
+    _exit(status);
+}
+#endif
+
 /* After os.fork() the child inherits, in the forking thread's libca slot,
  * the parent's context pointer but none of its threads: every call on it
  * would wait for threads that do not exist (a hang), and so would destroying
@@ -381,6 +399,11 @@ PyObject *py_flush_io(PyObject *self, PyObject *unused)
  * os.register_at_fork(after_in_child=...) by the module's init. */
 PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
 {
+#ifdef __GLIBC__
+    /* Only when the parent ran libca (and so libCom's threads). */
+    if (ca_current_context() || default_context || (registry && PyDict_Size(registry)))
+        on_exit(exit_without_libcom_handlers, NULL);
+#endif
     ca_detach_context();
     default_context = NULL;
     if (registry) {

@@ -100,8 +100,11 @@ static int printf_handler(const char *format, va_list args)
     if (cb_enter(&gil)) {
         PyObject *callback = printf_callback;
         if (callback) {
+            /* cb_call borrows its argument: the message is released here. */
+            PyObject *message = PyUnicode_DecodeUTF8(text, n, "replace");
             Py_INCREF(callback);
-            cb_call(callback, PyUnicode_DecodeUTF8(text, n, "replace"));
+            cb_call(callback, message);
+            Py_XDECREF(message);
             Py_DECREF(callback);
         } else {
             fputs(text, stderr);
