@@ -59,6 +59,8 @@ __all__ = [
     'free_port',
     'loopback_environ',
     'apply_loopback_environ',
+    'shared_repeater_port',
+    'start_repeater',
     'SoftIoc',
     'softioc_fixture',
 ]
@@ -115,19 +117,69 @@ def free_port() -> int:
     raise RuntimeError('no port free for both TCP and UDP on 127.0.0.1')
 
 
+_repeater_port: int | None = None
+
+
+def _in_loopback_environ() -> bool:
+    return (os.environ.get('EPICS_CA_AUTO_ADDR_LIST', '').upper() == 'NO'
+            and os.environ.get('EPICS_CA_ADDR_LIST', '').split()[:1] == [LOOPBACK]
+            and os.environ.get('EPICS_CA_REPEATER_PORT', '').isdigit())
+
+
+def shared_repeater_port() -> int:
+    """The CA repeater port of this process's loopback environment."""
+    global _repeater_port
+    with _handed_out_lock:
+        if _repeater_port is None and _in_loopback_environ():
+            _repeater_port = int(os.environ['EPICS_CA_REPEATER_PORT'])
+    if _repeater_port is None:
+        port = free_port()
+        with _handed_out_lock:
+            if _repeater_port is None:
+                _repeater_port = port
+    return _repeater_port
+
+
+def start_repeater(port: int, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Run our ``caRepeater`` on *port* and return once it listens.
+
+    With a repeater already answering, no client or IOC of the session
+    starts one of its own that would outlive the session; the caller stops
+    this one (``proc.terminate()``).
+    """
+    env = dict(os.environ, EPICS_CA_REPEATER_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, '-m', 'CaChannel.repeater'], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while _bindable(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError('caRepeater did not start on port %d' % port)
+        time.sleep(0.02)
+    return proc
+
+
 def loopback_environ(server_port: int, repeater_port: int | None = None) -> dict[str, str]:
     """Return the environment that keeps CA and pvAccess on the loopback.
 
     :param server_port: CA server port (``EPICS_CA_SERVER_PORT``), for the
         IOC and for the clients that search it.
-    :param repeater_port: CA repeater port; a free one is picked if None.
+    :param repeater_port: CA repeater port; if None, the one of the loopback
+        environment this process already runs in, else a free one picked
+        once per process.
+
+    Every client and IOC of one process tree shares one repeater port, so
+    they share one repeater (libca starts ``caRepeater`` from ``PATH`` when
+    none answers): one process to stop afterwards, not one per IOC.
 
     The pvAccess ports are always picked fresh: the softIoc also starts a
     pvAccess server, and a private port keeps it from colliding with any
     other one on this host.
     """
     if repeater_port is None:
-        repeater_port = free_port()
+        repeater_port = shared_repeater_port()
     pva_server_port = free_port()
     pva_broadcast_port = free_port()
     return {

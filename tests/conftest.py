@@ -17,6 +17,7 @@ Fixtures:
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from CaChannel.testing import SoftIoc, apply_loopback_environ, free_port, loopback_environ
+from CaChannel.testing import (SoftIoc, apply_loopback_environ, free_port, loopback_environ,
+                               start_repeater)
 
 CATEST_DB = Path(__file__).parent / 'ioc' / 'catest.db'
 
@@ -32,6 +34,7 @@ BACKENDS = ['c', 'caffi']
 
 # Where the session IOC's output is kept for pytest_terminal_summary.
 _ioc_log_key = pytest.StashKey[str]()
+_repeater_key = pytest.StashKey['subprocess.Popen[bytes]']()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,6 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
     env = loopback_environ(free_port())
     apply_loopback_environ(env)
     config.stash[_ioc_log_key] = ''
+    # Our own repeater first, on the session's port: otherwise the first IOC
+    # or client would start caRepeater from PATH and leave it running.
+    config.stash[_repeater_key] = start_repeater(int(env['EPICS_CA_REPEATER_PORT']))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    repeater = config.stash.get(_repeater_key, None)
+    if repeater is not None:
+        repeater.terminate()
+        try:
+            repeater.wait(5)
+        except subprocess.TimeoutExpired:
+            repeater.kill()
+            repeater.wait()
 
 
 @pytest.fixture(scope='session', autouse=True)
