@@ -539,8 +539,21 @@ static int put_real(PyObject *item, int plain, char *out)
     return 0;
 }
 
+/* Complex numbers (Python's, numpy's) are no CA value: refused, as the cffi
+ * backend does, instead of writing their real part (numpy's __float__) or
+ * their text. */
+static int is_complex(PyObject *item)
+{
+    return PyComplex_Check(item) || strstr(Py_TYPE(item)->tp_name, "complex") != NULL;
+}
+
 static int put_element(PyObject *item, int plain, char *out)
 {
+    if (is_complex(item)) {
+        PyErr_Format(PyExc_TypeError, "cannot write %.100s to CA",
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
     switch (plain) {
     case DBR_STRING: return put_string(item, out);
     case DBR_FLOAT:
