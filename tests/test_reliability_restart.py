@@ -10,8 +10,9 @@ scenario the last restart is on a second port that the client's
 
 The four scenarios (2 backends x 2 modes) start together and run side by
 side; each one's test waits for its own.  CI runs 2 restarts per scenario;
-``CACHANNEL_SOAK=1`` runs 6.  libca finds a restarted IOC through its search
-timer (no CA repeater runs on the loopback-only test machine), about 8 s.
+``CACHANNEL_SOAK=1`` runs 6.  libca finds a restarted IOC through its
+beacons (when a CA repeater forwards them) or its search timer (up to about
+8 s), so each round allows generous time.
 """
 
 from __future__ import annotations
