@@ -105,7 +105,9 @@ extern volatile int shutting_down;
 typedef enum { CB_GILSTATE_LOCKED, CB_GILSTATE_UNLOCKED, CB_OWN_TSTATE } cb_state;
 int cb_enter(cb_state *state);   /* 0: do not touch Python */
 void cb_leave(cb_state state);
-void cb_call(PyObject *callback, PyObject *arg);  /* reports exceptions */
+/* Calls callback(arg) and reports its exception; takes over the reference
+ * to arg (NULL: the error building it is reported). */
+void cb_call(PyObject *callback, PyObject *arg);
 
 extern Py_ssize_t live_usr;
 #define usr_hold(o) do { Py_INCREF(o); live_usr++; } while (0)

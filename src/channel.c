@@ -118,11 +118,12 @@ static void connection_handler(struct connection_handler_args args)
             PyObject *d = PyDict_New(), *op = enum_member(OP_members, args.op);
             Py_INCREF(callback);
             if (d && op && PyDict_SetItem(d, keys[K_chid], (PyObject *)chan) == 0 &&
-                PyDict_SetItem(d, keys[K_op], op) == 0)
+                PyDict_SetItem(d, keys[K_op], op) == 0) {
                 cb_call(callback, d);
-            else
-                PyErr_WriteUnraisable(callback);
-            Py_XDECREF(d);
+            } else {
+                Py_XDECREF(d);
+                cb_call(callback, NULL);
+            }
             Py_XDECREF(op);
             Py_DECREF(callback);
         }
@@ -148,7 +149,6 @@ static void access_rights_handler(struct access_rights_handler_args args)
         Py_INCREF(chan);
         Py_INCREF(callback);
         cb_call(callback, d);
-        Py_XDECREF(d);
         Py_DECREF(callback);
         Py_DECREF(chan);
     }

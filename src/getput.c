@@ -78,14 +78,11 @@ PyTypeObject SyncGroupType = {
 static void get_handler(struct event_handler_args args)
 {
     cb_state gil;
-    PyObject *usr = args.usr, *d;
+    PyObject *usr = args.usr;
     if (!cb_enter(&gil))
         return;
-    /* cb_call borrows the dict: it is released here (it leaked before,
-     * one dict per callback, found by the leak test). */
-    d = event_args_dict(&args, PyObject_IsTrue(PyTuple_GET_ITEM(usr, 1)));
-    cb_call(PyTuple_GET_ITEM(usr, 0), d);
-    Py_XDECREF(d);
+    cb_call(PyTuple_GET_ITEM(usr, 0),
+            event_args_dict(&args, PyObject_IsTrue(PyTuple_GET_ITEM(usr, 1))));
     usr_release(usr);
     cb_leave(gil);
 }
@@ -104,7 +101,6 @@ static void put_handler(struct event_handler_args args)
                       keys[K_count], PyTuple_GET_ITEM(usr, 2),
                       keys[K_status], ECA_OBJ(args.status));
     cb_call(PyTuple_GET_ITEM(usr, 0), d);
-    Py_XDECREF(d);
     usr_release(usr);
     cb_leave(gil);
 }
@@ -118,12 +114,9 @@ static void subscription_handler(struct event_handler_args args)
     /* The callback may clear this very subscription. */
     Py_INCREF(sub);
     if (sub->valid && sub->callback) {
-        PyObject *callback = sub->callback, *d;
+        PyObject *callback = sub->callback;
         Py_INCREF(callback);
-        /* cb_call borrows the dict (it leaked one per event before). */
-        d = event_args_dict(&args, sub->use_numpy);
-        cb_call(callback, d);
-        Py_XDECREF(d);
+        cb_call(callback, event_args_dict(&args, sub->use_numpy));
         Py_DECREF(callback);
     }
     Py_DECREF(sub);

@@ -39,7 +39,6 @@ static void exception_handler(struct exception_handler_args args)
                           keys[K_file], optional_text(args.pFile),
                           keys[K_lineNo], args.lineNo);
         cb_call(callback, d);
-        Py_XDECREF(d);
         Py_DECREF(callback);
     }
     cb_leave(gil);
@@ -100,11 +99,8 @@ static int printf_handler(const char *format, va_list args)
     if (cb_enter(&gil)) {
         PyObject *callback = printf_callback;
         if (callback) {
-            /* cb_call borrows its argument: the message is released here. */
-            PyObject *message = PyUnicode_DecodeUTF8(text, n, "replace");
             Py_INCREF(callback);
-            cb_call(callback, message);
-            Py_XDECREF(message);
+            cb_call(callback, PyUnicode_DecodeUTF8(text, n, "replace"));
             Py_DECREF(callback);
         } else {
             fputs(text, stderr);

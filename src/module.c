@@ -92,6 +92,7 @@ void cb_call(PyObject *callback, PyObject *arg)
         return;
     }
     result = PyObject_CallOneArg(callback, arg);
+    Py_DECREF(arg);
     if (result)
         Py_DECREF(result);
     else
