@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from .testing import SoftIoc, apply_loopback_environ
+from .testing import SoftIoc, apply_loopback_environ, shared_repeater_port, start_repeater
 
 DEMO_DB = os.path.join(os.path.dirname(__file__), 'demo.db')
 
@@ -65,10 +65,17 @@ def tour() -> None:
 
 
 def main() -> None:
-    with SoftIoc(DEMO_DB) as ioc:
-        apply_loopback_environ(ioc.environ)
-        print('softIoc running on 127.0.0.1:%d' % ioc.port)
-        tour()
+    # Our own repeater on the demo's private port, stopped with the IOC, so
+    # that libca starts no daemon that outlives the tour.
+    repeater = start_repeater(shared_repeater_port())
+    try:
+        with SoftIoc(DEMO_DB) as ioc:
+            apply_loopback_environ(ioc.environ)
+            print('softIoc running on 127.0.0.1:%d' % ioc.port)
+            tour()
+    finally:
+        repeater.terminate()
+        repeater.wait()
     print('\nsoftIoc stopped. Tour done.')
 
 

@@ -69,6 +69,20 @@ def _repeater_entry(libca: ctypes.CDLL) -> Optional[Callable[[], None]]:
     return lambda: thread_entry(None)
 
 
+def _detach_from_pipes() -> None:
+    # libca starts the repeater as a daemon that keeps the stdio of the
+    # client that spawned it; holding that client's pipes open would keep a
+    # `python script.py | tail` waiting for the daemon.  A terminal is kept.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        try:
+            if not os.isatty(fd):
+                os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the repeater; returns only if libca's ``ca_repeater()`` does."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -89,6 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if entry is None:
         print('caRepeater: %s exports no CA repeater entry point' % path, file=sys.stderr)
         return 1
+    _detach_from_pipes()
     # Blocks in the repeater's receive loop; libca exits the process itself
     # when another repeater already owns the port.
     entry()

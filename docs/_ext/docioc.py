@@ -19,14 +19,20 @@ import os
 
 _DB = os.path.join(os.path.dirname(__file__), '..', '..', 'tests', 'ioc', 'catest.db')
 _ioc = None
+_repeater = None
 
 
 def ensure_ioc():
-    global _ioc
+    global _ioc, _repeater
     if _ioc is not None or os.environ.get('CACHANNEL_DOCS_IOC') == 'running':
         return
-    from CaChannel.testing import SoftIoc, apply_loopback_environ, free_port, loopback_environ
-    apply_loopback_environ(loopback_environ(free_port()))
+    from CaChannel.testing import (SoftIoc, apply_loopback_environ, free_port,
+                                   loopback_environ, start_repeater)
+    env = loopback_environ(free_port())
+    apply_loopback_environ(env)
+    # Our repeater on the private port, stopped with the IOC: otherwise
+    # libca starts caRepeater from PATH and it outlives the build.
+    _repeater = start_repeater(int(env['EPICS_CA_REPEATER_PORT']))
     ports = {key: value for key, value in os.environ.items()
              if key.startswith('EPICS_') and key.endswith('_PORT')}
     _ioc = SoftIoc(os.path.abspath(_DB), env=ports, ready_pvs=['catest'])
@@ -44,3 +50,5 @@ def _stop():
             ca._backend_module._shutdown()
     finally:
         _ioc.stop()
+        _repeater.terminate()
+        _repeater.wait()
