@@ -18,6 +18,8 @@ for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).
 import atexit as _atexit
 import os as _os
 
+from CaChannel import _names
+
 from ._common import live_callbacks as _live_callbacks
 from . import channel as _channel_module, context as _context_module
 from . import getput as _getput_module
@@ -34,19 +36,8 @@ from .getput import (DBRValue, clear_subscription, create_subscription, get, put
                      sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
 from .handlers import add_exception_event, replace_printf_handler
 
-__all__ = [
-    'create_context', 'destroy_context', 'attach_context', 'detach_context',
-    'current_context', 'show_context',
-    'create_channel', 'clear_channel', 'change_connection_event',
-    'replace_access_rights_event',
-    'get', 'put', 'create_subscription', 'clear_subscription',
-    'pend_io', 'pend_event', 'poll', 'pend', 'test_io', 'flush_io',
-    'field_type', 'element_count', 'name', 'state', 'host_name',
-    'read_access', 'write_access', 'message', 'version',
-    'sg_create', 'sg_delete', 'sg_get', 'sg_put', 'sg_block', 'sg_test', 'sg_reset',
-    'add_exception_event', 'replace_printf_handler',
-    'DBRValue',
-]
+# Exactly the public ca names every backend provides, from the one list.
+__all__ = list(_names.FUNCTIONS + _names.TYPES)
 # libca_path, libcom_path, _live_callbacks and _shutdown are attributes too,
 # but not public ca names: __all__ is exactly _names.FUNCTIONS + TYPES.
 
