@@ -424,22 +424,24 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     return eca(status)
 
 
-def sg_test(gid: SyncGroup) -> ECA:
-    """``ECA.IODONE`` or ``ECA.IOINPROGRESS`` (``ca_sg_test``)."""
+def _group_call(gid: SyncGroup, call: Any, forgets: bool) -> ECA:
+    """sg_test and sg_reset: one group in, one libca call, a status out
+    (the twin of group_call in src/getput.c)."""
     ident = _group_id(gid)
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
-    return eca(lib.ca_sg_test(ident))
+    status = call(ident)
+    if forgets and status == _NORMAL:
+        gid._buffers.clear()
+    return eca(status)
+
+
+def sg_test(gid: SyncGroup) -> ECA:
+    """``ECA.IODONE`` or ``ECA.IOINPROGRESS`` (``ca_sg_test``)."""
+    return _group_call(gid, lib.ca_sg_test, False)
 
 
 def sg_reset(gid: SyncGroup) -> ECA:
     """Discard a group's outstanding requests (``ca_sg_reset``)."""
-    ident = _group_id(gid)
-    if ident is None:
-        return ECA.BADSYNCGRP
-    context.ensure_context()
-    status = lib.ca_sg_reset(ident)
-    if status == _NORMAL:
-        gid._buffers.clear()
-    return eca(status)
+    return _group_call(gid, lib.ca_sg_reset, True)

@@ -185,6 +185,8 @@ PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw
  * when it has none yet; -1 with an exception on a wrong argument. */
 #define TYPE_DISCONNECTED (-1000)
 int parse_chtype(PyObject *obj, chid cid, long *type);
+/* callback argument: None or a callable; -1 with a TypeError otherwise */
+int check_optional_callback(PyObject *callback);
 /* count argument normalisation, see DEVELOPERS.md */
 int parse_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count);

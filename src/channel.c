@@ -191,10 +191,8 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Oi:create_channel", kwlist,
                                      &name, &callback, &priority))
         return NULL;
-    if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+    if (check_optional_callback(callback) < 0)
         return NULL;
-    }
     if (name_arg(name, &bytes) < 0)
         return NULL;
     if (!live_channels && !(live_channels = PySet_New(NULL))) {

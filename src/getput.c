@@ -172,10 +172,8 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (!(chan = live_channel(obj, &gone)))
         return NULL;
-    if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+    if (check_optional_callback(callback) < 0)
         return NULL;
-    }
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
     if (parse_chtype(chtype, chan->cid, &type) < 0 ||
@@ -259,10 +257,8 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (!(chan = live_channel(obj, &gone)))
         return NULL;
-    if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+    if (check_optional_callback(callback) < 0)
         return NULL;
-    }
     if (gone)
         return ECA_OBJ(ECA_BADCHID);
     status = prepare_put(chan, value, chtype, count_obj, &type, &count, &buffer);

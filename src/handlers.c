@@ -52,10 +52,8 @@ static int take_handler(PyObject *args, PyObject *kw, const char *format, PyObje
     PyObject *callback = Py_None, *old;
     if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &callback))
         return -1;
-    if (callback != Py_None && !PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+    if (check_optional_callback(callback) < 0)
         return -1;
-    }
     if (!context_current(1))
         return -1;
     old = *slot;

@@ -121,6 +121,14 @@ int parse_chtype(PyObject *obj, chid cid, long *type)
     return 0;
 }
 
+int check_optional_callback(PyObject *callback)
+{
+    if (callback == Py_None || PyCallable_Check(callback))
+        return 0;
+    PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
+    return -1;
+}
+
 int parse_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
