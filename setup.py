@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools_dso import Extension, setup as dso_setup  # noqa: F401
 
 SOURCES = ['src/module.c', 'src/context.c', 'src/channel.c', 'src/getput.c',
-           'src/dbr.c', 'src/handlers.c']
+           'src/dbr.c', 'src/handlers.c', 'src/iowait.c']
 
 
 def site_epics_extension():

@@ -24,6 +24,34 @@
 
 #include <cadef.h>
 #include <db_access.h>
+#include <epicsEvent.h>
+
+/* ---- outstanding gets without callback (iowait.c) ------------------- */
+
+/* Gets without callback (get, sg_get) are issued with a callback of ours
+ * that copies no more than was asked (libca's own ca_array_get copies as many
+ * elements as the server sends), so pend_io, test_io and the sg_ calls count
+ * them here, alongside libca's own count.  Touched with the GIL held. */
+typedef struct {
+    Py_ssize_t outstanding;
+    /* Bumped when a wait gives up or the group is reset: replies to older
+     * requests no longer count. */
+    unsigned long generation;
+    int waiters;
+    epicsEventId done;    /* signalled when outstanding drops to 0 */
+} io_counter;
+
+int io_counter_init(io_counter *c);   /* -1 with an exception */
+void io_counter_fini(io_counter *c);
+unsigned long io_counter_issue(io_counter *c);   /* -> its generation */
+void io_counter_complete(io_counter *c, unsigned long generation);
+void io_counter_reset(io_counter *c);
+/* Waits until nothing is outstanding: ECA_NORMAL, ECA_TIMEOUT after
+ * `timeout` s (< 0: forever), or -1 with an exception (a signal).  A
+ * non-preemptive context only calls back from inside ca_pend_*, so there
+ * the wait is a series of short ca_pend_event calls. */
+int io_counter_wait(io_counter *c, double timeout, int preemptive);
+double monotonic_seconds(void);
 
 /* ---- identifiers ---------------------------------------------------- */
 
@@ -32,9 +60,10 @@ typedef struct {
     struct ca_client_context *ctx;
     int valid;
     int preemptive;
-    /* DBRValues of ca_array_get calls not yet covered by a pend_io */
-    PyObject *pending;
+    io_counter io;        /* gets without callback awaiting pend_io */
 } ContextObject;
+
+typedef struct GetRequest GetRequest;
 
 typedef struct {
     PyObject_HEAD
@@ -45,7 +74,7 @@ typedef struct {
     PyObject *conn_callback;  /* NULL or callable */
     PyObject *access_callback;
     PyObject *subscriptions;  /* set of live SubscriptionObject (usr refs) */
-    PyObject *orphans;        /* DBRValues a late reply may still fill */
+    GetRequest *inflight;     /* one-shot gets libca has not answered yet */
 } ChannelObject;
 
 typedef struct {
@@ -62,7 +91,7 @@ typedef struct {
     CA_SYNC_GID gid;
     int valid;
     ContextObject *context;
-    PyObject *pending;        /* DBRValues of ca_sg_array_get */
+    io_counter io;            /* its gets (sg_get) not answered yet */
 } SyncGroupObject;
 
 typedef struct {
@@ -71,8 +100,6 @@ typedef struct {
     long type;
     unsigned long count;
     int use_numpy;
-    ChannelObject *channel;
-    Py_ssize_t exports;
 } DBRValueObject;
 
 extern PyTypeObject ContextType, ChannelType, SubscriptionType,
@@ -116,7 +143,6 @@ extern Py_ssize_t live_usr;
 /* ---- context.c ------------------------------------------------------- */
 ContextObject *context_current(int create);   /* borrowed; NULL = none/err */
 ContextObject *context_record(struct ca_client_context *ctx);  /* borrowed */
-void context_forget_pending(ContextObject *rec, Py_ssize_t upto, int orphan);
 PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_destroy_context(PyObject *self, PyObject *unused);
 PyObject *py_attach_context(PyObject *self, PyObject *arg);
@@ -161,6 +187,8 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_sg_test(PyObject *self, PyObject *arg);
 PyObject *py_sg_reset(PyObject *self, PyObject *arg);
+/* Drops the gets libca will not answer: those of a cleared channel. */
+void get_requests_drop(ChannelObject *chan);
 
 /* ---- dbr.c ----------------------------------------------------------- */
 /* Value of a DBR buffer.  With `owner` (an object exporting the buffer),
@@ -173,8 +201,9 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
 int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
                   unsigned long *count, void **buffer);
 PyObject *event_args_dict(struct event_handler_args *args, int use_numpy);
-PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
-                       ChannelObject *channel);
+PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy);
+/* Copies a reply into the value, at most the count asked; zeros the rest. */
+void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr);
 
 /* ---- handlers.c ------------------------------------------------------ */
 PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw);

@@ -11,7 +11,6 @@ static int channel_traverse(ChannelObject *self, visitproc visit, void *arg)
     Py_VISIT(self->conn_callback);
     Py_VISIT(self->access_callback);
     Py_VISIT(self->subscriptions);
-    Py_VISIT(self->orphans);
     return 0;
 }
 
@@ -20,7 +19,6 @@ static int channel_clear_refs(ChannelObject *self)
     Py_CLEAR(self->conn_callback);
     Py_CLEAR(self->access_callback);
     Py_CLEAR(self->subscriptions);
-    Py_CLEAR(self->orphans);
     return 0;
 }
 
@@ -91,8 +89,7 @@ void channel_invalidate(ChannelObject *chan)
     }
     Py_CLEAR(chan->conn_callback);
     Py_CLEAR(chan->access_callback);
-    if (chan->orphans)
-        PyList_SetSlice(chan->orphans, 0, PyList_GET_SIZE(chan->orphans), NULL);
+    get_requests_drop(chan);
     if (PySet_Discard(live_channels, (PyObject *)chan) == 1)
         live_usr--;
     else
@@ -221,7 +218,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     /* Made on first use: most channels never need them, and thousands of
      * channels each carrying an empty set and list add up. */
     chan->subscriptions = NULL;
-    chan->orphans = NULL;
+    chan->inflight = NULL;
     PyObject_GC_Track(chan);
     if (!chan->name ||
         PySet_Add(live_channels, (PyObject *)chan) < 0) {

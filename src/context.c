@@ -13,7 +13,7 @@ static ContextObject *default_context;
 
 static void context_dealloc(ContextObject *self)
 {
-    Py_XDECREF(self->pending);
+    io_counter_fini(&self->io);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -67,8 +67,9 @@ ContextObject *context_record(struct ca_client_context *ctx)
             rec->ctx = ctx;
             rec->valid = 1;
             rec->preemptive = ca_preemtive_callback_is_enabled();
-            rec->pending = PyList_New(0);
-            if (!rec->pending || PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
+            rec->io.done = NULL;
+            if (io_counter_init(&rec->io) < 0 ||
+                PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
                 Py_DECREF(rec);
                 rec = NULL;
             } else {
@@ -112,27 +113,6 @@ ContextObject *context_current(int create)
     if (rec)
         default_context = rec;
     return rec;
-}
-
-void context_forget_pending(ContextObject *rec, Py_ssize_t upto, int orphan)
-{
-    Py_ssize_t i;
-    if (orphan) {
-        /* A reply that comes after a pend_io timeout is still copied into
-         * the buffer, so the buffer stays with its channel until that
-         * channel is cleared. */
-        for (i = 0; i < upto; i++) {
-            DBRValueObject *v = (DBRValueObject *)PyList_GET_ITEM(rec->pending, i);
-            ChannelObject *chan = v->channel;
-            if (!chan || !chan->valid)
-                continue;
-            if ((!chan->orphans && !(chan->orphans = PyList_New(0))) ||
-                PyList_Append(chan->orphans, (PyObject *)v) < 0)
-                PyErr_WriteUnraisable(NULL);
-        }
-    }
-    if (PyList_SetSlice(rec->pending, 0, upto, NULL) < 0)
-        PyErr_WriteUnraisable(NULL);
 }
 
 PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
@@ -193,7 +173,7 @@ PyObject *py_destroy_context(PyObject *self, PyObject *unused)
         }
         Py_DECREF(snapshot);
     }
-    PyList_SetSlice(rec->pending, 0, PyList_GET_SIZE(rec->pending), NULL);
+    io_counter_reset(&rec->io);
     key = PyLong_FromVoidPtr(ctx);
     if (key) {
         if (PyDict_DelItem(registry, key) < 0)
@@ -293,20 +273,26 @@ int parse_timeout(PyObject *arg, double *timeout)
 static PyObject *pend_io_with(double timeout)
 {
     ContextObject *rec = context_current(1);
-    Py_ssize_t issued;
+    double started = monotonic_seconds();
     int status;
     if (!rec)
         return NULL;
-    /* Only gets issued before the wait can be known complete afterwards. */
-    issued = PyList_GET_SIZE(rec->pending);
+    Py_INCREF(rec);   /* another thread may destroy the context meanwhile */
+    /* libca's part: channels created without a connection callback; its
+     * flush also sends our gets. */
     Py_BEGIN_ALLOW_THREADS
     status = ca_pend_io(timeout);
     Py_END_ALLOW_THREADS
-    if (status == ECA_NORMAL)
-        context_forget_pending(rec, issued, 0);
-    else if (status == ECA_TIMEOUT)
-        context_forget_pending(rec, issued, 1);
-    return ECA_OBJ(status);
+    if (status == ECA_NORMAL) {
+        double left = timeout - (monotonic_seconds() - started);
+        /* As ca_pend_io: a timeout of 0 waits for ever. */
+        status = io_counter_wait(&rec->io, timeout == 0 ? -1 : (left > 0 ? left : 0),
+                                 rec->preemptive);
+    }
+    if (status == ECA_TIMEOUT)
+        io_counter_reset(&rec->io);
+    Py_DECREF(rec);
+    return status < 0 ? NULL : ECA_OBJ(status);
 }
 
 static PyObject *pend_event_with(double timeout)
@@ -356,12 +342,15 @@ PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw)
 
 PyObject *py_test_io(PyObject *self, PyObject *unused)
 {
+    ContextObject *rec = context_current(1);
     int status;
-    if (!context_current(1))
+    if (!rec)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     status = ca_test_io();
     Py_END_ALLOW_THREADS
+    if (status == ECA_IODONE && rec->io.outstanding > 0)
+        status = ECA_IOINPROGRESS;
     return ECA_OBJ(status);
 }
 
@@ -414,7 +403,7 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
         for (i = 0; i < PyList_GET_SIZE(recs); i++) {
             ContextObject *rec = (ContextObject *)PyList_GET_ITEM(recs, i);
             rec->valid = 0;
-            PyList_SetSlice(rec->pending, 0, PyList_GET_SIZE(rec->pending), NULL);
+            io_counter_reset(&rec->io);
         }
         Py_DECREF(recs);
         PyDict_Clear(registry);

@@ -318,7 +318,6 @@ static void get_buffer_free(void *buffer, size_t size)
 static void dbrvalue_dealloc(DBRValueObject *self)
 {
     get_buffer_free(self->buffer, dbr_size_n(self->type, self->count ? self->count : 1));
-    Py_XDECREF(self->channel);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -366,8 +365,7 @@ PyTypeObject DBRValueType = {
     .tp_methods = dbrvalue_methods,
 };
 
-PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
-                       ChannelObject *channel)
+PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
 {
     DBRValueObject *v = PyObject_New(DBRValueObject, &DBRValueType);
     if (!v)
@@ -375,14 +373,36 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy,
     v->type = type;
     v->count = count;
     v->use_numpy = use_numpy;
-    v->channel = channel;
-    Py_XINCREF(channel);
     v->buffer = get_buffer_alloc(dbr_size_n(type, count ? count : 1));
     if (!v->buffer) {
         Py_DECREF(v);
         return PyErr_NoMemory();
     }
     return (PyObject *)v;
+}
+
+/* Large copies let other threads run, as libca's own copy did. */
+#define COPY_WITHOUT_GIL_BYTES (1u << 20)
+
+void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr)
+{
+    size_t meta = dbr_size[value->type] - dbr_value_size[value->type];
+    size_t room = meta + (size_t)(value->count ? value->count : 1) * dbr_value_size[value->type];
+    size_t bytes = meta + (size_t)(count < value->count ? count : value->count) *
+                              dbr_value_size[value->type];
+    char *buffer = value->buffer;
+
+    if (bytes >= COPY_WITHOUT_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(buffer, dbr, bytes);
+        Py_END_ALLOW_THREADS
+    } else {
+        memcpy(buffer, dbr, bytes);
+    }
+    /* Fewer elements than asked: the rest reads as zeros, not as whatever
+     * a recycled buffer held. */
+    if (bytes < room)
+        memset(buffer + bytes, 0, room - bytes);
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -45,7 +45,7 @@ PyTypeObject SubscriptionType = {
 
 static void syncgroup_dealloc(SyncGroupObject *self)
 {
-    Py_XDECREF(self->pending);
+    io_counter_fini(&self->io);
     Py_XDECREF(self->context);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -74,17 +74,134 @@ PyTypeObject SyncGroupType = {
 
 /* ---- callbacks from libca ---------------------------------------------- */
 
-/* One-shot get callback; usr is (callback, use_numpy) held for this call. */
+/* ---- one-shot gets ---------------------------------------------------------- */
+
+/* The usr of every one-shot get.  libca answers each exactly once, except
+ * when the channel is cleared (ECA_CHANDESTROY: no call at all), so each is
+ * listed with its channel until answered, and dropped with the channel. */
+struct GetRequest {
+    GetRequest *prev, *next;    /* the channel's in-flight list */
+    ChannelObject *channel;
+    PyObject *callback;         /* NULL: a get without callback */
+    int use_numpy;
+    DBRValueObject *value;      /* where a get without callback copies to */
+    SyncGroupObject *group;     /* NULL: counted for pend_io */
+    unsigned long generation;
+};
+
+static io_counter *request_counter(GetRequest *req)
+{
+    return req->group ? &req->group->io : &req->channel->context->io;
+}
+
+static GetRequest *request_new(ChannelObject *chan, PyObject *callback, int use_numpy,
+                               DBRValueObject *value, SyncGroupObject *group)
+{
+    GetRequest *req = PyMem_Malloc(sizeof(GetRequest));
+    if (!req) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    req->channel = chan;
+    Py_INCREF(chan);
+    req->callback = callback;
+    Py_XINCREF(callback);
+    req->use_numpy = use_numpy;
+    req->value = value;
+    Py_XINCREF(value);
+    req->group = group;
+    Py_XINCREF(group);
+    req->generation = value ? io_counter_issue(request_counter(req)) : 0;
+    req->prev = NULL;
+    req->next = chan->inflight;
+    if (chan->inflight)
+        chan->inflight->prev = req;
+    chan->inflight = req;
+    live_usr++;
+    return req;
+}
+
+static void request_unlink(GetRequest *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else if (req->channel->inflight == req)
+        req->channel->inflight = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+}
+
+static void request_free(GetRequest *req)
+{
+    request_unlink(req);
+    live_usr--;
+    Py_XDECREF(req->group);
+    Py_XDECREF(req->value);
+    Py_XDECREF(req->callback);
+    Py_DECREF(req->channel);
+    PyMem_Free(req);
+}
+
+/* A request libca refused: it will never be answered. */
+static void request_withdraw(GetRequest *req)
+{
+    if (req->value)
+        io_counter_complete(request_counter(req), req->generation);
+    request_free(req);
+}
+
+void get_requests_drop(ChannelObject *chan)
+{
+    /* A get without callback dropped here stays outstanding, as in libca:
+     * the pend_io waiting for it times out. */
+    while (chan->inflight)
+        request_free(chan->inflight);
+}
+
+/* A get without callback answered: copy what fits and count it done. */
+static void request_deliver(GetRequest *req, struct event_handler_args *args)
+{
+    io_counter *counter = request_counter(req);
+    /* A failed read stays outstanding, as libca's own does: the wait for it
+     * times out. */
+    if (args->status != ECA_NORMAL || !args->dbr || args->type != req->value->type)
+        return;
+    /* libca cancels the reads of a group that was reset. */
+    if (req->group && req->generation != counter->generation)
+        return;
+    dbrvalue_fill(req->value, args->count, args->dbr);
+    io_counter_complete(counter, req->generation);
+}
+
 static void get_handler(struct event_handler_args args)
 {
     cb_state gil;
-    PyObject *usr = args.usr;
+    GetRequest *req = args.usr;
     if (!cb_enter(&gil))
         return;
-    cb_call(PyTuple_GET_ITEM(usr, 0),
-            event_args_dict(&args, PyObject_IsTrue(PyTuple_GET_ITEM(usr, 1))));
-    usr_release(usr);
+    /* First, because the callback may clear this request's channel. */
+    request_unlink(req);
+    if (req->callback)
+        cb_call(req->callback, event_args_dict(&args, req->use_numpy));
+    else
+        request_deliver(req, &args);
+    request_free(req);
     cb_leave(gil);
+}
+
+/* Issues one get; the request is withdrawn if libca refuses it. */
+static int request_issue(GetRequest *req, long type, unsigned long count)
+{
+    int status;
+    chid cid = req->channel->cid;
+    Py_BEGIN_ALLOW_THREADS
+    status = ca_array_get_callback(type, count, cid, get_handler, req);
+    Py_END_ALLOW_THREADS
+    /* Answered or not, req may be gone once libca has accepted it. */
+    if (status != ECA_NORMAL)
+        request_withdraw(req);
+    return status;
 }
 
 /* One-shot put callback; usr is (callback, request type, count) held for
@@ -158,6 +275,29 @@ static PyObject *status_pair(int status, PyObject *obj)
 
 /* ---- get ------------------------------------------------------------------ */
 
+/* get and sg_get without callback -> (ECA, DBRValue or None) */
+static PyObject *get_into_value(ChannelObject *chan, SyncGroupObject *group, long type,
+                                unsigned long count, int use_numpy)
+{
+    PyObject *value, *result;
+    GetRequest *req;
+    int status;
+    if (count == 0)   /* a disconnected channel has no native count */
+        return status_pair(ECA_DISCONN, NULL);
+    value = dbrvalue_new(type, count, use_numpy);
+    if (!value)
+        return NULL;
+    req = request_new(chan, NULL, use_numpy, (DBRValueObject *)value, group);
+    if (!req) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    status = request_issue(req, type, count);
+    result = status_pair(status, status == ECA_NORMAL ? value : NULL);
+    Py_DECREF(value);
+    return result;
+}
+
 PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"chid", "chtype", "count", "callback", "use_numpy", NULL};
@@ -183,39 +323,12 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return status_pair(status, NULL);
 
     if (callback != Py_None) {
-        PyObject *usr = Py_BuildValue("(OO)", callback, use_numpy ? Py_True : Py_False);
-        if (!usr)
+        GetRequest *req = request_new(chan, callback, use_numpy, NULL, NULL);
+        if (!req)
             return NULL;
-        live_usr++;   /* the tuple's own reference is the one lent to libca */
-        Py_BEGIN_ALLOW_THREADS
-        status = ca_array_get_callback(type, count, chan->cid, get_handler, usr);
-        Py_END_ALLOW_THREADS
-        if (status != ECA_NORMAL)
-            usr_release(usr);
-        return status_pair(status, NULL);
-    } else {
-        PyObject *value, *result;
-        if (count == 0)   /* a disconnected channel has no native count */
-            return status_pair(ECA_DISCONN, NULL);
-        value = dbrvalue_new(type, count, use_numpy, chan);
-        if (!value)
-            return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        status = ca_array_get(type, count, chan->cid, ((DBRValueObject *)value)->buffer);
-        Py_END_ALLOW_THREADS
-        if (status != ECA_NORMAL) {
-            Py_DECREF(value);
-            return status_pair(status, NULL);
-        }
-        /* libca writes into the buffer until pend_io says it is done. */
-        if (PyList_Append(chan->context->pending, value) < 0) {
-            Py_DECREF(value);
-            return NULL;
-        }
-        result = status_pair(status, value);
-        Py_DECREF(value);
-        return result;
+        return status_pair(request_issue(req, type, count), NULL);
     }
+    return get_into_value(chan, NULL, type, count, use_numpy);
 }
 
 /* ---- put ------------------------------------------------------------------ */
@@ -400,11 +513,6 @@ static SyncGroupObject *group_arg(PyObject *obj, int *gone)
     return group;
 }
 
-static void group_forget_pending(SyncGroupObject *group)
-{
-    PyList_SetSlice(group->pending, 0, PyList_GET_SIZE(group->pending), NULL);
-}
-
 PyObject *py_sg_create(PyObject *self, PyObject *unused)
 {
     ContextObject *rec = context_current(1);
@@ -426,8 +534,8 @@ PyObject *py_sg_create(PyObject *self, PyObject *unused)
     group->valid = 1;
     group->context = rec;
     Py_INCREF(rec);
-    group->pending = PyList_New(0);
-    if (!group->pending) {
+    group->io.done = NULL;
+    if (io_counter_init(&group->io) < 0) {
         Py_DECREF(group);
         return NULL;
     }
@@ -448,14 +556,14 @@ PyObject *py_sg_delete(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     status = ca_sg_delete(group->gid);
     Py_END_ALLOW_THREADS
-    group_forget_pending(group);
+    io_counter_reset(&group->io);
     return ECA_OBJ(status);
 }
 
 PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"gid", "chid", "chtype", "count", "use_numpy", NULL};
-    PyObject *gobj, *cobj, *chtype = Py_None, *count_obj = Py_None, *value, *result;
+    PyObject *gobj, *cobj, *chtype = Py_None, *count_obj = Py_None;
     int use_numpy = 0, ggone, cgone, status;
     SyncGroupObject *group;
     ChannelObject *chan;
@@ -476,27 +584,7 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if ((status = readable_type(type)))
         return status_pair(status, NULL);
-    if (count == 0)
-        return status_pair(ECA_DISCONN, NULL);
-    value = dbrvalue_new(type, count, use_numpy, chan);
-    if (!value)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_array_get(group->gid, type, count, chan->cid,
-                             ((DBRValueObject *)value)->buffer);
-    Py_END_ALLOW_THREADS
-    if (status != ECA_NORMAL) {
-        Py_DECREF(value);
-        return status_pair(status, NULL);
-    }
-    /* libca writes the buffer until sg_block, sg_reset or sg_delete. */
-    if (PyList_Append(group->pending, value) < 0) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    result = status_pair(status, value);
-    Py_DECREF(value);
-    return result;
+    return get_into_value(chan, group, type, count, use_numpy);
 }
 
 PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
@@ -536,7 +624,7 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"gid", "timeout", NULL};
     PyObject *gobj, *timeout_obj;
     SyncGroupObject *group;
-    double timeout;
+    double timeout, started;
     int gone, status;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:sg_block", kwlist, &gobj, &timeout_obj))
         return NULL;
@@ -544,17 +632,27 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
+    started = monotonic_seconds();
+    Py_INCREF(group);   /* another thread may delete it meanwhile */
+    /* libca's part: the group's puts; its flush also sends our gets. */
     Py_BEGIN_ALLOW_THREADS
     status = ca_sg_block(group->gid, timeout);
     Py_END_ALLOW_THREADS
-    /* Completed, or cancelled by libca on timeout: no more writes either way. */
+    if (status == ECA_NORMAL) {
+        double left = timeout - (monotonic_seconds() - started);
+        status = io_counter_wait(&group->io, left > 0 ? left : 0,
+                                 group->context->preemptive);
+    }
+    /* ca_sg_block resets the group however the wait ended. */
     if (status == ECA_NORMAL || status == ECA_TIMEOUT)
-        group_forget_pending(group);
-    return ECA_OBJ(status);
+        io_counter_reset(&group->io);
+    Py_DECREF(group);
+    return status < 0 ? NULL : ECA_OBJ(status);
 }
 
-/* sg_test and sg_reset: one group in, one libca call, a status out. */
-static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int forgets)
+/* sg_test and sg_reset: one group in, one libca call, a status out, which
+ * also accounts for the group's gets. */
+static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int resets)
 {
     int gone, status;
     SyncGroupObject *group = group_arg(arg, &gone);
@@ -565,8 +663,10 @@ static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int f
     Py_BEGIN_ALLOW_THREADS
     status = call(group->gid);
     Py_END_ALLOW_THREADS
-    if (forgets && status == ECA_NORMAL)
-        group_forget_pending(group);
+    if (resets && status == ECA_NORMAL)
+        io_counter_reset(&group->io);
+    if (status == ECA_IODONE && group->io.outstanding > 0)
+        status = ECA_IOINPROGRESS;
     return ECA_OBJ(status);
 }
 
@@ -577,6 +677,5 @@ PyObject *py_sg_test(PyObject *self, PyObject *arg)
 
 PyObject *py_sg_reset(PyObject *self, PyObject *arg)
 {
-    /* The reset cancels the group's gets: their buffers are free to go. */
     return group_call(arg, ca_sg_reset, 1);
 }

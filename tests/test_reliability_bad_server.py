@@ -3,24 +3,27 @@
 The client runs in a subprocess (``scripts/bad_client.py``) whose address
 list names only the bad server's port, with EPICS_CA_MAX_ARRAY_BYTES at
 1,000,000 (below ``bad:huge``'s 24 MB).  Every read is done with callback,
-without callback (+ pend_io) and as a monitor.  What must hold: strings of
-40 bytes without a terminator come back as exactly those 40 characters,
-enum states as their 26 characters, at most 16 of them although the server
-claims 20; counts other than asked give the elements the server sent, with
-a matching 'count'; the circuit keeps serving afterwards.
+without callback (+ pend_io), in a sync group (+ sg_block) and as a monitor.
+What must hold: strings of 40 bytes without a terminator come back as
+exactly those 40 characters, enum states as their 26 characters, at most 16
+of them although the server claims 20; counts other than asked give the
+elements the server sent, with a matching 'count', and a get without
+callback gets exactly the count it asked for, never more; the circuit keeps
+serving afterwards.
 
-Two libca shortcomings are pinned down as strict xfails (they are libca's,
-not the backends', and cannot be worked around from the ca layer):
+libca's own ca_array_get and ca_sg_array_get copy as many elements as the
+server sends into a buffer sized for the count asked (valgrind: "Invalid
+write" in getCopy::completion).  Both backends therefore build gets without
+callback on ca_array_get_callback with a bounded copy; the valgrind test
+below checks that no write goes astray any more.
 
-* a get without callback copies as many elements as the server sends into
-  the caller's buffer, sized for the count asked: a server sending more
-  writes past it (heap corruption; valgrind: "Invalid write" in getCopy);
-* libca does not check a reply's element count against its payload size:
-  a monitor event claiming 120 elements with 15 in its payload is handed
-  to the callback as 120 elements (the rest is whatever follows in libca's
-  receive buffer).
+One libca shortcoming remains, pinned as a strict xfail because the ca layer
+cannot see it: libca does not check a reply's element count against its
+payload size, so a monitor event claiming 120 elements with 15 in its
+payload is handed on as 120 elements (the rest is whatever follows in
+libca's receive buffer).
 
-Run the reads under valgrind with ``CACHANNEL_VALGRIND=1`` (slow).
+Run all the reads under valgrind with ``CACHANNEL_VALGRIND=1`` (slow).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from scripts.scenario_lib import loopback_client_env, run_script
 BACKENDS = ['c', 'caffi']
 VALGRIND = os.environ.get('CACHANNEL_VALGRIND', '') not in ('', '0')
 TEXT40 = 'A' * 40
+VALGRIND_COMMAND = ['valgrind', '--error-exitcode=99', '--num-callers=20',
+                    '--suppressions=' + os.path.join(os.path.dirname(__file__),
+                                                     'valgrind-cpython.supp')]
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +61,12 @@ def client(server, backend, mode, timeout=120, prefix=()):
 
 
 def entries(section):
-    return {k: v for k, v in section.items() if k[:3] in ('cb ', 'io ', 'mon')}
+    return {k: v for k, v in section.items() if k[:3] in ('cb ', 'io ', 'sg ', 'mon')}
+
+
+def waited_for(key):
+    """A get without callback: plain (pend_io) or in a sync group (sg_block)."""
+    return key.startswith(('io ', 'sg '))
 
 
 def value_of(entry):
@@ -120,24 +131,30 @@ def test_counts_other_than_asked(reads, backend):
         if 'STRING' in key:
             continue
         value = value_of(entry)
-        if key.startswith('io'):
-            # A get without callback cannot tell how many elements came:
-            # libca copies what was sent into the zeroed buffer; the rest
-            # stays 0, never garbage.
+        if waited_for(key):
+            # A get without callback has the count it asked for: what was
+            # sent, then zeros, never garbage.
             sent = [v for v in value if v]
             assert value[:len(sent) + 1] == [float(i) for i in range(len(sent) + 1)], value
             assert all(v == 0.0 for v in value[len(sent) + 1:]), (key, entry)
             continue
         assert value == [float(i) for i in range(len(value))], (key, entry)
         assert entry['count'] == len(value), (key, entry)
-    # more: everything the server sent (15 elements) in the callbacks
+    # more: everything the server sent (15 elements) in the callbacks; a get
+    # without callback takes what it asked for (4, or the native 10) and no
+    # more.
+    native = facts['more']['native_count']
     for key, entry in entries(facts['more']).items():
-        if key.startswith('io') or 'STRING' in key or key.startswith('mon DBR_DOUBLE/0') \
+        if 'STRING' in key or key.startswith('mon DBR_DOUBLE/0') \
                 or key.startswith('mon DBR_TIME_DOUBLE/0') or key.startswith('mon DBR_CTRL_DOUBLE/0'):
             continue
         value = value_of(entry)
         assert value == [float(i) for i in range(len(value))], (key, entry)
-        assert entry['count'] == len(value), (key, entry)
+        if waited_for(key):
+            asked = 4 if key.endswith('/4') else native
+            assert len(value) == asked, (key, entry)
+        else:
+            assert entry['count'] == len(value), (key, entry)
     # the huge array: a value or a clear error, never a crash
     for key, entry in entries(facts['huge']).items():
         if isinstance(entry, dict) and entry['status'] == 'ECA.NORMAL':
@@ -157,21 +174,26 @@ def test_claimed_count_beyond_payload(reads, backend):
     assert entry['count'] == 15, entry['count']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "libca's get without callback (getCopy::completion) copies the server's "
-    'element count into the caller buffer sized for the count asked: a server '
-    'sending more elements writes past the buffer (valgrind: Invalid write)'))
 @pytest.mark.skipif(shutil.which('valgrind') is None, reason='needs valgrind')
-def test_get_without_callback_overrun_under_valgrind(bad_server):
-    outcome = client(bad_server, 'c', 'overrun', timeout=600,
-                     prefix=['valgrind', '--error-exitcode=99', '--num-callers=20'])
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_get_without_callback_stays_in_bounds_under_valgrind(bad_server, backend):
+    """bad:more sends 15 elements for gets of 4 and of the native 10."""
+    outcome = client(bad_server, backend, 'overrun', timeout=900,
+                     prefix=VALGRIND_COMMAND)
     assert outcome.returncode == 0, outcome.report()
+    assert 'Invalid write' not in outcome.stderr, outcome.report()
+    facts = outcome.result['more_io']
+    for key in ('DBR_DOUBLE/4', 'DBR_TIME_DOUBLE/4', 'DBR_DOUBLE/None', 'DBR_TIME_DOUBLE/None'):
+        asked = 4 if key.endswith('/4') else facts['native_count']
+        for how in ('io ', 'sg '):
+            assert len(value_of(facts[how + key])) == asked, (how + key, facts[how + key])
+    assert outcome.result['live_end'] == 0
 
 
 @pytest.mark.skipif(not VALGRIND, reason='set CACHANNEL_VALGRIND=1 (slow)')
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_reads_under_valgrind(bad_server, backend):
     outcome = client(bad_server, backend, 'reads', timeout=1800,
-                     prefix=['valgrind', '--error-exitcode=99', '--num-callers=20'])
+                     prefix=VALGRIND_COMMAND)
     assert outcome.returncode == 0, outcome.report()
     assert 'Invalid read' not in outcome.stderr and 'Invalid write' not in outcome.stderr

@@ -1,12 +1,12 @@
 """Reads from the misbehaving server: python bad_client.py BACKEND MODE
 
 MODE 'reads': every read below; 'access': the access checks; 'overrun': only
-the get without callback of bad:more.
+the gets without callback (plain and in a sync group) of bad:more.
 
 The environment (set by the test) points the client at ``tests/bad_server.py``
 only and sets EPICS_CA_MAX_ARRAY_BYTES below the size of ``bad:huge``.
-Every read is done with and without callback and as a monitor, in every
-DBR family; what came back (value or status) is reported for the test to
+Every read is done with and without callback, in a sync group and as a
+monitor, in every DBR family; what came back (value or status) is reported for the test to
 check.  Also the access checks: write_access(), put with and without
 callback to a read-only PV and to one that refuses puts.  Designed to run
 under valgrind as well (then slowly: timeouts are generous).
@@ -22,8 +22,6 @@ from scenario_lib import emit, load_backend, wait_for
 
 faulthandler.enable()
 backend = sys.argv[1]
-# 'overrun': only the get without callback of bad:more (see the test: libca
-# copies the server's count into the caller's buffer, beyond its size).
 mode = sys.argv[2]
 ca = load_backend(backend)
 TIMEOUT = 30.0
@@ -54,7 +52,25 @@ def connect(name: str) -> object:
     return chid
 
 
-def reads(name: str, types, counts=(None,), plain_get: bool = True) -> dict:
+def waited(status, dbrvalue, wait) -> object:
+    """What a get without callback gave once waited for (pend_io or sg_block)."""
+    if status != ca.ECA.NORMAL:
+        return str(status)
+    status = wait()
+    return {'status': str(status),
+            'value': summary({'status': status, 'value': dbrvalue.get()})['value']
+            if status == ca.ECA.NORMAL else None}
+
+
+def group_read(chid, chtype, count) -> object:
+    _, gid = ca.sg_create()
+    status, dbrvalue = ca.sg_get(gid, chid, chtype, count)
+    found = waited(status, dbrvalue, lambda: ca.sg_block(gid, TIMEOUT))
+    ca.sg_delete(gid)
+    return found
+
+
+def reads(name: str, types, counts=(None,)) -> dict:
     chid = connect(name)
     found = {}
     for chtype in types:
@@ -68,15 +84,9 @@ def reads(name: str, types, counts=(None,), plain_get: bool = True) -> dict:
                 found['cb ' + key] = summary(got.events[0]) if got.events else 'no callback'
             else:
                 found['cb ' + key] = str(status)
-            status, dbrvalue = ca.get(chid, chtype, count) if plain_get else ('skipped', None)
-            if status == ca.ECA.NORMAL:
-                status = ca.pend_io(TIMEOUT)
-                found['io ' + key] = {'status': str(status),
-                                      'value': summary({'status': status,
-                                                        'value': dbrvalue.get()})['value']
-                                      if status == ca.ECA.NORMAL else None}
-            else:
-                found['io ' + key] = str(status)
+            status, dbrvalue = ca.get(chid, chtype, count)
+            found['io ' + key] = waited(status, dbrvalue, lambda: ca.pend_io(TIMEOUT))
+            found['sg ' + key] = group_read(chid, chtype, count)
             mon = One()
             status, evid = ca.create_subscription(chid, mon, chtype, count)
             if status == ca.ECA.NORMAL:
@@ -93,7 +103,8 @@ def reads(name: str, types, counts=(None,), plain_get: bool = True) -> dict:
 
 
 if mode == 'overrun':
-    out['more_io'] = reads('bad:more', [ca.DBR_DOUBLE], counts=(4,))
+    out['more_io'] = reads('bad:more', [ca.DBR_DOUBLE, ca.DBR_TIME_DOUBLE], counts=(4, None))
+    out['live_end'] = ca._backend_module._live_callbacks()
     emit(**out)
     sys.exit(0)
 
@@ -105,7 +116,7 @@ def all_reads() -> None:
                                      ca.DBR_STRING, ca.DBR_TIME_STRING])
     doubles = [ca.DBR_DOUBLE, ca.DBR_TIME_DOUBLE, ca.DBR_CTRL_DOUBLE, ca.DBR_STRING]
     out['fewer'] = reads('bad:fewer', doubles, counts=(None, 4, 0))
-    out['more'] = reads('bad:more', doubles, counts=(None, 4, 0), plain_get=False)
+    out['more'] = reads('bad:more', doubles, counts=(None, 4, 0))
     out['huge'] = reads('bad:huge', [ca.DBR_DOUBLE], counts=(None, 10))
     # The circuit still serves after all of the above.
     out['ok_after'] = reads('acc:ok', [ca.DBR_DOUBLE])
