@@ -6,16 +6,14 @@
 * the registry of ``ffi.new_handle`` objects handed to libca as ``usr``
   pointers, which keeps each one alive exactly as long as libca may call
   back with it, and whose size is ``_live_callbacks()``;
-* the buffers libca may still write into after a ``get`` without callback;
 * reporting of exceptions raised inside callbacks from libca's threads.
 """
 
 from __future__ import annotations
 
-import itertools
 import operator
 import threading
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Set
 
 from CaChannel._constants import CA_OP, DBR, ECA
 
@@ -108,66 +106,6 @@ def release(handle: Any) -> None:
 def live_callbacks() -> int:
     """Number of Python objects currently handed to libca as ``usr`` pointers."""
     return len(_live)
-
-
-# ---------------------------------------------------------------------------
-# buffers of gets without callback
-
-class PendingBuffers:
-    """Buffers handed to ``ca_array_get`` that libca may still write.
-
-    libca copies the reply of a get without callback into the caller's
-    buffer whenever it arrives. A ``pend_io`` that returns ``ECA.NORMAL``
-    proves every request issued since the previous ``pend_io`` has been
-    answered. After a timeout libca forgets to wait for the older requests
-    but still copies a late reply, so those buffers become orphans kept
-    until their channel is cleared (or its context destroyed).
-    """
-
-    def __init__(self) -> None:
-        self._serial = itertools.count()
-        self._lock = threading.Lock()
-        self._waiting: Dict[int, Tuple[Any, Any]] = {}
-        self._orphans: Dict[int, Tuple[Any, Any]] = {}
-
-    def add(self, owner: Any, buffer: Any) -> None:
-        with self._lock:
-            self._waiting[next(self._serial)] = (owner, buffer)
-
-    def mark(self) -> int:
-        """A serial number: buffers added before it are older than this call."""
-        return next(self._serial)
-
-    def settle(self, mark: int, status: int) -> None:
-        """After a ``pend_io`` begun at *mark* returned *status*: drop the
-        older buffers if every reply arrived, make them orphans if it timed
-        out, leave them waiting otherwise (libca did not wait at all)."""
-        if status != ECA_NORMAL and status != ECA_TIMEOUT:
-            return
-        with self._lock:
-            for key in [k for k in self._waiting if k < mark]:
-                entry = self._waiting.pop(key)
-                if status == ECA_TIMEOUT:
-                    self._orphans[key] = entry
-
-    def release_owner(self, owner: Any) -> None:
-        """Drop every buffer of *owner* (a cleared channel)."""
-        with self._lock:
-            for table in (self._waiting, self._orphans):
-                for key in [k for k, v in table.items() if v[0] is owner]:
-                    del table[key]
-
-    def clear(self) -> None:
-        """Forget every buffer (a forked child: libca will never write them)."""
-        self._lock = threading.Lock()   # possibly held by a thread at the fork
-        self._waiting.clear()
-        self._orphans.clear()
-
-    def __len__(self) -> int:
-        return len(self._waiting) + len(self._orphans)
-
-
-pending_io = PendingBuffers()
 
 
 # ---------------------------------------------------------------------------

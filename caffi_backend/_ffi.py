@@ -249,8 +249,9 @@ const char *ca_message(long ca_status);
 const char *ca_version(void);
 
 /* read, write, monitor; chtype is long, caEventCallBackFunc is
-   void (struct event_handler_args) */
-int ca_array_get(long type, unsigned long count, chid chanId, void *pValue);
+   void (struct event_handler_args).  ca_array_get and ca_sg_array_get are
+   left out on purpose: they copy as many elements as the server sends into
+   a buffer sized for the count asked. */
 int ca_array_get_callback(long type, unsigned long count, chid chanId,
                           void (*pFunc)(struct event_handler_args), void *pArg);
 int ca_array_put(long type, unsigned long count, chid chanId, const void *pValue);
@@ -268,6 +269,7 @@ int ca_pend_io(double timeout);
 int ca_pend(double timeout, int early);
 int ca_test_io(void);
 int ca_flush_io(void);
+int ca_preemtive_callback_is_enabled(void);
 
 /* synchronous groups */
 int ca_sg_create(CA_SYNC_GID *pgid);
@@ -275,8 +277,6 @@ int ca_sg_delete(const CA_SYNC_GID gid);
 int ca_sg_block(const CA_SYNC_GID gid, double timeout);
 int ca_sg_test(const CA_SYNC_GID gid);
 int ca_sg_reset(const CA_SYNC_GID gid);
-int ca_sg_array_get(const CA_SYNC_GID gid, long type, unsigned long count,
-                    chid chan, void *pValue);
 int ca_sg_array_put(const CA_SYNC_GID gid, long type, unsigned long count,
                     chid chan, const void *pValue);
 
@@ -296,6 +296,7 @@ _LIBC_CDEF = """
 int vsnprintf(char *str, size_t size, const char *format, void *ap);
 int fflush(void *stream);   /* FILE *; only ever called with NULL (all streams) */
 void _exit(int status);
+void *memcpy(void *dest, const void *src, size_t n);
 int on_exit(void (*function)(int, void *), void *arg);   /* glibc */
 """
 ffi.cdef(_LIBC_CDEF)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context
-from ._common import Identifier, address, c_text, check, eca, keep, pending_io, release
+from ._common import Identifier, address, c_text, check, eca, keep, release
 from ._ffi import ffi, lib
 
 __all__ = ['Chid', 'create_channel', 'clear_channel', 'change_connection_event',
@@ -95,7 +95,6 @@ def _release_all(chan: Chid) -> None:
     for sub in list(chan._subs):
         sub._forget()
     chan._subs.clear()
-    pending_io.release_owner(chan)
 
 
 def _forget_context(ctx_address: Optional[int]) -> None:

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from CaChannel._constants import ECA
 
 from . import _common
-from ._common import Identifier, address, check, eca, pending_io, timeout_arg
+from ._common import Identifier, address, check, eca, timeout_arg
 from ._ffi import ffi, lib, libc
 
 __all__ = ['create_context', 'destroy_context', 'attach_context', 'detach_context',
            'current_context', 'show_context', 'pend_io', 'pend_event', 'poll',
-           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context', 'shutdown']
+           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context', 'shutdown',
+           'IOCounter', 'io_counter']
+
+# A non-preemptive context calls back only from inside ca_pend_*, and
+# ca_pend_event always sleeps its whole timeout: waits there are a series of
+# short, growing ca_pend_event calls.
+_POLL_FIRST = 1e-4
+_POLL_MAX = 1e-2
 
 
 class Context(Identifier):
@@ -38,6 +46,77 @@ class Context(Identifier):
 _contexts: Dict[int, Context] = {}
 _lock = threading.RLock()
 _process_context: Optional[Any] = None     # the shared preemptive context (cdata)
+
+class IOCounter:
+    """Gets without callback (get, sg_get) outstanding in a context or a
+    sync group: the twin of ``io_counter`` in src/iowait.c.
+
+    Those gets are issued with a callback of ours that copies no more than
+    was asked (libca's own ``ca_array_get`` copies as many elements as the
+    server sends), so pend_io, test_io and the sg_ calls count them here,
+    alongside libca's own count. The generation moves on when a wait gives
+    up or a group is reset: replies to older requests no longer count.
+    """
+
+    __slots__ = ('outstanding', 'generation', '_changed')
+
+    def __init__(self) -> None:
+        self.outstanding = 0
+        self.generation = 0
+        self._changed = threading.Condition(threading.Lock())
+
+    def issue(self) -> int:
+        """Count one more request; -> its generation."""
+        with self._changed:
+            self.outstanding += 1
+            return self.generation
+
+    def complete(self, generation: int) -> None:
+        with self._changed:
+            if generation == self.generation and self.outstanding > 0:
+                self.outstanding -= 1
+                if not self.outstanding:
+                    self._changed.notify_all()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self.outstanding = 0
+            self._changed.notify_all()
+
+    def wait(self, timeout: Optional[float]) -> int:
+        """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` after
+        *timeout* seconds (None: for ever), in the calling thread's context."""
+        if lib.ca_preemtive_callback_is_enabled():
+            with self._changed:
+                done = self._changed.wait_for(lambda: not self.outstanding, timeout)
+            return _common.ECA_NORMAL if done else _common.ECA_TIMEOUT
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poll = _POLL_FIRST
+        while self.outstanding:
+            step = poll
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return _common.ECA_TIMEOUT
+                step = min(step, remaining)
+            lib.ca_pend_event(step)
+            poll = min(poll * 2, _POLL_MAX)
+        return _common.ECA_NORMAL
+
+
+# context address -> its IOCounter (made on first use)
+_counters: Dict[int, IOCounter] = {}
+
+
+def io_counter(ctx_address: int) -> IOCounter:
+    """The counter of the gets without callback of a context."""
+    counter = _counters.get(ctx_address)
+    if counter is None:
+        with _lock:
+            counter = _counters.setdefault(ctx_address, IOCounter())
+    return counter
+
 
 # Called with a context's address after it is destroyed: the channel and
 # subscription modules forget what belonged to it (libca freed it all).
@@ -116,6 +195,9 @@ def destroy_context() -> None:
         ctx = _contexts.pop(key, None)
         if ctx is not None:
             ctx._ptr = None
+        counter = _counters.pop(key, None)
+    if counter is not None:
+        counter.reset()
     for hook in destroy_hooks:
         hook(key)
 
@@ -168,10 +250,17 @@ def pend_io(timeout: float) -> ECA:
     """Wait for outstanding gets and connections (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
     ensure_context()
-    # Only gets issued before the wait can be known complete afterwards.
-    mark = pending_io.mark()
+    started = time.monotonic()
+    counter = io_counter(current_context_address())
+    # libca's part: channels created without a connection callback; its
+    # flush also sends our gets.
     status = lib.ca_pend_io(timeout)
-    pending_io.settle(mark, status)
+    if status == _common.ECA_NORMAL:
+        # As ca_pend_io: a timeout of 0 waits for ever.
+        status = counter.wait(None if timeout == 0
+                              else max(0.0, timeout - (time.monotonic() - started)))
+    if status == _common.ECA_TIMEOUT:
+        counter.reset()
     return eca(status)
 
 
@@ -195,7 +284,10 @@ def pend(timeout: float, early: bool) -> ECA:
 def test_io() -> ECA:
     """``ECA.IODONE`` when no get or connection is outstanding (``ca_test_io``)."""
     ensure_context()
-    return eca(lib.ca_test_io())
+    status = lib.ca_test_io()
+    if status == ECA.IODONE and io_counter(current_context_address()).outstanding:
+        status = ECA.IOINPROGRESS
+    return eca(status)
 
 
 def flush_io() -> ECA:
@@ -246,11 +338,11 @@ def after_fork_in_child() -> None:
     for ctx in _contexts.values():
         ctx._ptr = None
     _contexts.clear()
+    _counters.clear()
     # Not every context has a Context object (ensure_context makes none):
     # None asks the hooks to forget what belonged to any context.
     for hook in destroy_hooks:
         hook(None)
-    pending_io.clear()
 
 
 def shutdown() -> None:

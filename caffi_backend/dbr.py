@@ -26,7 +26,7 @@ from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOC
                                   AlarmCondition, AlarmSeverity)
 
 from ._common import as_int, decode
-from ._ffi import ffi
+from ._ffi import ffi, libc
 
 __all__ = ['to_python', 'buffer_size', 'new_buffer', 'encode', 'PUT_TYPES']
 
@@ -214,6 +214,23 @@ def buffer_size(dbrtype: int, count: int) -> int:
 def new_buffer(dbrtype: int, count: int) -> Any:
     """A zeroed buffer for a get; doubles so that every DBR struct is aligned."""
     return ffi.new('double[]', (buffer_size(dbrtype, count) + 7) // 8)
+
+
+# Large copies let other threads run (a libc call through cffi releases the
+# GIL; ffi.memmove does not), as libca's own copy did.
+_COPY_WITHOUT_GIL_BYTES = 1 << 20
+
+
+def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:
+    """Copy a reply of *count* elements into a get buffer made for *asked*,
+    never more (the twin of dbrvalue_fill). The buffer is fresh from
+    ``new_buffer``, so when fewer elements came the rest stays zero."""
+    layout = _LAYOUTS[dbrtype]
+    size = layout.offset + min(count, asked) * layout.itemsize
+    if size >= _COPY_WITHOUT_GIL_BYTES:
+        libc.memcpy(buffer, reply, size)
+    else:
+        ffi.memmove(buffer, reply, size)
 
 
 # ---------------------------------------------------------------------------

@@ -2,28 +2,31 @@
 
 Handle lifetimes (each counted by ``_live_callbacks()``):
 
-* a get/put with callback: one handle from the request until its callback
-  (or until the channel is cleared, when libca drops the request);
+* a get (with or without callback) or a put with callback: one handle from
+  the request until its callback (or until the channel is cleared, when
+  libca drops the request);
 * a subscription: its ``Evid`` is the handle, from creation until
   ``clear_subscription`` or the channel is cleared.
 
-Buffers of gets without callback are kept by ``_common.pending_io`` until
-libca can no longer write them; those of ``sg_get`` by their group until
-``sg_block`` returns NORMAL/TIMEOUT, ``sg_reset`` or ``sg_delete``.
+Gets without callback (``get``, ``sg_get``) are ``ca_array_get_callback``
+requests of our own that copy at most the count asked into the
+``DBRValue``'s buffer, counted by the context's or the group's
+``IOCounter`` for pend_io / sg_block (see DEVELOPERS.md).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from CaChannel._constants import DBE, DBR, ECA
 
 from . import _common, context
-from ._common import (Identifier, as_int, check, eca, keep, pending_io, release,
-                      request_count)
+from ._common import (Identifier, as_int, check, eca, keep, release, request_count)
 from .channel import Chid, channel_ptr
-from .dbr import PUT_TYPES, encode, new_buffer, to_python
+from .context import IOCounter
+from .dbr import PUT_TYPES, encode, fill, new_buffer, to_python
 from ._ffi import ffi, lib
 
 __all__ = ['DBRValue', 'Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
@@ -122,7 +125,8 @@ def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
 
     The request is ``[chid, callback, use_numpy, handle, type, count]``; the
     type and count are those sent, for a put callback (libca hands put
-    callbacks TYPENOTCONN and 0).
+    callbacks TYPENOTCONN and 0). A get without callback has a ``_Fill``
+    in place of the callback.
     """
     request = [chan, callback, use_numpy, None, dbrtype, count]
     handle = request[3] = keep(request)
@@ -147,6 +151,31 @@ def _on_get(args: Any) -> None:
     request[1](_event_dict(request[0], args, request[2]))
 
 
+class _Fill:
+    """Where a get without callback copies its reply, and who counts it."""
+
+    __slots__ = ('value', 'counter', 'generation', 'in_group')
+
+
+def _on_fill(args: Any) -> None:
+    """A get without callback answered: copy what fits, count it done."""
+    if _common.shutting_down:
+        return
+    request = ffi.from_handle(args.usr)
+    _end_request(request)
+    target = request[1]
+    value = target.value
+    # A failed read stays outstanding, as libca's own does: the wait for it
+    # times out.
+    if args.status != _NORMAL or args.dbr == ffi.NULL or args.type != value._type:
+        return
+    counter = target.counter
+    if target.in_group and target.generation != counter.generation:
+        return                      # libca cancels the reads of a reset group
+    fill(value._buffer, value._type, value._count, args.count, args.dbr)
+    counter.complete(target.generation)
+
+
 def _on_put(args: Any) -> None:
     if _common.shutting_down:
         return
@@ -169,6 +198,7 @@ def _on_event(args: Any) -> None:
 
 _EVENT_SIGNATURE = 'void(struct event_handler_args)'
 _get_cb = ffi.callback(_EVENT_SIGNATURE, _on_get, onerror=_common.report_callback_error)
+_fill_cb = ffi.callback(_EVENT_SIGNATURE, _on_fill, onerror=_common.report_callback_error)
 _put_cb = ffi.callback(_EVENT_SIGNATURE, _on_put, onerror=_common.report_callback_error)
 _event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_callback_error)
 
@@ -206,13 +236,26 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         # Not connected: refused here, because a ca_array_get that libca
         # refuses can still leave an I/O that pend_io waits for.
         return ECA.DISCONN, None
-    n = request_count(count, native)
-    buffer = new_buffer(dbrtype, n)
-    status = lib.ca_array_get(dbrtype, n, ptr, buffer)
+    return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
+                           context.io_counter(chid._ctx), False)
+
+
+def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: bool,
+                    counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
+    """get and sg_get without callback (the twin of get_into_value in getput.c)."""
+    value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
+    target = _Fill()
+    target.value = value
+    target.counter = counter
+    target.in_group = in_group
+    target.generation = counter.issue()
+    request, handle = _new_request(chid, target)
+    status = lib.ca_array_get_callback(dbrtype, count, ptr, _fill_cb, handle)
     if status != _NORMAL:
+        _end_request(request)
+        counter.complete(target.generation)
         return eca(status), None
-    pending_io.add(chid, buffer)
-    return eca(status), DBRValue._new(buffer, dbrtype, n, bool(use_numpy))
+    return eca(status), value
 
 
 def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
@@ -305,7 +348,7 @@ def clear_subscription(evid: Evid) -> ECA:
 class SyncGroup(Identifier):
     """A synchronous group (``CA_SYNC_GID``); ``_id`` is None once deleted."""
 
-    __slots__ = ('_id', '_ctx', '_buffers', '__weakref__')
+    __slots__ = ('_id', '_ctx', '_io', '__weakref__')
 
     def __repr__(self) -> str:
         return '<sync group %s>' % ('deleted' if self._id is None else self._id)
@@ -320,7 +363,6 @@ def _forget_group(group: SyncGroup) -> None:
         if group._id is not None:
             _groups.pop((group._ctx, group._id), None)
             group._id = None
-    group._buffers.clear()
 
 
 def _forget_context_groups(ctx_address: Optional[int]) -> None:
@@ -350,7 +392,7 @@ def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
             group = SyncGroup._make()
             group._id = key[1]
             group._ctx = key[0]
-            group._buffers = []
+            group._io = IOCounter()
             _groups[key] = group
     return eca(status), group
 
@@ -364,13 +406,15 @@ def sg_delete(gid: SyncGroup) -> ECA:
     status = lib.ca_sg_delete(ident)
     if status == _NORMAL:
         _forget_group(gid)
+        gid._io.reset()
     return eca(status)
 
 
 def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
            count: Optional[int] = None,
            use_numpy: bool = False) -> Tuple[ECA, Optional[DBRValue]]:
-    """Queue a read in a group (``ca_sg_array_get``); valid after ``sg_block``."""
+    """Queue a read in a group; valid after ``sg_block`` (a bounded
+    ``ca_array_get_callback`` counted by the group, not ``ca_sg_array_get``)."""
     ident = _group_id(gid)
     ptr = channel_ptr(chid)
     if ident is None:
@@ -383,14 +427,9 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
     native = lib.ca_element_count(ptr)
     if native == 0:
         return ECA.DISCONN, None    # as get(): nothing half-issued
-    n = request_count(count, native)
     context.ensure_context()
-    buffer = new_buffer(dbrtype, n)
-    status = lib.ca_sg_array_get(ident, dbrtype, n, ptr, buffer)
-    if status != _NORMAL:
-        return eca(status), None
-    gid._buffers.append(buffer)
-    return eca(status), DBRValue._new(buffer, dbrtype, n, bool(use_numpy))
+    return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
+                           gid._io, True)
 
 
 def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
@@ -411,29 +450,35 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
 
 
 def sg_block(gid: SyncGroup, timeout: float) -> ECA:
-    """Wait for a group's requests (``ca_sg_block``); libca resets the group
-    on timeout, so its buffers are released on NORMAL and TIMEOUT."""
+    """Wait for a group's requests (``ca_sg_block``, which resets the group
+    however the wait ends)."""
     ident = _group_id(gid)
     timeout = _common.timeout_arg(timeout)
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
+    started = time.monotonic()
+    # libca's part: the group's puts; its flush also sends our gets.
     status = lib.ca_sg_block(ident, timeout)
+    if status == _NORMAL:
+        status = gid._io.wait(max(0.0, timeout - (time.monotonic() - started)))
     if status == _NORMAL or status == ECA.TIMEOUT:
-        gid._buffers.clear()
+        gid._io.reset()
     return eca(status)
 
 
-def _group_call(gid: SyncGroup, call: Any, forgets: bool) -> ECA:
-    """sg_test and sg_reset: one group in, one libca call, a status out
-    (the twin of group_call in src/getput.c)."""
+def _group_call(gid: SyncGroup, call: Any, resets: bool) -> ECA:
+    """sg_test and sg_reset: one group in, one libca call, a status out, which
+    also accounts for the group's gets (the twin of group_call in getput.c)."""
     ident = _group_id(gid)
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
     status = call(ident)
-    if forgets and status == _NORMAL:
-        gid._buffers.clear()
+    if resets and status == _NORMAL:
+        gid._io.reset()
+    if status == ECA.IODONE and gid._io.outstanding:
+        status = ECA.IOINPROGRESS
     return eca(status)
 
 

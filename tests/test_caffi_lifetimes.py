@@ -1,10 +1,10 @@
-"""Lifetimes only the cffi backend manages in Python: the buffers libca
-writes after a get without callback, and the ``ffi.new_handle`` objects
-handed to libca as ``usr`` pointers.
+"""Lifetimes only the cffi backend manages in Python: the ``ffi.new_handle``
+objects handed to libca as ``usr`` pointers.
 
 The C backend keeps the same rules in C; these tests look at the cffi
 backend's own bookkeeping (``caffi_backend._common``) to prove that a
-buffer or handle is kept exactly as long as libca may use it.
+handle is kept exactly as long as libca may use it.  The gets without
+callback, on both backends, are in ``test_ca_get_without_callback.py``.
 """
 
 from __future__ import annotations
@@ -32,55 +32,6 @@ def internals():
     from caffi_backend import _common
 
     return _common
-
-
-def test_get_buffer_kept_until_pend_io_normal(ca, internals):
-    chid = connect(ca, 'catest')
-    try:
-        before = len(internals.pending_io)
-        status, value = ca.get(chid, ca.DBR.TIME_DOUBLE)
-        assert status == ca.ECA.NORMAL
-        del value                 # dropping it early must be safe ...
-        gc.collect()
-        assert len(internals.pending_io) == before + 1   # ... libca may still write
-        assert ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
-        assert len(internals.pending_io) == before
-    finally:
-        ca.clear_channel(chid)
-
-
-def test_timed_out_get_buffer_kept_until_channel_cleared(ca, internals):
-    chid = connect(ca, 'catest')
-    absent_status, absent = ca.create_channel('caffi:test:absent')
-    assert absent_status == ca.ECA.NORMAL
-    try:
-        before = len(internals.pending_io)
-        status, value = ca.get(chid)
-        assert status == ca.ECA.NORMAL
-        # The absent channel (no connection callback) makes pend_io time out,
-        # after which a late reply may still be copied into the buffer.
-        assert ca.pend_io(0.2) == ca.ECA.TIMEOUT
-        assert len(internals.pending_io) == before + 1
-        assert ca.clear_channel(chid) == ca.ECA.NORMAL
-        assert len(internals.pending_io) == before
-    finally:
-        ca.clear_channel(absent)
-        ca.clear_channel(chid)    # a second clear: BADCHID, no crash
-
-
-def test_sync_group_buffers_kept_until_block(ca):
-    chid = connect(ca, 'calong')
-    status, gid = ca.sg_create()
-    try:
-        status, value = ca.sg_get(gid, chid)
-        assert status == ca.ECA.NORMAL
-        assert len(gid._buffers) == 1
-        assert ca.sg_block(gid, TIMEOUT) == ca.ECA.NORMAL
-        assert gid._buffers == []
-        assert isinstance(value.get(), int)
-    finally:
-        ca.sg_delete(gid)
-        ca.clear_channel(chid)
 
 
 def test_subscription_handle_survives_dropped_references(ca, internals):

@@ -41,7 +41,7 @@ VALGRIND = os.environ.get('CACHANNEL_VALGRIND', '') not in ('', '0')
 TEXT40 = 'A' * 40
 VALGRIND_COMMAND = ['valgrind', '--error-exitcode=99', '--num-callers=20',
                     '--suppressions=' + os.path.join(os.path.dirname(__file__),
-                                                     'valgrind-cpython.supp')]
+                                                     'valgrind.supp')]
 
 
 @pytest.fixture(scope='module')
