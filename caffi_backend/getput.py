@@ -46,8 +46,9 @@ _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
 class DBRValue(Identifier):
     """The value of a get without callback, readable after ``pend_io``.
 
-    libca writes the reply into the buffer this object holds; ``get()``
-    converts what is there (zeros until the reply has arrived).
+    The reply is copied into the buffer this object holds, never more than
+    the count asked; ``get()`` converts what is there (zeros until the reply
+    has arrived).
     """
 
     __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
@@ -209,10 +210,11 @@ _event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_cal
 def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         callback: Optional[Callback] = None,
         use_numpy: bool = False) -> Tuple[ECA, Optional[DBRValue]]:
-    """Read a channel (``ca_array_get`` / ``ca_array_get_callback``).
+    """Read a channel (``ca_array_get_callback``, also without *callback*).
 
     Without *callback*: ``(ECA, DBRValue)``, the value valid after a
-    ``pend_io`` returns NORMAL. With one: ``(ECA, None)`` and the callback
+    ``pend_io`` returns NORMAL (never more elements than asked, whatever the
+    server sends). With one: ``(ECA, None)`` and the callback
     gets ``{'chid', 'type', 'count', 'status', 'value'}``.
     """
     ptr = channel_ptr(chid)
@@ -233,8 +235,7 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
             _end_request(request)
         return eca(status), None
     if native == 0:
-        # Not connected: refused here, because a ca_array_get that libca
-        # refuses can still leave an I/O that pend_io waits for.
+        # Not connected: no native count to size the buffer by.
         return ECA.DISCONN, None
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            context.io_counter(chid._ctx), False)

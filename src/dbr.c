@@ -361,7 +361,7 @@ PyTypeObject DBRValueType = {
     .tp_repr = (reprfunc)dbrvalue_repr,
     .tp_as_buffer = &dbrvalue_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Buffer that libca fills for a get without callback.",
+    .tp_doc = "Value of a get without callback: at most the count asked is copied in.",
     .tp_methods = dbrvalue_methods,
 };
 
