@@ -249,9 +249,11 @@ const char *ca_message(long ca_status);
 const char *ca_version(void);
 
 /* read, write, monitor; chtype is long, caEventCallBackFunc is
-   void (struct event_handler_args).  ca_array_get and ca_sg_array_get are
-   left out on purpose: they copy as many elements as the server sends into
-   a buffer sized for the count asked. */
+   void (struct event_handler_args).  Left out on purpose: ca_array_get and
+   ca_sg_array_get copy as many elements as the server sends into a buffer
+   sized for the count asked; ca_sg_test takes libca's locks in the order
+   that deadlocks with the receive thread (so groups count their own
+   requests, ca_sg_array_put included). */
 int ca_array_get_callback(long type, unsigned long count, chid chanId,
                           void (*pFunc)(struct event_handler_args), void *pArg);
 int ca_array_put(long type, unsigned long count, chid chanId, const void *pValue);
@@ -275,10 +277,7 @@ int ca_preemtive_callback_is_enabled(void);
 int ca_sg_create(CA_SYNC_GID *pgid);
 int ca_sg_delete(const CA_SYNC_GID gid);
 int ca_sg_block(const CA_SYNC_GID gid, double timeout);
-int ca_sg_test(const CA_SYNC_GID gid);
 int ca_sg_reset(const CA_SYNC_GID gid);
-int ca_sg_array_put(const CA_SYNC_GID gid, long type, unsigned long count,
-                    chid chan, const void *pValue);
 
 /* handlers; caExceptionHandler is void (struct exception_handler_args).
    caPrintfFunc is int (const char *pformat, va_list args): a va_list

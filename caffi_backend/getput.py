@@ -126,8 +126,8 @@ def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
 
     The request is ``[chid, callback, use_numpy, handle, type, count]``; the
     type and count are those sent, for a put callback (libca hands put
-    callbacks TYPENOTCONN and 0). A get without callback has a ``_Fill``
-    in place of the callback.
+    callbacks TYPENOTCONN and 0). A get without callback or a put in a
+    group has a ``_Counted`` in place of the callback.
     """
     request = [chan, callback, use_numpy, None, dbrtype, count]
     handle = request[3] = keep(request)
@@ -152,8 +152,10 @@ def _on_get(args: Any) -> None:
     request[1](_event_dict(request[0], args, request[2]))
 
 
-class _Fill:
-    """Where a get without callback copies its reply, and who counts it."""
+class _Counted:
+    """A request counted for pend_io or sg_block: a get without callback
+    (``value``: where its reply is copied) or a put in a group (``value``
+    None)."""
 
     __slots__ = ('value', 'counter', 'generation', 'in_group')
 
@@ -175,6 +177,18 @@ def _on_fill(args: Any) -> None:
         return                      # libca cancels the reads of a reset group
     fill(value._buffer, value._type, value._count, args.count, args.dbr)
     counter.complete(target.generation)
+
+
+def _on_group_put(args: Any) -> None:
+    if _common.shutting_down:
+        return
+    request = ffi.from_handle(args.usr)
+    _end_request(request)
+    target = request[1]
+    # A failed put stays outstanding, as in libca's own groups: sg_block
+    # times out.
+    if args.status == _NORMAL:
+        target.counter.complete(target.generation)
 
 
 def _on_put(args: Any) -> None:
@@ -200,6 +214,8 @@ def _on_event(args: Any) -> None:
 _EVENT_SIGNATURE = 'void(struct event_handler_args)'
 _get_cb = ffi.callback(_EVENT_SIGNATURE, _on_get, onerror=_common.report_callback_error)
 _fill_cb = ffi.callback(_EVENT_SIGNATURE, _on_fill, onerror=_common.report_callback_error)
+_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_group_put,
+                             onerror=_common.report_callback_error)
 _put_cb = ffi.callback(_EVENT_SIGNATURE, _on_put, onerror=_common.report_callback_error)
 _event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_callback_error)
 
@@ -245,7 +261,7 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
-    target = _Fill()
+    target = _Counted()
     target.value = value
     target.counter = counter
     target.in_group = in_group
@@ -435,7 +451,8 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
 
 def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
            count: Optional[int] = None) -> ECA:
-    """Queue a write in a group (``ca_sg_array_put``), converted as ``put``."""
+    """Queue a write in a group, converted as ``put`` (a put with callback
+    counted by the group, not ``ca_sg_array_put``: see ``sg_test``)."""
     ident = _group_id(gid)
     ptr = channel_ptr(chid)
     if ident is None:
@@ -447,7 +464,17 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
     context.ensure_context()
-    return eca(lib.ca_sg_array_put(ident, put_type, n, ptr, buffer))
+    target = _Counted()
+    target.value = None
+    target.counter = gid._io
+    target.in_group = True
+    target.generation = gid._io.issue()
+    request, handle = _new_request(chid, target)
+    status = lib.ca_array_put_callback(put_type, n, ptr, buffer, _group_put_cb, handle)
+    if status != _NORMAL:
+        _end_request(request)
+        gid._io.complete(target.generation)
+    return eca(status)
 
 
 def sg_block(gid: SyncGroup, timeout: float) -> ECA:
@@ -459,7 +486,8 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
         return ECA.BADSYNCGRP
     context.ensure_context()
     started = time.monotonic()
-    # libca's part: the group's puts; its flush also sends our gets.
+    # libca's own group is empty: this flushes our requests and refuses
+    # (ECA.EVDISALLOW) a wait from inside a callback.
     status = lib.ca_sg_block(ident, timeout)
     if status == _NORMAL:
         status = gid._io.wait(max(0.0, timeout - (time.monotonic() - started)))
@@ -468,26 +496,25 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     return eca(status)
 
 
-def _group_call(gid: SyncGroup, call: Any, resets: bool) -> ECA:
-    """sg_test and sg_reset: one group in, one libca call, a status out, which
-    also accounts for the group's gets (the twin of group_call in getput.c)."""
-    ident = _group_id(gid)
-    if ident is None:
-        return ECA.BADSYNCGRP
-    context.ensure_context()
-    status = call(ident)
-    if resets and status == _NORMAL:
-        gid._io.reset()
-    if status == ECA.IODONE and gid._io.outstanding:
-        status = ECA.IOINPROGRESS
-    return eca(status)
-
-
 def sg_test(gid: SyncGroup) -> ECA:
-    """``ECA.IODONE`` or ``ECA.IOINPROGRESS`` (``ca_sg_test``)."""
-    return _group_call(gid, lib.ca_sg_test, False)
+    """``ECA.IODONE`` or ``ECA.IOINPROGRESS``.
+
+    Not ``ca_sg_test``: it takes libca's context lock before the callback
+    lock, the reverse of libca's receive thread, and deadlocks with a reply
+    being delivered. Every request of a group is counted here anyway.
+    """
+    if _group_id(gid) is None:
+        return ECA.BADSYNCGRP
+    return ECA.IOINPROGRESS if gid._io.outstanding else ECA.IODONE
 
 
 def sg_reset(gid: SyncGroup) -> ECA:
     """Discard a group's outstanding requests (``ca_sg_reset``)."""
-    return _group_call(gid, lib.ca_sg_reset, True)
+    ident = _group_id(gid)
+    if ident is None:
+        return ECA.BADSYNCGRP
+    context.ensure_context()
+    status = lib.ca_sg_reset(ident)
+    if status == _NORMAL:
+        gid._io.reset()
+    return eca(status)

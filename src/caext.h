@@ -39,6 +39,7 @@ typedef struct {
     unsigned long generation;
     int waiters;
     epicsEventId done;    /* signalled when outstanding drops to 0 */
+    long owner_pid;       /* a forked child must not destroy `done` */
 } io_counter;
 
 int io_counter_init(io_counter *c);   /* -1 with an exception */

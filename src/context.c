@@ -403,7 +403,6 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
         for (i = 0; i < PyList_GET_SIZE(recs); i++) {
             ContextObject *rec = (ContextObject *)PyList_GET_ITEM(recs, i);
             rec->valid = 0;
-            io_counter_reset(&rec->io);
         }
         Py_DECREF(recs);
         PyDict_Clear(registry);

@@ -72,9 +72,7 @@ PyTypeObject SyncGroupType = {
     .tp_doc = "Opaque CA synchronous group identifier.",
 };
 
-/* ---- callbacks from libca ---------------------------------------------- */
-
-/* ---- one-shot gets ---------------------------------------------------------- */
+/* ---- one-shot gets and the callbacks from libca -------------------------- */
 
 /* The usr of every one-shot get.  libca answers each exactly once, except
  * when the channel is cleared (ECA_CHANDESTROY: no call at all), so each is
@@ -587,6 +585,29 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
     return get_into_value(chan, group, type, count, use_numpy);
 }
 
+/* The usr of a put in a group: libca calls every put callback, also when
+ * the channel is cleared (ECA_CHANDESTROY), so it is freed there. */
+typedef struct {
+    SyncGroupObject *group;
+    unsigned long generation;
+} GroupPut;
+
+static void group_put_handler(struct event_handler_args args)
+{
+    cb_state gil;
+    GroupPut *put = args.usr;
+    if (!cb_enter(&gil))
+        return;
+    /* A failed put stays outstanding, as in libca's own groups: sg_block
+     * times out. */
+    if (args.status == ECA_NORMAL)
+        io_counter_complete(&put->group->io, put->generation);
+    live_usr--;
+    Py_DECREF(put->group);
+    PyMem_Free(put);
+    cb_leave(gil);
+}
+
 PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"gid", "chid", "value", "chtype", "count", NULL};
@@ -594,9 +615,11 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
     int ggone, cgone, status;
     SyncGroupObject *group;
     ChannelObject *chan;
+    GroupPut *put;
     long type;
     unsigned long count;
     void *buffer = NULL;
+    chid cid;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OO:sg_put", kwlist, &gobj, &cobj,
                                      &value, &chtype, &count_obj))
@@ -612,10 +635,25 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (status)
         return ECA_OBJ(status);
+    if (!(put = PyMem_Malloc(sizeof(GroupPut)))) {
+        free(buffer);
+        return PyErr_NoMemory();
+    }
+    put->group = group;
+    Py_INCREF(group);
+    put->generation = io_counter_issue(&group->io);
+    live_usr++;
+    cid = chan->cid;
     Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_array_put(group->gid, type, count, chan->cid, buffer);
+    status = ca_array_put_callback(type, count, cid, buffer, group_put_handler, put);
     Py_END_ALLOW_THREADS
     free(buffer);
+    if (status != ECA_NORMAL) {
+        io_counter_complete(&group->io, put->generation);
+        live_usr--;
+        Py_DECREF(group);
+        PyMem_Free(put);
+    }
     return ECA_OBJ(status);
 }
 
@@ -634,7 +672,8 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
         return ECA_OBJ(ECA_BADSYNCGRP);
     started = monotonic_seconds();
     Py_INCREF(group);   /* another thread may delete it meanwhile */
-    /* libca's part: the group's puts; its flush also sends our gets. */
+    /* libca's own group is empty: this flushes our requests and refuses
+     * (ECA_EVDISALLOW) a wait from inside a callback. */
     Py_BEGIN_ALLOW_THREADS
     status = ca_sg_block(group->gid, timeout);
     Py_END_ALLOW_THREADS
@@ -650,9 +689,22 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     return status < 0 ? NULL : ECA_OBJ(status);
 }
 
-/* sg_test and sg_reset: one group in, one libca call, a status out, which
- * also accounts for the group's gets. */
-static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int resets)
+PyObject *py_sg_test(PyObject *self, PyObject *arg)
+{
+    /* Not ca_sg_test: it takes libca's context lock before the callback
+     * lock, the reverse of libca's receive thread, and deadlocks with a
+     * reply being delivered (glibc aborts on the priority-inheritance
+     * mutexes).  Every request of a group is counted here anyway. */
+    int gone;
+    SyncGroupObject *group = group_arg(arg, &gone);
+    if (!group)
+        return NULL;
+    if (gone)
+        return ECA_OBJ(ECA_BADSYNCGRP);
+    return ECA_OBJ(group->io.outstanding > 0 ? ECA_IOINPROGRESS : ECA_IODONE);
+}
+
+PyObject *py_sg_reset(PyObject *self, PyObject *arg)
 {
     int gone, status;
     SyncGroupObject *group = group_arg(arg, &gone);
@@ -661,21 +713,9 @@ static PyObject *group_call(PyObject *arg, int (*call)(const CA_SYNC_GID), int r
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
     Py_BEGIN_ALLOW_THREADS
-    status = call(group->gid);
+    status = ca_sg_reset(group->gid);
     Py_END_ALLOW_THREADS
-    if (resets && status == ECA_NORMAL)
+    if (status == ECA_NORMAL)
         io_counter_reset(&group->io);
-    if (status == ECA_IODONE && group->io.outstanding > 0)
-        status = ECA_IOINPROGRESS;
     return ECA_OBJ(status);
-}
-
-PyObject *py_sg_test(PyObject *self, PyObject *arg)
-{
-    return group_call(arg, ca_sg_test, 0);
-}
-
-PyObject *py_sg_reset(PyObject *self, PyObject *arg)
-{
-    return group_call(arg, ca_sg_reset, 1);
 }

@@ -3,6 +3,7 @@
 #include "caext.h"
 
 #include <epicsTime.h>
+#include <unistd.h>
 
 /* Waits are cut into slices so that Ctrl-C reaches a long pend_io. */
 #define WAIT_SLICE 0.1
@@ -21,6 +22,7 @@ int io_counter_init(io_counter *c)
     c->outstanding = 0;
     c->generation = 0;
     c->waiters = 0;
+    c->owner_pid = (long)getpid();
     c->done = epicsEventCreate(epicsEventEmpty);
     if (!c->done) {
         PyErr_NoMemory();
@@ -31,10 +33,12 @@ int io_counter_init(io_counter *c)
 
 void io_counter_fini(io_counter *c)
 {
-    if (c->done) {
+    /* In a forked child a parent's thread may have been waiting on the
+     * event, and destroying a condition variable with waiters can block for
+     * ever: the child leaks it instead. */
+    if (c->done && c->owner_pid == (long)getpid())
         epicsEventDestroy(c->done);
-        c->done = NULL;
-    }
+    c->done = NULL;
 }
 
 unsigned long io_counter_issue(io_counter *c)
@@ -55,6 +59,10 @@ void io_counter_reset(io_counter *c)
 {
     c->generation++;
     c->outstanding = 0;
+    /* As in libca, other threads waiting on the same context or group see
+     * nothing outstanding any more. */
+    if (c->waiters > 0)
+        epicsEventSignal(c->done);
 }
 
 int io_counter_wait(io_counter *c, double timeout, int preemptive)

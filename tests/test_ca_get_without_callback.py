@@ -1,9 +1,12 @@
-"""Gets without callback (``get`` + ``pend_io``, ``sg_get`` + ``sg_block``).
+"""Gets without callback (``get`` + ``pend_io``, ``sg_get`` + ``sg_block``)
+and the other requests of a sync group (``sg_put``).
 
-Both backends issue them as ``ca_array_get_callback`` requests of their own
-that copy at most the count asked (libca's ``ca_array_get`` would copy as
-many elements as the server sends, past the end of the buffer), and count
-them for ``pend_io``/``test_io`` and the ``sg_`` calls.  These tests pin
+Both backends issue gets without callback as ``ca_array_get_callback``
+requests of their own that copy at most the count asked (libca's
+``ca_array_get`` would copy as many elements as the server sends, past the
+end of the buffer), and count them for ``pend_io``/``test_io`` and the
+``sg_`` calls; a group's puts are counted the same way, because libca's
+``ca_sg_test`` deadlocks with its own receive thread.  These tests pin
 down what users of libca's own calls rely on: the value is there after a
 NORMAL wait, the waits and tests report progress, a timed-out or reset
 request lets go of its buffer once libca is done with it, and every ``usr``
@@ -223,5 +226,43 @@ def test_sync_group_block_zero_does_not_wait(ca_backend, connected):
         assert status == ca.ECA.NORMAL
         assert ca.sg_block(gid, 0) == ca.ECA.TIMEOUT
         assert ca.sg_test(gid) == ca.ECA.IODONE
+    finally:
+        ca.sg_delete(gid)
+
+
+def test_sync_group_puts_are_counted(ca_backend, connected):
+    ca = ca_backend
+    chid = connected('calong')
+    status, gid = ca.sg_create()
+    try:
+        before = live(ca)
+        assert ca.sg_put(gid, chid, 91) == ca.ECA.NORMAL
+        assert live(ca) == before + 1
+        assert ca.sg_test(gid) == ca.ECA.IOINPROGRESS     # not flushed yet
+        assert ca.sg_block(gid, TIMEOUT) == ca.ECA.NORMAL
+        assert ca.sg_test(gid) == ca.ECA.IODONE
+        assert live(ca) == before
+        status, value = ca.get(chid)
+        assert ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
+        assert value.get() == 91
+    finally:
+        ca.sg_delete(gid)
+
+
+def test_sync_group_test_while_replies_arrive(ca_backend, connected):
+    """sg_test polled while a group's replies are being delivered (libca's
+    own ca_sg_test deadlocks there: glibc aborts the process)."""
+    ca = ca_backend
+    chid = connected('cawave')
+    put_ok(ca, chid, list(range(20)))
+    status, gid = ca.sg_create()
+    try:
+        for _ in range(30):
+            values = [ca.sg_get(gid, chid)[1] for _ in range(20)]
+            assert ca.sg_put(gid, chid, list(range(20))) == ca.ECA.NORMAL
+            ca.flush_io()
+            assert wait_until(ca, lambda: ca.sg_test(gid) == ca.ECA.IODONE)
+            assert all(value.get() == list(range(20)) for value in values)
+            assert ca.sg_block(gid, TIMEOUT) == ca.ECA.NORMAL
     finally:
         ca.sg_delete(gid)
