@@ -39,9 +39,10 @@ from scripts.scenario_lib import loopback_client_env, run_script
 BACKENDS = ['c', 'caffi']
 VALGRIND = os.environ.get('CACHANNEL_VALGRIND', '') not in ('', '0')
 TEXT40 = 'A' * 40
-VALGRIND_COMMAND = ['valgrind', '--error-exitcode=99', '--num-callers=20',
-                    '--suppressions=' + os.path.join(os.path.dirname(__file__),
-                                                     'valgrind.supp')]
+SUPPRESSIONS = '--suppressions=' + os.path.join(os.path.dirname(__file__), 'valgrind.supp')
+VALGRIND_COMMAND = ['valgrind', '--error-exitcode=99', '--num-callers=20', SUPPRESSIONS]
+# Reports are sorted by where the uninitialised bytes came from.
+VALGRIND_ORIGINS = ['valgrind', '--track-origins=yes', '--num-callers=20', SUPPRESSIONS]
 
 
 @pytest.fixture(scope='module')
@@ -193,10 +194,45 @@ def test_get_without_callback_stays_in_bounds_under_valgrind(bad_server, backend
     assert outcome.result['live_end'] == 0
 
 
+def unexplained_valgrind_reports(stderr: str) -> list:
+    """The memcheck reports of a run that are not libca's known limit.
+
+    Every read of every bad PV includes replies whose header claims more
+    elements than their payload holds (``bad:more`` read as strings: 15
+    elements of 40 bytes, 120 bytes sent).  libca hands those on unchecked
+    (the strict xfail above), so what lies beyond the payload in libca's
+    receive buffer (allocated with the circuit, ``tcpiiu``) is read as
+    uninitialised.  Those reports are expected; any other, and any invalid
+    read or write, is not.
+    """
+    # A report is a headline and the indented lines below it.
+    reports: list = []
+    for line in stderr.splitlines():
+        if not (line.startswith('==') and '== ' in line):
+            continue
+        text = line.split('== ', 1)[1]
+        if text.strip() and not text[0].isspace():
+            reports.append([text])
+        elif text.strip() and reports:
+            reports[-1].append(text)
+    unexplained = []
+    for block in reports:
+        head = block[0]
+        if not any(word in head for word in ('Invalid', 'uninitialised', 'Mismatched',
+                                             'overlap', 'free')):
+            continue
+        if 'uninitialised' in head and any('tcpiiu::tcpiiu' in line for line in block):
+            continue
+        unexplained.append('\n'.join(block))
+    return unexplained
+
+
 @pytest.mark.skipif(not VALGRIND, reason='set CACHANNEL_VALGRIND=1 (slow)')
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_reads_under_valgrind(bad_server, backend):
     outcome = client(bad_server, backend, 'reads', timeout=1800,
-                     prefix=VALGRIND_COMMAND)
+                     prefix=VALGRIND_ORIGINS)
     assert outcome.returncode == 0, outcome.report()
+    assert outcome.result is not None, outcome.report()
     assert 'Invalid read' not in outcome.stderr and 'Invalid write' not in outcome.stderr
+    assert unexplained_valgrind_reports(outcome.stderr) == []
