@@ -1,4 +1,5 @@
-"""Leak checks: many get callbacks and subscribe/clear cycles, both backends.
+"""Leak checks: many gets (with callback, and without: pend_io, sg_block)
+and subscribe/clear cycles, both backends.
 
 Against the session softIoc, in this process.  After a warm-up, the
 backend's private counter of Python references lent to libca
@@ -6,8 +7,9 @@ backend's private counter of Python references lent to libca
 value, the number of live Python objects (after ``gc.collect()``) must stay
 flat and the resident memory must grow by less than 5%.
 
-CI: 200,000 get callbacks and 20,000 subscribe/clear cycles per backend;
-``CACHANNEL_SOAK=1``: 1,000,000 and 100,000.  The counter values are
+CI: 200,000 get callbacks, 200,000 gets without callback and 20,000
+subscribe/clear cycles per backend; ``CACHANNEL_SOAK=1``: 1,000,000,
+1,000,000 and 100,000.  The counter values are
 recorded as test properties (``--junitxml`` shows them).
 """
 
@@ -74,6 +76,38 @@ def test_get_callbacks_do_not_leak(ca_backend, record_property):
     _check_flat(ca, before, after, record_property, 'gets')
     gc.collect()
     assert ca._backend_module._live_callbacks() == before[0] - 1   # the channel
+
+
+def test_gets_without_callback_do_not_leak(ca_backend, record_property):
+    """Each get holds a request and a DBRValue until answered; half the
+    batches go through a sync group."""
+    ca = ca_backend
+    chid = connect(ca, 'cawave')
+    status, gid = ca.sg_create()
+    done = [0]
+
+    def batch(in_group):
+        if in_group:
+            values = [ca.sg_get(gid, chid, ca.DBR.DOUBLE, 5)[1] for _ in range(BATCH)]
+            assert ca.sg_block(gid, 30) == ca.ECA.NORMAL
+        else:
+            values = [ca.get(chid, ca.DBR.DOUBLE, 5, use_numpy=True)[1] for _ in range(BATCH)]
+            assert ca.pend_io(30) == ca.ECA.NORMAL
+        assert len(values[-1].get()) == 5
+        done[0] += len(values)
+
+    try:
+        for i in range(GETS // 10 // BATCH):     # warm-up: 10%
+            batch(i % 2)
+        before = _state(ca)
+        for i in range(GETS * 9 // 10 // BATCH):
+            batch(i % 2)
+        after = _state(ca)
+    finally:
+        ca.sg_delete(gid)
+        ca.clear_channel(chid)
+    assert done[0] == GETS
+    _check_flat(ca, before, after, record_property, 'gets_without_callback')
 
 
 def test_subscribe_clear_cycles_do_not_leak(ca_backend, record_property):
