@@ -84,14 +84,15 @@ class IOCounter:
             self.outstanding = 0
             self._changed.notify_all()
 
-    def wait(self, timeout: Optional[float]) -> int:
-        """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` after
-        *timeout* seconds (None: for ever), in the calling thread's context."""
+    def wait(self, deadline: Optional[float]) -> int:
+        """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` once
+        ``time.monotonic()`` reaches *deadline* (None: never), in the calling
+        thread's context."""
         if lib.ca_preemtive_callback_is_enabled():
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             with self._changed:
                 done = self._changed.wait_for(lambda: not self.outstanding, timeout)
             return _common.ECA_NORMAL if done else _common.ECA_TIMEOUT
-        deadline = None if timeout is None else time.monotonic() + timeout
         poll = _POLL_FIRST
         while self.outstanding:
             step = poll
@@ -250,15 +251,14 @@ def pend_io(timeout: float) -> ECA:
     """Wait for outstanding gets and connections (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
     ensure_context()
-    started = time.monotonic()
+    # As ca_pend_io: a timeout of 0 waits for ever.
+    deadline = None if timeout == 0 else time.monotonic() + timeout
     counter = io_counter(current_context_address())
     # libca's part: channels created without a connection callback; its
     # flush also sends our gets.
     status = lib.ca_pend_io(timeout)
     if status == _common.ECA_NORMAL:
-        # As ca_pend_io: a timeout of 0 waits for ever.
-        status = counter.wait(None if timeout == 0
-                              else max(0.0, timeout - (time.monotonic() - started)))
+        status = counter.wait(deadline)
     if status == _common.ECA_TIMEOUT:
         counter.reset()
     return eca(status)

@@ -261,18 +261,27 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
+    status = _issue_counted(
+        chid, counter, value, in_group,
+        lambda handle: lib.ca_array_get_callback(dbrtype, count, ptr, _fill_cb, handle))
+    return eca(status), value if status == _NORMAL else None
+
+
+def _issue_counted(chid: Chid, counter: IOCounter, value: Optional[DBRValue],
+                   in_group: bool, issue: Callable[[Any], int]) -> int:
+    """Issue (``issue(handle)``) a request counted by *counter*, withdrawn
+    again if libca refuses it (the twin of request_issue in getput.c)."""
     target = _Counted()
     target.value = value
     target.counter = counter
     target.in_group = in_group
     target.generation = counter.issue()
     request, handle = _new_request(chid, target)
-    status = lib.ca_array_get_callback(dbrtype, count, ptr, _fill_cb, handle)
+    status = issue(handle)
     if status != _NORMAL:
         _end_request(request)
         counter.complete(target.generation)
-        return eca(status), None
-    return eca(status), value
+    return status
 
 
 def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
@@ -464,17 +473,10 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
     context.ensure_context()
-    target = _Counted()
-    target.value = None
-    target.counter = gid._io
-    target.in_group = True
-    target.generation = gid._io.issue()
-    request, handle = _new_request(chid, target)
-    status = lib.ca_array_put_callback(put_type, n, ptr, buffer, _group_put_cb, handle)
-    if status != _NORMAL:
-        _end_request(request)
-        gid._io.complete(target.generation)
-    return eca(status)
+    return eca(_issue_counted(
+        chid, gid._io, None, True,
+        lambda handle: lib.ca_array_put_callback(put_type, n, ptr, buffer, _group_put_cb,
+                                                 handle)))
 
 
 def sg_block(gid: SyncGroup, timeout: float) -> ECA:
@@ -485,12 +487,12 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
-    started = time.monotonic()
+    deadline = time.monotonic() + timeout
     # libca's own group is empty: this flushes our requests and refuses
     # (ECA.EVDISALLOW) a wait from inside a callback.
     status = lib.ca_sg_block(ident, timeout)
     if status == _NORMAL:
-        status = gid._io.wait(max(0.0, timeout - (time.monotonic() - started)))
+        status = gid._io.wait(deadline)
     if status == _NORMAL or status == ECA.TIMEOUT:
         gid._io.reset()
     return eca(status)

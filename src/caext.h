@@ -47,11 +47,12 @@ void io_counter_fini(io_counter *c);
 unsigned long io_counter_issue(io_counter *c);   /* -> its generation */
 void io_counter_complete(io_counter *c, unsigned long generation);
 void io_counter_reset(io_counter *c);
-/* Waits until nothing is outstanding: ECA_NORMAL, ECA_TIMEOUT after
- * `timeout` s (< 0: forever), or -1 with an exception (a signal).  A
+/* Waits until nothing is outstanding: ECA_NORMAL, ECA_TIMEOUT once
+ * monotonic_seconds() reaches `deadline` (< 0: never), or -1 with an
+ * exception (a signal).  A
  * non-preemptive context only calls back from inside ca_pend_*, so there
  * the wait is a series of short ca_pend_event calls. */
-int io_counter_wait(io_counter *c, double timeout, int preemptive);
+int io_counter_wait(io_counter *c, double deadline, int preemptive);
 double monotonic_seconds(void);
 
 /* ---- identifiers ---------------------------------------------------- */

@@ -67,7 +67,6 @@ ContextObject *context_record(struct ca_client_context *ctx)
             rec->ctx = ctx;
             rec->valid = 1;
             rec->preemptive = ca_preemtive_callback_is_enabled();
-            rec->io.done = NULL;
             if (io_counter_init(&rec->io) < 0 ||
                 PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
                 Py_DECREF(rec);
@@ -273,7 +272,8 @@ int parse_timeout(PyObject *arg, double *timeout)
 static PyObject *pend_io_with(double timeout)
 {
     ContextObject *rec = context_current(1);
-    double started = monotonic_seconds();
+    /* As ca_pend_io: a timeout of 0 waits for ever. */
+    double deadline = timeout == 0 ? -1 : monotonic_seconds() + timeout;
     int status;
     if (!rec)
         return NULL;
@@ -283,12 +283,8 @@ static PyObject *pend_io_with(double timeout)
     Py_BEGIN_ALLOW_THREADS
     status = ca_pend_io(timeout);
     Py_END_ALLOW_THREADS
-    if (status == ECA_NORMAL) {
-        double left = timeout - (monotonic_seconds() - started);
-        /* As ca_pend_io: a timeout of 0 waits for ever. */
-        status = io_counter_wait(&rec->io, timeout == 0 ? -1 : (left > 0 ? left : 0),
-                                 rec->preemptive);
-    }
+    if (status == ECA_NORMAL)
+        status = io_counter_wait(&rec->io, deadline, rec->preemptive);
     if (status == ECA_TIMEOUT)
         io_counter_reset(&rec->io);
     Py_DECREF(rec);

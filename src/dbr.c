@@ -315,16 +315,22 @@ static void get_buffer_free(void *buffer, size_t size)
     free(buffer);
 }
 
+/* Bytes of a value's buffer (room for one element at least). */
+static size_t dbrvalue_size(DBRValueObject *v)
+{
+    return dbr_size_n(v->type, v->count ? v->count : 1);
+}
+
 static void dbrvalue_dealloc(DBRValueObject *self)
 {
-    get_buffer_free(self->buffer, dbr_size_n(self->type, self->count ? self->count : 1));
+    get_buffer_free(self->buffer, dbrvalue_size(self));
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int dbrvalue_getbuffer(DBRValueObject *self, Py_buffer *view, int flags)
 {
     return PyBuffer_FillInfo(view, (PyObject *)self, self->buffer,
-                             dbr_size_n(self->type, self->count), 0, flags);
+                             dbrvalue_size(self), 0, flags);
 }
 
 static PyBufferProcs dbrvalue_as_buffer = {
@@ -373,7 +379,7 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
     v->type = type;
     v->count = count;
     v->use_numpy = use_numpy;
-    v->buffer = get_buffer_alloc(dbr_size_n(type, count ? count : 1));
+    v->buffer = get_buffer_alloc(dbrvalue_size(v));
     if (!v->buffer) {
         Py_DECREF(v);
         return PyErr_NoMemory();
@@ -387,7 +393,7 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
 void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr)
 {
     size_t meta = dbr_size[value->type] - dbr_value_size[value->type];
-    size_t room = meta + (size_t)(value->count ? value->count : 1) * dbr_value_size[value->type];
+    size_t room = dbrvalue_size(value);
     size_t bytes = meta + (size_t)(count < value->count ? count : value->count) *
                               dbr_value_size[value->type];
     char *buffer = value->buffer;

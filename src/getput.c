@@ -532,7 +532,6 @@ PyObject *py_sg_create(PyObject *self, PyObject *unused)
     group->valid = 1;
     group->context = rec;
     Py_INCREF(rec);
-    group->io.done = NULL;
     if (io_counter_init(&group->io) < 0) {
         Py_DECREF(group);
         return NULL;
@@ -592,6 +591,13 @@ typedef struct {
     unsigned long generation;
 } GroupPut;
 
+static void group_put_free(GroupPut *put)
+{
+    live_usr--;
+    Py_DECREF(put->group);
+    PyMem_Free(put);
+}
+
 static void group_put_handler(struct event_handler_args args)
 {
     cb_state gil;
@@ -602,9 +608,7 @@ static void group_put_handler(struct event_handler_args args)
      * times out. */
     if (args.status == ECA_NORMAL)
         io_counter_complete(&put->group->io, put->generation);
-    live_usr--;
-    Py_DECREF(put->group);
-    PyMem_Free(put);
+    group_put_free(put);
     cb_leave(gil);
 }
 
@@ -650,9 +654,7 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
     free(buffer);
     if (status != ECA_NORMAL) {
         io_counter_complete(&group->io, put->generation);
-        live_usr--;
-        Py_DECREF(group);
-        PyMem_Free(put);
+        group_put_free(put);
     }
     return ECA_OBJ(status);
 }
@@ -662,7 +664,7 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"gid", "timeout", NULL};
     PyObject *gobj, *timeout_obj;
     SyncGroupObject *group;
-    double timeout, started;
+    double timeout, deadline;
     int gone, status;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:sg_block", kwlist, &gobj, &timeout_obj))
         return NULL;
@@ -670,18 +672,15 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
-    started = monotonic_seconds();
+    deadline = monotonic_seconds() + timeout;
     Py_INCREF(group);   /* another thread may delete it meanwhile */
     /* libca's own group is empty: this flushes our requests and refuses
      * (ECA_EVDISALLOW) a wait from inside a callback. */
     Py_BEGIN_ALLOW_THREADS
     status = ca_sg_block(group->gid, timeout);
     Py_END_ALLOW_THREADS
-    if (status == ECA_NORMAL) {
-        double left = timeout - (monotonic_seconds() - started);
-        status = io_counter_wait(&group->io, left > 0 ? left : 0,
-                                 group->context->preemptive);
-    }
+    if (status == ECA_NORMAL)
+        status = io_counter_wait(&group->io, deadline, group->context->preemptive);
     /* ca_sg_block resets the group however the wait ended. */
     if (status == ECA_NORMAL || status == ECA_TIMEOUT)
         io_counter_reset(&group->io);

@@ -65,16 +65,15 @@ void io_counter_reset(io_counter *c)
         epicsEventSignal(c->done);
 }
 
-int io_counter_wait(io_counter *c, double timeout, int preemptive)
+int io_counter_wait(io_counter *c, double deadline, int preemptive)
 {
-    double deadline = timeout < 0 ? 0 : monotonic_seconds() + timeout;
     double poll = POLL_FIRST;
     int status = ECA_NORMAL;
 
     c->waiters++;
     while (c->outstanding > 0) {
         double slice = WAIT_SLICE;
-        if (timeout >= 0) {
+        if (deadline >= 0) {
             double remaining = deadline - monotonic_seconds();
             if (remaining <= 0) {
                 status = ECA_TIMEOUT;
