@@ -166,6 +166,14 @@ def _format_value(dbr: Any, use_numpy: bool, as_string: bool) -> Dict[str, Any]:
     return result
 
 
+
+def _read_value(value: Any, options: Tuple[bool, bool]) -> Any:
+    """What getValue/getw return for a completed DBRValue."""
+    use_numpy, as_string = options
+    dbr = value.get()
+    formatted = _format_value(dbr, use_numpy, as_string)
+    return formatted if isinstance(dbr, dict) else formatted['pv_value']
+
 def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
                           as_string: bool) -> Dict[str, Any]:
     """The documented get/monitor callback dict: ``chid type count status`` plus ``pv_*``."""
@@ -367,14 +375,18 @@ class CaChannel:
         :keyword use_numpy: return arrays as numpy arrays (default ``CaChannel.USE_NUMPY``)
         :raises CaChannelException: if error happens
         """
+        self._val, self._val_options = self._request_value(req_type, count, keywords)
+
+    def _request_value(self, req_type: Optional[int], count: Optional[int],
+                       keywords: Dict[str, Any]) -> Tuple[Any, Tuple[bool, bool]]:
+        """Issue a get without callback -> (its DBRValue, formatting options)."""
         use_numpy = self._use_numpy(keywords)
         chid = self._chid_or_raise()
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
         status, value = self._backend.get(chid, chtype, count, None, use_numpy)
         self._check(status)
-        self._val = value
-        self._val_options = (use_numpy, as_string)
+        return value, (use_numpy, as_string)
 
     def getValue(self) -> Any:
         """Return the value(s) after :meth:`array_get` has completed.
@@ -385,10 +397,7 @@ class CaChannel:
         if self._val is None:
             # nothing was requested: the closest CA status is a failed read
             raise CaChannelException(self._backend.ECA_GETFAIL)
-        use_numpy, as_string = self._val_options
-        dbr = self._val.get()
-        formatted = _format_value(dbr, use_numpy, as_string)
-        return formatted if isinstance(dbr, dict) else formatted['pv_value']
+        return _read_value(self._val, self._val_options)
 
     def array_get_callback(self, req_type: Optional[int], count: Optional[int],
                            callback: Callback, *user_args: Any, **keywords: Any) -> None:
@@ -420,9 +429,11 @@ class CaChannel:
         :return: the value for plain request types, else a dict of ``pv_*`` keys
         :raises CaChannelException: if timeout or error happens
         """
-        self.array_get(req_type, count, **keywords)
+        # Its own request, not the one array_get keeps for getValue: threads
+        # sharing this object each read the reply they waited for.
+        value, options = self._request_value(req_type, count, keywords)
         self.pend_io(self.getTimeout())
-        return self.getValue()
+        return _read_value(value, options)
 
     # ------------------------------------------------------------------
     # write

@@ -67,6 +67,7 @@ else:
 
 def channel_ptr(chid: Any) -> Any:
     """The live C pointer of *chid*, None if cleared; ``TypeError`` if not a chid."""
+    iowait.park_if_exiting()        # every channel call passes here
     return check(chid, Chid, 'chid')._ptr
 
 
@@ -201,12 +202,16 @@ def create_channel(name: str, callback: Callback = None,
     chan._conn_gen = account.issue() if callback is None else account.generation
     chan._handle = keep(chan)
     out = ffi.new('chid *')
-    status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
-                   raw_name, _connection_cb, chan._handle, priority, out)
+    status = -1                     # stays so if cffi refuses the priority
+    try:
+        status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
+                       raw_name, _connection_cb, chan._handle, priority, out)
+    finally:
+        if status != _common.ECA_NORMAL:
+            account.uncount_connection(chan)
+            release(chan._handle)
+            chan._handle = None
     if status != _common.ECA_NORMAL:
-        account.uncount_connection(chan)
-        release(chan._handle)
-        chan._handle = None
         return eca(status), None
     chan._ptr = out[0]
     with _lock:
@@ -220,7 +225,7 @@ def clear_channel(chid: Chid) -> ECA:
     libca guarantees no callback for the channel runs after it returns, so
     the handles it held are released here.
     """
-    check(chid, Chid, 'chid')
+    channel_ptr(chid)
     ptr = _detach(chid)
     if ptr is None:
         return ECA.BADCHID

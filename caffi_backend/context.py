@@ -68,6 +68,7 @@ def ensure_context() -> None:
 
     ``RuntimeError`` if libca can neither create nor attach it.
     """
+    iowait.park_if_exiting()        # every context call passes here
     if lib.ca_current_context() != ffi.NULL or _common.shutting_down:
         return
     global _process_context
@@ -199,11 +200,18 @@ def pend_io(timeout: float) -> ECA:
     # every get a callback): this only flushes, and refuses a wait from
     # inside a callback (ECA.EVDISALLOW).
     status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_pend_io, timeout)
-    if status == _common.ECA_NORMAL:
-        status = counter.wait(deadline, ctx_address)
-    # A timeout forgets what this thread was waiting for, as libca's does
-    # for the whole context.
-    if status == _common.ECA_TIMEOUT:
+    # Every wait that ends moves the account to a new generation, as libca's
+    # does for the whole context: after a timeout (or Ctrl-C) what was
+    # outstanding is forgotten, so the next pend_io waits only for what comes
+    # after, and a channel made before no longer counts when it disconnects
+    # later.
+    try:
+        if status == _common.ECA_NORMAL:
+            status = counter.wait(deadline, ctx_address)
+    except BaseException:
+        counter.reset()
+        raise
+    if status == _common.ECA_TIMEOUT or status == _common.ECA_NORMAL:
         counter.reset()
     return eca(status)
 
@@ -293,6 +301,7 @@ def shutdown() -> None:
     """At interpreter exit: stop delivering callbacks, refuse every call, and
     destroy the process context (once no thread is inside libca on it), so
     libca's threads are gone before Python finalizes."""
+    iowait.mark_exit_thread()
     _common.shutting_down = True
     with _lock:
         shared = _process_context

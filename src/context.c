@@ -95,8 +95,11 @@ ContextObject *context_record(struct ca_client_context *ctx)
 
 ContextObject *context_current(int create)
 {
-    struct ca_client_context *ctx = ca_current_context();
+    struct ca_client_context *ctx;
     ContextObject *rec;
+
+    park_if_exiting();   /* every context call passes here */
+    ctx = ca_current_context();
 
     if (ctx)
         return context_record(ctx);
@@ -327,9 +330,12 @@ static PyObject *pend_io_with(double timeout)
     LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_pend_io(timeout));
     if (status == ECA_NORMAL)
         status = io_counter_wait(&account->io, deadline, rec);
-    /* A timeout forgets what this thread was waiting for, as libca's does
-     * for the whole context. */
-    if (status == ECA_TIMEOUT)
+    /* Every wait that ends moves the account to a new generation, as
+     * libca's does for the whole context: after a timeout (or Ctrl-C) what
+     * was outstanding is forgotten, so the next pend_io waits only for what
+     * comes after, and a channel made before no longer counts when it
+     * disconnects later. */
+    if (status != ECA_NOCACTX && status != ECA_EVDISALLOW)
         io_counter_reset(&account->io);
     Py_DECREF(account);
     return status < 0 ? NULL : ECA_OBJ(status);
@@ -458,6 +464,7 @@ PyObject *py__shutdown(PyObject *self, PyObject *unused)
     /* From here on libca's threads drop callbacks instead of waiting for a
      * GIL that a finalizing interpreter will never give back, and every call
      * is refused; waits in progress return within a slice. */
+    mark_exit_thread();
     shutting_down = 1;
     if (default_context && default_context->valid) {
         struct ca_client_context *mine = ca_current_context();
