@@ -361,12 +361,17 @@ def find_libraries() -> Tuple[Optional[str], str]:
 
 def _open_libraries() -> Tuple[object, Optional[str], str]:
     com_path, ca_path = find_libraries()
+    # Never unloaded: cffi would dlclose them when the interpreter finalizes,
+    # under the threads of a context that outlives it (one another thread
+    # made non-preemptive, which this one cannot destroy), which then run
+    # unmapped code.
+    flags = ffi.RTLD_NOW | ffi.RTLD_GLOBAL | getattr(ffi, 'RTLD_NODELETE', 0)
     try:
         if com_path is not None:
             # libca's symbols reference libCom's; opening libCom first with
             # RTLD_GLOBAL makes them resolvable even without an rpath.
-            ffi.dlopen(com_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL)
-        return ffi.dlopen(ca_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL), com_path, ca_path
+            ffi.dlopen(com_path, flags)
+        return ffi.dlopen(ca_path, flags), com_path, ca_path
     except OSError as exc:
         raise ImportError('cannot load libca from %s: %s' % (ca_path, exc)) from exc
 

@@ -64,6 +64,7 @@ typedef struct {
     int valid;            /* 0 once destroyed or being destroyed */
     int preemptive;
     int busy;             /* threads inside a libca call on this context */
+    int owned;            /* created by this module: destroyed at exit */
 } ContextObject;
 
 typedef struct {

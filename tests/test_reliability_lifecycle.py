@@ -236,7 +236,9 @@ def test_exit(lc_ioc, backend, name):
 # --- calls before any channel -------------------------------------------------
 
 @pytest.mark.parametrize('backend', BACKENDS)
-@pytest.mark.parametrize('name', ['every_call', 'destroy_first', 'poll_only'])
+@pytest.mark.parametrize('name', ['every_call', 'destroy_first', 'poll_only',
+                                  'thread_context_left', 'thread_context_left_preemptive',
+                                  'second_context'])
 def test_fresh_process(lc_ioc, backend, name):
     outcome = Scenario(lc_ioc, backend, 'fresh', name).finish(60)
     _check_clean(outcome)
@@ -248,3 +250,7 @@ def test_fresh_process(lc_ioc, backend, name):
         assert facts['value'] == 9.5, facts
     if name == 'poll_only':
         assert facts['poll'] == 'ECA.TIMEOUT', facts
+    if name.startswith('thread_context_left'):
+        assert facts == {'create': 'ECA.NORMAL', 'pend': 'ECA.NORMAL'}, facts
+    if name == 'second_context':
+        assert facts['create'] == 'ECA.NORMAL' and isinstance(facts['value'], float), facts

@@ -295,6 +295,7 @@ def sigint(name: str) -> Dict[str, Any]:
     except CaChannelException as exc:
         outcome = f'raised {exc}'
     blocked = time.monotonic() - start
+    print('ENDED', outcome, flush=True)
     # The library is consistent afterwards: the next call works (once the
     # test has let a stopped IOC go on).
     if name.startswith('stopped:'):
@@ -417,6 +418,24 @@ def fresh(name: str) -> Dict[str, Any]:
         facts['value'] = chan.getw()
     elif name == 'poll_only':
         facts['poll'] = str(ca.poll())
+    elif name in ('thread_context_left', 'thread_context_left_preemptive'):
+        # A thread makes a context of its own, with a channel, and ends
+        # without destroying it: the process must still exit cleanly.
+        preemptive = name.endswith('preemptive')
+
+        def body() -> None:
+            facts['create'] = str(ca.create_context(preemptive))
+            status, chid = ca.create_channel('lc:ai11')
+            facts['pend'] = str(ca.pend_io(10))
+        worker = threading.Thread(target=body)
+        worker.start()
+        worker.join(30)
+    elif name == 'second_context':
+        # The main thread leaves the shared context for one of its own.
+        ca.poll()
+        ca.detach_context()
+        facts['create'] = str(ca.create_context(False))
+        facts['value'] = connected('lc:ai12').getw()
     elif name == 'every_call':
         # Each in a fresh state as far as possible: none may raise anything
         # but a clear TypeError/ValueError for these dummy arguments.
