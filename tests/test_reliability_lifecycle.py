@@ -26,8 +26,9 @@ from typing import Dict, List, Optional
 
 import pytest
 
+import motor_sim
 from CaChannel.testing import SoftIoc, free_port
-from scripts.scenario_lib import RESULT_TAG, ScriptResult
+from scripts.scenario_lib import ScriptResult
 
 SCRIPT = Path(__file__).parent / 'scripts' / 'lifecycle_scenario.py'
 BACKENDS = ['c', 'caffi']
@@ -56,6 +57,9 @@ def _database() -> str:
     return ''.join(lines)
 
 
+motor_simulator = motor_sim.motor_fixture()
+
+
 @pytest.fixture(scope='module')
 def lc_ioc():
     env = {'EPICS_CA_SERVER_PORT': str(free_port()),
@@ -66,7 +70,9 @@ def lc_ioc():
 
 def _env(ioc: SoftIoc, backend: str) -> Dict[str, str]:
     env = dict(os.environ)
-    env.update({'EPICS_CA_ADDR_LIST': '127.0.0.1', 'EPICS_CA_AUTO_ADDR_LIST': 'NO',
+    # The IOC at the script's server port, and the motor simulator.
+    addresses = f'127.0.0.1 127.0.0.1:{motor_sim.reserve_port()}'
+    env.update({'EPICS_CA_ADDR_LIST': addresses, 'EPICS_CA_AUTO_ADDR_LIST': 'NO',
                 'EPICS_CA_SERVER_PORT': str(ioc.port), 'LC_IOC_PID': str(ioc.pid),
                 'CACHANNEL_BACKEND': backend, 'PYTHONUNBUFFERED': '1',
                 'PYTHONPATH': os.pathsep.join([str(SCRIPT.parent)] + sys.path)})
@@ -169,13 +175,17 @@ def test_threads(lc_ioc, backend, name):
 
 SIGINT_CALLS = ['ca.pend_io', 'ca.pend_io(0)', 'ca.pend_event', 'ca.pend_event(0)',
                 'CaChannel.searchw', 'CaChannel.pend_event', 'epicsPV', 'util.caget',
+                'epicsMotor.wait',
                 'stopped:ca.get', 'stopped:ca.sg_block', 'stopped:CaChannel.getw',
                 'stopped:epicsPV.getw', 'stopped:util.caget', 'stopped:putWait']
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('call', SIGINT_CALLS)
-def test_sigint(lc_ioc, backend, call):
+def test_sigint(lc_ioc, backend, call, request):
+    if call == 'epicsMotor.wait':
+        request.getfixturevalue('motor_simulator')
+        motor_sim.reset_motor()
     run = Scenario(lc_ioc, backend, 'sigint', call)
     try:
         run.wait_line('READY', 60)
@@ -192,6 +202,8 @@ def test_sigint(lc_ioc, backend, call):
         run.proc.stdin.write('\n')
         run.proc.stdin.flush()
     outcome = run.finish(60)
+    if call == 'epicsMotor.wait':
+        motor_sim.reset_motor()
     _check_clean(outcome)
     assert outcome.result['outcome'] == 'interrupted', outcome.result
     assert outcome.result['after'] == 2.5, outcome.result

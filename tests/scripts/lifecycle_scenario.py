@@ -244,6 +244,12 @@ def blocking_call(name: str) -> Callable[[], Any]:
         return lambda: epicsPV(MISSING)
     if name == 'util.caget':
         return lambda: util.caget(MISSING)
+    if name == 'epicsMotor.wait':
+        from epicsMotor import epicsMotor
+        motor = epicsMotor('sim:m1')
+        motor.slew_speed = 1.0
+        motor.move(90.0)            # 90 s at this speed
+        return motor.wait
     # The IOC stops answering once the channels are connected.
     if name == 'stopped:ca.get':
         status, chid = ca.create_channel('lc:ai1')
