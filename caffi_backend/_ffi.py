@@ -231,8 +231,6 @@ int ca_create_channel(const char *pChanName,
                       void (*pConnStateCallback)(struct connection_handler_args),
                       void *pUserPrivate, unsigned priority, chid *pChanID);
 int ca_clear_channel(chid chanId);
-int ca_change_connection_event(chid chan,
-                               void (*pfunc)(struct connection_handler_args));
 int ca_replace_access_rights_event(chid chan,
                                    void (*pfunc)(struct access_rights_handler_args));
 void *ca_puser(chid chan);
@@ -240,9 +238,8 @@ void *ca_puser(chid chan);
 /* information */
 short ca_field_type(chid chan);
 unsigned long ca_element_count(chid chan);
-const char *ca_name(chid chan);
 int ca_state(chid chan);                      /* enum channel_state */
-const char *ca_host_name(chid channel);
+unsigned ca_get_host_name(chid pChan, char *pBuf, unsigned bufLength);
 unsigned ca_read_access(chid chan);
 unsigned ca_write_access(chid chan);
 const char *ca_message(long ca_status);
@@ -268,8 +265,6 @@ int ca_clear_subscription(evid eventID);
 /* execution; ca_real is double */
 int ca_pend_event(double timeout);
 int ca_pend_io(double timeout);
-int ca_pend(double timeout, int early);
-int ca_test_io(void);
 int ca_flush_io(void);
 int ca_preemtive_callback_is_enabled(void);
 

@@ -53,6 +53,7 @@ _lock = threading.Lock()
 
 _CA_OP = _common.CA_OP_MEMBERS
 _CONN_UP = int(CA_OP.CONN_UP)
+_HOST_NAME_BYTES = 256
 _DBF: Dict[int, DBF] = DBF._value2member_map_  # type: ignore[assignment]
 _STATE: Dict[int, ChannelState] = ChannelState._value2member_map_  # type: ignore[assignment]
 
@@ -311,7 +312,13 @@ def state(chid: Chid) -> ChannelState:
 def host_name(chid: Chid) -> str:
     """The server's host name ('' once cleared)."""
     ptr = channel_ptr(chid)
-    return '' if ptr is None else c_text(gated(chid._ctx, ffi.NULL, lib.ca_host_name, ptr))
+    if ptr is None:
+        return ''
+    # ca_get_host_name, not ca_host_name: it copies under libca's lock into
+    # a bounded buffer (the C backend's twin does the same).
+    host = ffi.new('char[]', _HOST_NAME_BYTES)
+    gated(chid._ctx, 0, lib.ca_get_host_name, ptr, host, _HOST_NAME_BYTES)
+    return ffi.string(host, _HOST_NAME_BYTES).decode('utf-8', 'replace')
 
 
 def read_access(chid: Chid) -> bool:
