@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -127,6 +129,10 @@ class Tool:
         self.out = out
         self.err = err
         self.settings = Settings()
+        #: camonitor waits in libca for good when True (a console script),
+        #: else in slices until *stop* is set.
+        self.blocking = False
+        self.stop = threading.Event()
 
     def help_hint(self) -> bytes:
         return b"('%s -h' for help.)" % self.name.encode()
@@ -285,18 +291,26 @@ def pend_event(ca: Any, timeout: float) -> None:
         ca.pend_event(wait)
 
 
-def run_in_context(body: Callable[[], int]) -> int:
+def run_in_context(body: Callable[[], int], tool: Optional['Tool'] = None) -> int:
     """Run *body* in a non-preemptive CA context of its own, as base's tools do.
 
     Callbacks then run only inside pend_event/pend_io of that thread, so the
     tools need no locks and print in a fixed order.  A caller that already
     has a context (a program calling :func:`CaChannel.cli.caget`) keeps it:
-    the tool runs in a thread of its own.
+    the tool runs in a thread of its own.  Called as a function, a tool
+    returns 130 on KeyboardInterrupt.
     """
     from CaChannel import ca
     if ca.current_context() is None:
-        return _own_context(ca, body)
-    import threading
+        if tool is not None:
+            # A console script (SIGINT at its default) may block in libca
+            # for good: the signal ends the process, as it ends base's.
+            tool.blocking = (threading.current_thread() is threading.main_thread()
+                             and signal.getsignal(signal.SIGINT) == signal.SIG_DFL)
+        try:
+            return _own_context(ca, body)
+        except KeyboardInterrupt:
+            return 130
     result: List[int] = []
     failure: List[BaseException] = []
 
@@ -308,7 +322,14 @@ def run_in_context(body: Callable[[], int]) -> int:
 
     thread = threading.Thread(target=worker, name='CaChannel-cli', daemon=True)
     thread.start()
-    thread.join()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        if tool is not None:
+            tool.stop.set()
+        thread.join()
+        return 130
     if failure:
         raise failure[0]
     return result[0]
