@@ -247,15 +247,23 @@ class Output:
     def __init__(self, stream: Optional[IO[Any]], default: IO[Any]) -> None:
         self.stream = stream if stream is not None else default
         self.raw = getattr(self.stream, 'buffer', None)
+        self.broken = False
 
     def write(self, data: bytes) -> None:
-        if self.raw is not None:
-            self.stream.flush()
-            self.raw.write(data)
-            self.raw.flush()
-        else:
-            self.stream.write(data.decode('utf-8', 'surrogateescape'))
-            self.stream.flush()
+        if self.broken:
+            return
+        try:
+            if self.raw is not None:
+                self.stream.flush()
+                self.raw.write(data)
+                self.raw.flush()
+            else:
+                self.stream.write(data.decode('utf-8', 'surrogateescape'))
+                self.stream.flush()
+        except BrokenPipeError:
+            # libca ignores SIGPIPE, so base's printf fails quietly once the
+            # reader is gone (`caget ... | head -1`) and the tool goes on.
+            self.broken = True
 
 
 # --- waiting as libca does -------------------------------------------------------------------
