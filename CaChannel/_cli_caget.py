@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from CaChannel._cli_common import (Tool, connect, getopt, pend_event, pend_io, permuting,
-                                   run_in_context)
+from CaChannel._cli_common import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
 from CaChannel._cli_text import scan_int
-from CaChannel._cli_values import PV, char_string, extra_text, raw, value_text, wide_line, \
+from CaChannel._cli_values import PV, time_type, char_string, extra_text, raw, value_text, wide_line, \
     zero_record, StampClock
 
 HELP = b'''
@@ -28,14 +27,7 @@ Enums:
 Arrays (printed as element count, then the elements):
   -# <n>     the first n elements only
   -S         a char array as a string
-Floating point:
-  -e <n>, -f <n>, -g <n>   printf %%e, %%f or %%g with n digits (default %%g)
-  -s         as the server's string (the record's precision)
-  -lx, -lo, -lb            rounded to an integer in hex, octal or binary
-Integers:
-  -0x, -0o, -0b            in hex, octal or binary
-  -F <c>     separate fields by the character c instead of a space
-
+''' + FORMAT_HELP + b'''
 Example: caget -a -f8 pv1 pv2
 
 '''
@@ -46,6 +38,7 @@ _PUT_ONLY = (35, 36)
 
 class Caget(Tool):
     name = 'caget'
+    help_text = HELP
     optstring = b':taicnhsSVe:f:g:l:#:d:0:w:p:F:'
 
     def __init__(self, out: Any, err: Any) -> None:
@@ -55,10 +48,6 @@ class Caget(Tool):
         self.count = 0
         self.dbr_type = -1
         self.float_as_string = False
-
-    def usage(self) -> None:
-        from CaChannel._cli_common import DEFAULT_TIMEOUT, PRIORITY_MAX
-        self.err.write(HELP % (DEFAULT_TIMEOUT, PRIORITY_MAX))
 
     def set_layout(self, layout: str) -> None:
         if self.layout != 'plain':
@@ -77,16 +66,16 @@ class Caget(Tool):
             self.warn(b'Requested dbr type out of range or invalid - ignored. %s' % self.help_hint())
             self.layout = 'plain'
 
+    def option_radix(self, letter: bytes, arg: bytes) -> str:
+        kind = super().option_radix(letter, arg)
+        if kind != 'dec' and letter == b'0':
+            self.dbr_type = 5   # DBR_LONG, for a -d given before, as in base
+        return kind
+
     def main(self, args: List[bytes]) -> int:
-        self.timeout_from_environment()
-        options, names = getopt(args, self.optstring, permuting())
+        options, names = self.options(args, permuting())
         settings = self.settings
         for letter, arg in options:
-            if letter == b'h':
-                self.usage()
-                return 0
-            if letter == b'V':
-                return self.version()
             if letter in b'ta':
                 self.set_layout('terse' if letter == b't' else 'all')
             elif letter == b'c':
@@ -95,8 +84,6 @@ class Caget(Tool):
                 self.option_type(arg)
             elif letter == b'n':
                 settings.enum_as_number = True
-            elif letter == b'w':
-                self.option_timeout(arg)
             elif letter == b'#':
                 count = scan_int(arg)
                 if count is None:
@@ -105,29 +92,13 @@ class Caget(Tool):
                     count = 0
                 # base keeps it in an unsigned long: -1 asks for "all, counted".
                 self.count = count % 2**64
-            elif letter == b'p':
-                self.option_priority(arg)
             elif letter == b's':
                 self.float_as_string = True
             elif letter == b'S':
                 settings.char_as_string = True
-            elif letter in (b'e', b'f', b'g'):
-                self.option_precision(letter, arg)
-            elif letter in (b'l', b'0'):
-                if self.option_radix(letter, arg) != 'dec' and letter == b'0':
-                    self.dbr_type = 5   # DBR_LONG, for -d given before
-            elif letter == b'F':
-                self.option_separator(arg)
-            elif letter == b'?':
-                return self.unknown(arg)
-            elif letter == b':':
-                return self.missing_argument(arg)
             else:   # -i: in base's option string, but it has no meaning
-                self.usage()
-                return 1
-        if not names:
-            return self.no_pv()
-        pvs = [PV(name) for name in names]
+                self.meaningless()
+        pvs = self.pv_names(names)
         return run_in_context(lambda: self.read(pvs))
 
     # -- reading ------------------------------------------------------------------
@@ -155,11 +126,7 @@ class Caget(Tool):
             pv.dbf_type = int(ca.field_type(pv.chid))
             pv.dbr_type = self.dbr_type
             if self.layout != 'dbr':
-                pv.dbr_type = int(ca.dbf_type_to_DBR_TIME(pv.dbf_type))
-                if pv.dbr_type == ca.DBR_TIME_ENUM:
-                    pv.dbr_type = ca.DBR_TIME_INT if settings.enum_as_number else ca.DBR_TIME_STRING
-                elif self.float_as_string and pv.dbr_type in (ca.DBR_TIME_FLOAT, ca.DBR_TIME_DOUBLE):
-                    pv.dbr_type = ca.DBR_TIME_STRING
+                pv.dbr_type = time_type(pv.dbf_type, settings, self.float_as_string)
             if ca.state(pv.chid) != ca.cs_conn:
                 pv.status = ca.ECA_DISCONN
                 continue

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
-from CaChannel._cli_common import (DEFAULT_TIMEOUT, PRIORITY_MAX, Tool, connect, getopt,
-                                   permuting, run_in_context)
+from CaChannel._cli_common import Tool, connect, permuting, run_in_context
 from CaChannel._cli_text import scan_unsigned
 from CaChannel._cli_values import PV
 
@@ -28,6 +27,7 @@ _STATES = (b'never connected', b'previously connected', b'connected', b'closed')
 
 class Cainfo(Tool):
     name = 'cainfo'
+    help_text = HELP
     optstring = b':nhVw:s:p:'
 
     def __init__(self, out: Any, err: Any) -> None:
@@ -37,40 +37,23 @@ class Cainfo(Tool):
     def usage(self) -> None:
         from CaChannel import ca
         from CaChannel._cli_common import epics_version
-        self.err.write(HELP % (DEFAULT_TIMEOUT, PRIORITY_MAX))
+        super().usage()
         self.err.write(b'\nEPICS Version %s, CA Protocol version %s\n'
                        % (epics_version().encode(), ca.version().encode()))
 
     def main(self, args: List[bytes]) -> int:
-        self.timeout_from_environment()
-        options, names = getopt(args, self.optstring, permuting())
+        options, names = self.options(args, permuting())
         for letter, arg in options:
-            if letter == b'h':
-                self.usage()
-                return 0
-            if letter == b'V':
-                return self.version()
-            if letter == b'w':
-                self.option_timeout(arg)
-            elif letter == b's':
+            if letter == b's':
                 level = scan_unsigned(arg)
                 if level is None:
                     self.warn(b"'%s' is not a valid interest level - ignored. %s"
                               % (arg, self.help_hint()))
                     level = 0
                 self.level = level
-            elif letter == b'p':
-                self.option_priority(arg)
-            elif letter == b'?':
-                return self.unknown(arg)
-            elif letter == b':':
-                return self.missing_argument(arg)
             else:   # -n: in base's option string, but it has no meaning
-                self.usage()
-                return 1
-        if not self.level and not names:
-            return self.no_pv()
-        pvs = [PV(name) for name in names]
+                self.meaningless()
+        pvs = self.pv_names(names) if names or not self.level else []
         return run_in_context(lambda: self.show(pvs))
 
     def show(self, pvs: List[PV]) -> int:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from CaChannel._cli_common import (DEFAULT_TIMEOUT, PRIORITY_MAX, Tool, create, getopt,
-                                   pend_event, permuting, run_in_context)
+from CaChannel._cli_common import FORMAT_HELP, Tool, create, pend_event, permuting, run_in_context
 from CaChannel._cli_text import scan_unsigned
-from CaChannel._cli_values import PV, StampClock, wide_line
+from CaChannel._cli_values import PV, StampClock, time_type, wide_line
 
 HELP = b'''
 Usage: camonitor [options] <PV name> ...
@@ -30,14 +29,7 @@ Enums:
 Arrays (printed as element count, then the elements):
   -# <n>     ask for and print up to n elements (default: all, as they change)
   -S         a char array as a string
-Floating point:
-  -e <n>, -f <n>, -g <n>   printf %%e, %%f or %%g with n digits (default %%g)
-  -s         as the server's string (the record's precision)
-  -lx, -lo, -lb            rounded to an integer in hex, octal or binary
-Integers:
-  -0x, -0o, -0b            in hex, octal or binary
-  -F <c>     separate fields by the character c instead of a space
-
+''' + FORMAT_HELP + b'''
 Example: camonitor -f8 pv1 pv2
 
 '''
@@ -48,6 +40,7 @@ _STAMP_KINDS = {b'r': 'relative', b'i': 'incremental', b'I': 'by-channel'}
 
 class Camonitor(Tool):
     name = 'camonitor'
+    help_text = HELP
     optstring = b':nhVm:sSe:f:g:l:#:0:w:t:p:F:'
 
     def __init__(self, out: Any, err: Any) -> None:
@@ -55,9 +48,6 @@ class Camonitor(Tool):
         self.count = 0
         self.mask_letters = b'va'
         self.float_as_string = False
-
-    def usage(self) -> None:
-        self.err.write(HELP % (DEFAULT_TIMEOUT, PRIORITY_MAX))
 
     def option_stamps(self, arg: bytes) -> None:
         settings = self.settings
@@ -81,21 +71,13 @@ class Camonitor(Tool):
             self.mask_letters = b'va'
 
     def main(self, args: List[bytes]) -> int:
-        self.timeout_from_environment()
-        options, names = getopt(args, self.optstring, permuting())
+        options, names = self.options(args, permuting())
         settings = self.settings
         for letter, arg in options:
-            if letter == b'h':
-                self.usage()
-                return 0
-            if letter == b'V':
-                return self.version()
             if letter == b'n':
                 settings.enum_as_number = True
             elif letter == b't':
                 self.option_stamps(arg)
-            elif letter == b'w':
-                self.option_timeout(arg)
             elif letter == b'#':
                 count = scan_unsigned(arg, 64)
                 if count is None:
@@ -103,27 +85,13 @@ class Camonitor(Tool):
                               % (arg, self.help_hint()))
                     count = 0
                 self.count = count
-            elif letter == b'p':
-                self.option_priority(arg)
             elif letter == b'm':
                 self.option_mask(arg)
             elif letter == b's':
                 self.float_as_string = True
-            elif letter == b'S':
-                settings.char_as_string = True
-            elif letter in (b'e', b'f', b'g'):
-                self.option_precision(letter, arg)
-            elif letter in (b'l', b'0'):
-                self.option_radix(letter, arg)
-            elif letter == b'F':
-                self.option_separator(arg)
-            elif letter == b'?':
-                return self.unknown(arg)
             else:
-                return self.missing_argument(arg)
-        if not names:
-            return self.no_pv()
-        pvs = [PV(name) for name in names]
+                settings.char_as_string = True   # -S
+        pvs = self.pv_names(names)
         return run_in_context(lambda: self.monitor(pvs), self)
 
     def monitor(self, pvs: List[PV]) -> int:
@@ -162,11 +130,7 @@ class Camonitor(Tool):
         def subscribe(pv: PV) -> None:
             pv.once_connected = True
             pv.dbf_type = int(ca.field_type(pv.chid))
-            pv.dbr_type = int(ca.dbf_type_to_DBR_TIME(pv.dbf_type))
-            if pv.dbr_type == ca.DBR_TIME_ENUM:
-                pv.dbr_type = ca.DBR_TIME_INT if settings.enum_as_number else ca.DBR_TIME_STRING
-            elif self.float_as_string and pv.dbr_type in (ca.DBR_TIME_FLOAT, ca.DBR_TIME_DOUBLE):
-                pv.dbr_type = ca.DBR_TIME_STRING
+            pv.dbr_type = time_type(pv.dbf_type, settings, self.float_as_string)
             pv.count = ca.element_count(pv.chid)
             pv.request_count = min(self.count, pv.count)
             pv.status, pv.evid = ca.create_subscription(pv.chid, on_update(pv), pv.dbr_type,

@@ -4,10 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from CaChannel._cli_common import (DEFAULT_TIMEOUT, ERL_ERROR, PRIORITY_MAX, Tool, connect,
-                                   getopt, pend_event, pend_io, run_in_context)
-from CaChannel._cli_text import format_stamp, now, strtod, unescape
-from CaChannel._cli_values import PV, StampClock, char_string, value_text, wide_line, zero_record
+from CaChannel._cli_common import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
+from CaChannel._cli_text import format_stamp, now, scan_int, strtod, unescape
+from CaChannel._cli_values import PV, StampClock, time_type, char_string, value_text, wide_line, zero_record
 
 HELP = b'''
 Usage: caput [options] <PV name> <PV value> ...
@@ -43,6 +42,7 @@ _SEVERITY = (b'Warning', b'Success', b'Error', b'Info', b'Fatal', b'Fatal', b'Fa
 
 class Caput(Tool):
     name = 'caput'
+    help_text = HELP
     optstring = b':cnlhatsVS#:w:p:F:'
 
     def __init__(self, out: Any, err: Any) -> None:
@@ -54,21 +54,12 @@ class Caput(Tool):
         #: Set when the server refused our write (an exception came back).
         self.refused = False
 
-    def usage(self) -> None:
-        self.err.write(HELP % (DEFAULT_TIMEOUT, PRIORITY_MAX))
-
     def main(self, args: List[bytes]) -> int:
-        self.timeout_from_environment()
         settings = self.settings
         # base's caput sets POSIXLY_CORRECT: options end at the PV name,
         # so a value may start with '-'.
-        options, operands = getopt(args, self.optstring, permute=False)
+        options, operands = self.options(args, permute=False)
         for letter, arg in options:
-            if letter == b'h':
-                self.usage()
-                return 0
-            if letter == b'V':
-                return self.version()
             if letter == b'n':
                 settings.enum_as_number, self.enum_as_string = True, False
             elif letter == b's':
@@ -83,28 +74,13 @@ class Caput(Tool):
                 self.layout = 'all'
             elif letter == b'c':
                 self.callback = True
-            elif letter == b'w':
-                self.option_timeout(arg)
-            elif letter == b'#':
-                # Parsed for its message only: the values give the count.
-                from CaChannel._cli_text import scan_int
-                if scan_int(arg) is None:
-                    self.warn(b"'%s' is not a valid array element count - ignored. %s"
-                              % (arg, self.help_hint()))
-            elif letter == b'p':
-                self.option_priority(arg)
-            elif letter == b'F':
-                self.option_separator(arg)
-            elif letter == b'?':
-                return self.unknown(arg)
-            else:
-                return self.missing_argument(arg)
-        if not operands:
-            return self.no_pv()
+            elif scan_int(arg) is None:   # -#: parsed for its message only
+                self.warn(b"'%s' is not a valid array element count - ignored. %s"
+                          % (arg, self.help_hint()))
+        pv = self.pv_names(operands[:1])[0]
         if len(operands) == 1:
             self.warn(b'No value specified. %s' % self.help_hint())
             return 1
-        pv = PV(operands[0])
         return run_in_context(lambda: self.write(pv, operands[1:]))
 
     # -- writing ----------------------------------------------------------------------
@@ -230,9 +206,7 @@ class Caput(Tool):
         native = ca.element_count(pv.chid)
         pv.count = pv.request_count = native
         pv.dbf_type = int(ca.field_type(pv.chid))
-        pv.dbr_type = int(ca.dbf_type_to_DBR_TIME(pv.dbf_type))
-        if pv.dbr_type == ca.DBR_TIME_ENUM:
-            pv.dbr_type = ca.DBR_TIME_INT if settings.enum_as_number else ca.DBR_TIME_STRING
+        pv.dbr_type = time_type(pv.dbf_type, settings)
         handle = None
         if ca.state(pv.chid) == ca.cs_conn:
             pv.once_connected = True

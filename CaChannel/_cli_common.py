@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -30,9 +29,23 @@ ERL_ERROR = b'\x1b[31;1mERROR\x1b[0m'
 
 Arg = Union[str, bytes]
 
+#: The value-format options of caget and camonitor, for their help texts.
+FORMAT_HELP = b'''Floating point:
+  -e <n>, -f <n>, -g <n>   printf %%e, %%f or %%g with n digits (default %%g)
+  -s         as the server's string (the record's precision)
+  -lx, -lo, -lb            rounded to an integer in hex, octal or binary
+Integers:
+  -0x, -0o, -0b            in hex, octal or binary
+  -F <c>     separate fields by the character c instead of a space
+'''
 
-class Usage(Exception):
-    """A command-line error: its message goes to stderr, the status is 1."""
+
+class Finished(Exception):
+    """The run ends here with *status* (help, version, a command-line error)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 # --- getopt ------------------------------------------------------------------------------
@@ -134,6 +147,75 @@ class Tool:
         self.blocking = False
         self.stop = threading.Event()
 
+    #: The help text, with %f for the default timeout and %d for the top priority.
+    help_text = b''
+
+    def usage(self) -> None:
+        self.err.write(self.help_text % (DEFAULT_TIMEOUT, PRIORITY_MAX))
+
+    def main(self, args: List[bytes]) -> int:
+        raise NotImplementedError
+
+    def run(self, args: List[bytes]) -> int:
+        """The tool's exit status for *args* (without the program name)."""
+        self.timeout_from_environment()
+        try:
+            return self.main(args)
+        except Finished as end:
+            return end.status
+
+    def options(self, args: List[bytes], permute: bool) -> Tuple[Iterator[Tuple[bytes, Optional[bytes]]],
+                                                                 List[bytes]]:
+        """getopt over *args*, the options every tool shares handled here.
+
+        Yields the tool's own letters; the operands list is complete once
+        the iterator is.  Help, version and command-line errors end the run
+        (:class:`Finished`).
+        """
+        events, operands = getopt(args, self.optstring, permute)
+        with_argument = {self.optstring[i:i + 1] for i in range(1, len(self.optstring) - 1)
+                         if self.optstring[i + 1:i + 2] == b':'}
+
+        def own() -> Iterator[Tuple[bytes, Optional[bytes]]]:
+            for letter, arg in events:
+                if letter == b'h':
+                    self.usage()
+                    raise Finished(0)
+                if letter == b'V':
+                    raise Finished(self.version())
+                if letter == b'?':
+                    raise Finished(self.unknown(arg))  # type: ignore[arg-type]
+                if letter == b':':
+                    raise Finished(self.missing_argument(arg))  # type: ignore[arg-type]
+                if letter not in with_argument or letter in b'#dmst':
+                    yield letter, arg
+                    continue
+                assert arg is not None
+                if letter == b'w':
+                    self.option_timeout(arg)
+                elif letter == b'p':
+                    self.option_priority(arg)
+                elif letter == b'F':
+                    self.option_separator(arg)
+                elif letter in b'efg':
+                    self.option_precision(letter, arg)
+                else:
+                    self.option_radix(letter, arg)
+        return own(), operands
+
+    def pv_names(self, names: List[bytes]) -> List[Any]:
+        """One PV per name; none ends the run as base does."""
+        from CaChannel._cli_values import PV
+        if not names:
+            self.warn(b'No pv name specified. %s' % self.help_hint())
+            raise Finished(1)
+        return [PV(name) for name in names]
+
+    def meaningless(self) -> None:
+        """A letter in base's option string that it has no case for: usage, 1."""
+        self.usage()
+        raise Finished(1)
+
     def help_hint(self) -> bytes:
         return b"('%s -h' for help.)" % self.name.encode()
 
@@ -207,9 +289,6 @@ class Tool:
                        % (epics_version().encode(), ca.version().encode()))
         return 0
 
-    def no_pv(self) -> int:
-        self.warn(b'No pv name specified. %s' % self.help_hint())
-        return 1
 
 
 def epics_version() -> str:

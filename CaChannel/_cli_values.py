@@ -83,6 +83,19 @@ class PV:
         return bytes(int(item) & 0xFF for item in self.elements()[:self.count])
 
 
+def time_type(dbf_type: int, settings: Settings, float_as_string: bool = False) -> int:
+    """The DBR_TIME type base's tools read a channel of *dbf_type* with.
+
+    Enums as strings unless -n (then as DBR_TIME_INT), floating point as the
+    server's strings with -s.
+    """
+    if dbf_type == 3:
+        return 15 if settings.enum_as_number else 14
+    if float_as_string and dbf_type in (2, 6):
+        return 14
+    return dbf_type + 14 if 0 <= dbf_type <= 6 else -1
+
+
 def _plain(dbr_type: int) -> bool:
     return 0 <= dbr_type <= 6
 

@@ -46,7 +46,7 @@ def _run(name: str, argv: Optional[Sequence[Arg]], stdout: Optional[IO[Any]],
     args = as_bytes(sys.argv[1:] if argv is None else argv)
     tool = _tool_class(name)(out, err)
     try:
-        return tool.main(args)
+        return tool.run(args)
     except ContextError as exc:
         from CaChannel import ca
         err.write(b'CA error %s occurred while trying to start channel access.\n'

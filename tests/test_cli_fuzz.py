@@ -149,7 +149,7 @@ def run_in_process(tool: str, args: List[str]) -> Tuple[int, str, str]:
     timer = threading.Timer(0.4, instance.stop.set)   # camonitor runs until stopped
     timer.start()
     try:
-        status = instance.main(as_bytes(args))
+        status = instance.run(as_bytes(args))
     finally:
         timer.cancel()
     return status, out.getvalue(), err.getvalue()
