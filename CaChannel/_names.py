@@ -43,5 +43,7 @@ DBR_HELPERS = (
     'alarmSeverityString', 'alarmStatusString',
 )
 
-# Types every backend provides (the value holder of a get without callback).
-TYPES = ('DBRValue',)
+# Types every backend provides: the value holder of a get without callback
+# and the identifiers (channel, subscription, context, synchronous group),
+# one spelling in both backends. None can be built from Python.
+TYPES = ('DBRValue', 'Chid', 'Evid', 'Context', 'SyncGroup')

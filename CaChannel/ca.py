@@ -19,7 +19,7 @@ import warnings
 # (area detector images) need far more than libca's 16 kB default.
 os.environ.setdefault('EPICS_CA_MAX_ARRAY_BYTES', '100000000')
 
-from . import _constants, _names  # noqa: E402
+from . import _constants, _libpath, _names  # noqa: E402
 from ._constants import *  # noqa: E402,F401,F403
 
 _BACKEND_MODULES = {'c': 'CaChannel._ca', 'caffi': 'caffi_backend'}
@@ -42,7 +42,7 @@ def _import_backend(name: str) -> types.ModuleType:
     except KeyError:
         raise ImportError('unknown CaChannel backend %r (choose from %s)'
                           % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
-    if name == 'c' and not os.environ.get('EPICS_BASE'):
+    if name == 'c' and _libpath.c_backend_needs_epicscorelibs():
         _preload_epicscorelibs()
     module = importlib.import_module(module_name)
     missing = [n for n in _REQUIRED if not hasattr(module, n)]
@@ -99,8 +99,10 @@ def _select() -> tuple:
             raise first_error
         # The warning names the user's import line: past this module and
         # importlib's frames.
-        warnings.warn('CaChannel C extension unavailable (%s); using the cffi backend'
-                      % first_error, RuntimeWarning, stacklevel=_caller_level())
+        hint = _libpath.c_backend_hint()
+        warnings.warn('CaChannel C extension unavailable (%s%s); using the cffi backend'
+                      % (first_error, '; ' + hint if hint else ''), RuntimeWarning,
+                      stacklevel=_caller_level())
         return 'caffi', module
 
 

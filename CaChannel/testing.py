@@ -703,3 +703,9 @@ def _define_plugin_fixtures() -> None:
 
 
 _define_plugin_fixtures()
+
+
+if __name__ == '__main__':
+    # python -m CaChannel.testing serve [-- command]: see CaChannel/_serve.py.
+    from CaChannel._serve import main
+    sys.exit(main())

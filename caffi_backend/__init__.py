@@ -25,15 +25,15 @@ from . import channel as _channel_module, context as _context_module
 from . import getput as _getput_module
 from .context import shutdown as _shutdown
 from ._ffi import libca_path, libcom_path
-from .channel import (change_connection_event, clear_channel, create_channel,
+from .channel import (Chid, change_connection_event, clear_channel, create_channel,
                       element_count, field_type, host_name, message, name,
                       read_access, replace_access_rights_event, state, version,
                       write_access)
-from .context import (attach_context, create_context, current_context, destroy_context,
-                      detach_context, flush_io, pend, pend_event, pend_io, poll,
-                      show_context, test_io)
-from .getput import (DBRValue, clear_subscription, create_subscription, get, put,
-                     sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
+from .context import (Context, attach_context, create_context, current_context,
+                      destroy_context, detach_context, flush_io, pend, pend_event, pend_io,
+                      poll, show_context, test_io)
+from .getput import (DBRValue, Evid, SyncGroup, clear_subscription, create_subscription, get,
+                     put, sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
 from .handlers import add_exception_event, replace_printf_handler
 
 # Exactly the public ca names every backend provides, from the one list.

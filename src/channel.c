@@ -45,7 +45,7 @@ static Py_hash_t channel_hash(ChannelObject *self)
 
 PyTypeObject ChannelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.chid",
+    .tp_name = "CaChannel._ca.Chid",
     .tp_basicsize = sizeof(ChannelObject),
     .tp_dealloc = (destructor)channel_dealloc,
     .tp_repr = (reprfunc)channel_repr,

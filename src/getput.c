@@ -31,7 +31,7 @@ static PyObject *subscription_repr(SubscriptionObject *self)
 
 PyTypeObject SubscriptionType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.evid",
+    .tp_name = "CaChannel._ca.Evid",
     .tp_basicsize = sizeof(SubscriptionObject),
     .tp_dealloc = (destructor)subscription_dealloc,
     .tp_repr = (reprfunc)subscription_repr,
@@ -63,7 +63,7 @@ static Py_hash_t syncgroup_hash(SyncGroupObject *self)
 
 PyTypeObject SyncGroupType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.sync_group",
+    .tp_name = "CaChannel._ca.SyncGroup",
     .tp_basicsize = sizeof(SyncGroupObject),
     .tp_dealloc = (destructor)syncgroup_dealloc,
     .tp_repr = (reprfunc)syncgroup_repr,

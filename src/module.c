@@ -411,6 +411,14 @@ static int register_fork_hook(PyObject *m)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    PyTypeObject *type;
+} exported_types[] = {
+    {"DBRValue", &DBRValueType}, {"Chid", &ChannelType}, {"Evid", &SubscriptionType},
+    {"Context", &ContextType}, {"SyncGroup", &SyncGroupType},
+};
+
 PyMODINIT_FUNC PyInit__ca(void)
 {
     PyObject *m, *constants;
@@ -444,11 +452,16 @@ PyMODINIT_FUNC PyInit__ca(void)
     m = PyModule_Create(&moduledef);
     if (!m)
         return NULL;
-    Py_INCREF(&DBRValueType);
-    if (PyModule_AddObject(m, "DBRValue", (PyObject *)&DBRValueType) < 0) {
-        Py_DECREF(&DBRValueType);
-        Py_DECREF(m);
-        return NULL;
+    /* _names.TYPES: for isinstance() and annotations; none of them can be
+       instantiated from Python (no tp_new). */
+    for (i = 0; i < (int)(sizeof(exported_types) / sizeof(exported_types[0])); i++) {
+        PyTypeObject *type = exported_types[i].type;
+        Py_INCREF(type);
+        if (PyModule_AddObject(m, exported_types[i].name, (PyObject *)type) < 0) {
+            Py_DECREF(type);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     if (register_fork_hook(m) < 0) {
         Py_DECREF(m);
