@@ -8,7 +8,6 @@ enums come from ``CaChannel._constants`` whatever the backend.
 
 ``ca.backend`` names the backend in use (``'c'`` or ``'caffi'``).
 """
-import atexit
 import importlib
 import os
 import sys
@@ -108,10 +107,7 @@ def _select() -> tuple:
 
 backend, _backend_module = _select()
 globals().update(_namespace(backend, _backend_module))
-if hasattr(_backend_module, '_shutdown'):
-    # Before the interpreter finalizes: libca's threads must stop calling
-    # into Python while Python can still answer them.
-    atexit.register(_backend_module._shutdown)
+# Each backend registers its own _shutdown with atexit when it is imported.
 _live_callbacks = getattr(_backend_module, '_live_callbacks', None)
 
 __all__ = sorted(set(_REQUIRED) | set(_constants.__all__) | {'backend'})

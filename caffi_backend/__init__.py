@@ -41,9 +41,10 @@ __all__ = list(_names.FUNCTIONS + _names.TYPES)
 # libca_path, libcom_path, _live_callbacks and _shutdown are attributes too,
 # but not public ca names: __all__ is exactly _names.FUNCTIONS + TYPES.
 
-# CaChannel.ca registers _shutdown for the backend it selects; registering it
-# here too covers the backend loaded beside it (load_backend) or imported
-# directly. A second call finds nothing left to do.
+# Before the interpreter finalizes, libca's threads must stop calling into
+# Python while Python can still answer them; each backend registers its own
+# (the C one in PyInit__ca), so one loaded beside the selected one
+# (load_backend) or imported directly is covered too.
 _atexit.register(_shutdown)
 
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
-
-import numpy
 
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
                                   AlarmCondition, AlarmSeverity)
@@ -37,16 +36,18 @@ _SEVERITY: Dict[int, AlarmSeverity] = AlarmSeverity._value2member_map_  # type: 
 # short of DBR_PUT_ACKT/DBR_PUT_ACKS.
 STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE, USHORT = range(8)
 
-# kind -> (C element type, numpy dtype or None)
-_ELEMENTS: Tuple[Tuple[str, Any], ...] = (
+# kind -> (C element type, numpy dtype name or None).  numpy is imported on
+# first use, as by the C backend: scripts that never ask for arrays never
+# pay for it.
+_ELEMENTS: Tuple[Tuple[str, Optional[str]], ...] = (
     ('dbr_string_t', None),
-    ('dbr_short_t', numpy.dtype(numpy.int16)),
-    ('dbr_float_t', numpy.dtype(numpy.float32)),
-    ('dbr_enum_t', numpy.dtype(numpy.uint16)),
-    ('dbr_char_t', numpy.dtype(numpy.uint8)),
-    ('dbr_long_t', numpy.dtype(numpy.int32)),
-    ('dbr_double_t', numpy.dtype(numpy.float64)),
-    ('dbr_ushort_t', numpy.dtype(numpy.uint16)),
+    ('dbr_short_t', 'int16'),
+    ('dbr_float_t', 'float32'),
+    ('dbr_enum_t', 'uint16'),
+    ('dbr_char_t', 'uint8'),
+    ('dbr_long_t', 'int32'),
+    ('dbr_double_t', 'float64'),
+    ('dbr_ushort_t', 'uint16'),
 )
 _KIND_NAMES = ('string', 'short', 'float', 'enum', 'char', 'long', 'double')
 
@@ -56,7 +57,24 @@ _INT_RANGES: Dict[int, Tuple[int, int]] = {
     CHAR: (-0x80, 0xFF),
     LONG: (-0x80000000, 0x7FFFFFFF), USHORT: (0, 0xFFFF),
 }
-_FLT_MAX = float(numpy.finfo(numpy.float32).max)
+_FLT_MAX = 3.4028234663852886e+38          # FLT_MAX, the largest finite float32
+
+
+def _numpy() -> Any:
+    import numpy
+    return numpy
+
+
+def _is_ndarray(value: Any) -> bool:
+    # No numpy imported: no numpy array can exist.
+    numpy = sys.modules.get('numpy')
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def is_complex(item: Any) -> bool:
+    """Complex numbers (Python's, numpy's) are no CA value: refused, never
+    written as their real part (the twin of is_complex in dbr.c)."""
+    return isinstance(item, numbers.Complex) and not isinstance(item, numbers.Real)
 
 Meta = Optional[Callable[[Any, Dict[str, Any]], None]]
 
@@ -188,8 +206,8 @@ def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool) -> Any:
         return ffi.cast(layout.pointer, base)[0]
     if use_numpy:
         # bytearray: the one copy out of libca's buffer, and writable.
-        return numpy.frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
-                                layout.dtype)
+        return _numpy().frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
+                                   layout.dtype)
     return ffi.unpack(ffi.cast(layout.pointer, base), count)
 
 
@@ -249,7 +267,7 @@ def _text_bytes(item: Any) -> bytes:
         raw = item.encode('utf-8')
     elif isinstance(item, (bytes, bytearray)):
         raw = bytes(item)
-    elif isinstance(item, numbers.Number) and not isinstance(item, complex):
+    elif isinstance(item, numbers.Number) and not is_complex(item):
         raw = str(item).encode('utf-8')
     else:
         raise TypeError('cannot write %s as a CA string' % type(item).__name__)
@@ -276,13 +294,13 @@ def _number(item: Any, kind: int) -> Any:
     """One element as a checked Python int (integer kinds) or float."""
     if isinstance(item, (str, bytes, bytearray)):
         item = _parse_number(item)
-    if isinstance(item, (float, numpy.floating)):
+    if isinstance(item, float):
         number: Any = float(item)
     else:
         try:
             number = operator.index(item)
         except TypeError:
-            if item is None or isinstance(item, complex) or not hasattr(item, '__float__'):
+            if item is None or is_complex(item) or not hasattr(item, '__float__'):
                 raise TypeError('cannot write %s as a number'
                                 % type(item).__name__) from None
             number = float(item)
@@ -304,8 +322,9 @@ def _number(item: Any, kind: int) -> Any:
     return number
 
 
-def _numeric_array(items: Any, kind: int) -> numpy.ndarray:
+def _numeric_array(items: Any, kind: int) -> Any:
     """A contiguous array of *kind*'s dtype, converted by value and checked."""
+    numpy = _numpy()
     dtype = _ELEMENTS[kind][1]
     try:
         array = numpy.asarray(items)
@@ -387,12 +406,13 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
             return DBR.STRING, 1, buffer
         value = _parse_number(value)
 
-    if isinstance(value, numpy.ndarray) and value.ndim == 0:
-        value = value.item()
+    array = _is_ndarray(value)
+    if array and value.ndim == 0:
+        value, array = value.item(), False
     if hasattr(value, '__len__') and not isinstance(value, dict):
-        items = value.reshape(-1) if isinstance(value, numpy.ndarray) else value
+        items = value.reshape(-1) if array else value
         n = _limit(len(items), limit)
-        items = items[:n] if isinstance(items, (numpy.ndarray, list, tuple)) else list(items)[:n]
+        items = items[:n] if array or isinstance(items, (list, tuple)) else list(items)[:n]
         if kind == STRING:
             raws = [_text_bytes(item) for item in items]
             buffer = ffi.new('dbr_string_t[]', max(n, 1))

@@ -444,9 +444,10 @@ def sg_delete(gid: SyncGroup) -> ECA:
         return ECA.BADSYNCGRP
     context.ensure_context()
     status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_delete, ident)
-    if status == _NORMAL:
-        _forget_group(gid)
-        gid._io.reset()
+    # Gone whatever libca answered, as in the C backend: a group whose
+    # delete failed is no group to use again.
+    _forget_group(gid)
+    gid._io.reset()
     return eca(status)
 
 

@@ -38,18 +38,12 @@ static PyObject *channel_repr(ChannelObject *self)
                                 self->valid ? "" : " (cleared)");
 }
 
-static Py_hash_t channel_hash(ChannelObject *self)
-{
-    return _Py_HashPointer(self);
-}
-
 PyTypeObject ChannelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "CaChannel._ca.Chid",
     .tp_basicsize = sizeof(ChannelObject),
     .tp_dealloc = (destructor)channel_dealloc,
     .tp_repr = (reprfunc)channel_repr,
-    .tp_hash = (hashfunc)channel_hash,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = (traverseproc)channel_traverse,
     .tp_clear = (inquiry)channel_clear_refs,

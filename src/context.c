@@ -24,29 +24,15 @@ static PyObject *context_repr(ContextObject *self)
                                 self->valid ? "" : " (destroyed)");
 }
 
-static Py_hash_t context_hash(ContextObject *self)
-{
-    return _Py_HashPointer(self->ctx);
-}
-
-static PyObject *context_richcompare(PyObject *a, PyObject *b, int op)
-{
-    if (!PyObject_TypeCheck(b, &ContextType) || (op != Py_EQ && op != Py_NE))
-        Py_RETURN_NOTIMPLEMENTED;
-    {
-        int same = ((ContextObject *)a)->ctx == ((ContextObject *)b)->ctx;
-        return PyBool_FromLong(op == Py_EQ ? same : !same);
-    }
-}
-
+/* Equality and hash are identity, as in the cffi backend: one C context is
+ * one object while it lives (the registry), and a destroyed one never
+ * equals a new context libca places at the same address. */
 PyTypeObject ContextType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "CaChannel._ca.Context",
     .tp_basicsize = sizeof(ContextObject),
     .tp_dealloc = (destructor)context_dealloc,
     .tp_repr = (reprfunc)context_repr,
-    .tp_hash = (hashfunc)context_hash,
-    .tp_richcompare = context_richcompare,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Opaque CA client context identifier.",
 };

@@ -565,17 +565,45 @@ static int put_real(PyObject *item, int plain, char *out)
     return 0;
 }
 
-/* Complex numbers (Python's, numpy's) are no CA value: refused, as the cffi
- * backend does, instead of writing their real part (numpy's __float__) or
- * their text. */
+/* Complex numbers (Python's, numpy's) are no CA value: refused instead of
+ * writing their real part (numpy's __float__) or their text.  Complex is a
+ * numbers.Complex that is no numbers.Real, as in the cffi backend; the
+ * abstract classes are asked only for what is neither int nor float.
+ * -1 with an exception if the numbers module cannot be read. */
 static int is_complex(PyObject *item)
 {
-    return PyComplex_Check(item) || strstr(Py_TYPE(item)->tp_name, "complex") != NULL;
+    static PyObject *complex_abc, *real_abc;
+    int answer;
+    if (PyLong_Check(item) || PyFloat_Check(item))
+        return 0;
+    if (PyComplex_Check(item))
+        return 1;
+    if (!complex_abc) {
+        PyObject *numbers = PyImport_ImportModule("numbers");
+        if (!numbers)
+            return -1;
+        complex_abc = PyObject_GetAttrString(numbers, "Complex");
+        real_abc = PyObject_GetAttrString(numbers, "Real");
+        Py_DECREF(numbers);
+        if (!complex_abc || !real_abc) {
+            Py_CLEAR(complex_abc);
+            Py_CLEAR(real_abc);
+            return -1;
+        }
+    }
+    answer = PyObject_IsInstance(item, complex_abc);
+    if (answer != 1)
+        return answer;
+    answer = PyObject_IsInstance(item, real_abc);
+    return answer < 0 ? -1 : !answer;
 }
 
 static int put_element(PyObject *item, int plain, char *out)
 {
-    if (is_complex(item)) {
+    int complex_number = is_complex(item);
+    if (complex_number < 0)
+        return -1;
+    if (complex_number) {
         PyErr_Format(PyExc_TypeError, "cannot write %.100s to CA",
                      Py_TYPE(item)->tp_name);
         return -1;

@@ -56,18 +56,12 @@ static PyObject *syncgroup_repr(SyncGroupObject *self)
                                 self->valid ? "" : " (deleted)");
 }
 
-static Py_hash_t syncgroup_hash(SyncGroupObject *self)
-{
-    return (Py_hash_t)self->gid + 1;
-}
-
 PyTypeObject SyncGroupType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "CaChannel._ca.SyncGroup",
     .tp_basicsize = sizeof(SyncGroupObject),
     .tp_dealloc = (destructor)syncgroup_dealloc,
     .tp_repr = (reprfunc)syncgroup_repr,
-    .tp_hash = (hashfunc)syncgroup_hash,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Opaque CA synchronous group identifier.",
 };

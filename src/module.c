@@ -390,24 +390,31 @@ static PyObject *member_map(PyObject *constants, const char *enum_name)
 }
 
 /* os.register_at_fork(after_in_child=_after_fork_child): a forked child
- * must not use the parent's context (see context.c). */
-static int register_fork_hook(PyObject *m)
+ * must not use the parent's context (see context.c); and atexit runs
+ * _shutdown before the interpreter finalizes, registered by the backend
+ * itself (as caffi_backend does), so a backend loaded beside the selected
+ * one is covered too. */
+static int register_process_hooks(PyObject *m)
 {
     PyObject *os = PyImport_ImportModule("os"), *reg = NULL, *hook = NULL,
-             *empty = NULL, *kw = NULL, *r = NULL;
+             *empty = NULL, *kw = NULL, *r = NULL, *atexit = NULL, *r2 = NULL;
     if (os && (reg = PyObject_GetAttrString(os, "register_at_fork")) &&
         (hook = PyObject_GetAttrString(m, "_after_fork_child")) &&
         (empty = PyTuple_New(0)) &&
         (kw = Py_BuildValue("{s:O}", "after_in_child", hook)))
         r = PyObject_Call(reg, empty, kw);
+    if (r && (atexit = PyImport_ImportModule("atexit")))
+        r2 = PyObject_CallMethod(atexit, "register", "N", PyObject_GetAttrString(m, "_shutdown"));
     Py_XDECREF(os);
     Py_XDECREF(reg);
     Py_XDECREF(hook);
     Py_XDECREF(empty);
     Py_XDECREF(kw);
-    if (!r)
+    Py_XDECREF(atexit);
+    Py_XDECREF(r);
+    if (!r2)
         return -1;
-    Py_DECREF(r);
+    Py_DECREF(r2);
     return 0;
 }
 
@@ -463,7 +470,7 @@ PyMODINIT_FUNC PyInit__ca(void)
             return NULL;
         }
     }
-    if (register_fork_hook(m) < 0) {
+    if (register_process_hooks(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
