@@ -32,7 +32,8 @@ from .channel import (Chid, change_connection_event, clear_channel, create_chann
 from .context import (Context, attach_context, create_context, current_context,
                       destroy_context, detach_context, flush_io, pend, pend_event, pend_io,
                       poll, show_context, test_io)
-from .getput import (DBRValue, Evid, SyncGroup, clear_subscription, create_subscription, get,
+from .dbr import DBRValue
+from .getput import (Evid, SyncGroup, clear_subscription, create_subscription, get,
                      put, sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
 from .handlers import add_exception_event, replace_printf_handler
 

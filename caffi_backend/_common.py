@@ -74,6 +74,12 @@ def request_count(count: Any, native: int, zero_means_server: bool = False) -> i
     return wanted
 
 
+def check_optional_callback(callback: Any) -> None:
+    """A callback argument: None or a callable (``TypeError`` otherwise)."""
+    if callback is not None and not callable(callback):
+        raise TypeError('callback must be callable or None, not %s' % type(callback).__name__)
+
+
 def timeout_arg(timeout: Any) -> float:
     """A timeout in seconds: a number, not NaN, not negative (0: forever)."""
     if isinstance(timeout, (str, bytes)):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context, iowait
-from ._common import Identifier, address, c_text, check, eca, keep, release
+from ._common import Identifier, address, c_text, check, check_optional_callback, eca, keep, release
 from ._ffi import ffi, lib
 from .iowait import gated
 
@@ -184,8 +184,7 @@ def create_channel(name: str, callback: Callback = None,
     and ``pend_io`` does not wait for this channel; without one, libca
     counts the connection as outstanding I/O.
     """
-    if callback is not None and not callable(callback):
-        raise TypeError('callback must be callable or None')
+    check_optional_callback(callback)
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
     context.ensure_context()

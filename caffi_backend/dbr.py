@@ -24,10 +24,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
                                   AlarmCondition, AlarmSeverity)
 
-from ._common import as_int, decode
+from ._common import DBR_MEMBERS, Identifier, as_int, decode
 from ._ffi import ffi, libc
 
-__all__ = ['to_python', 'buffer_size', 'new_buffer', 'encode', 'PUT_TYPES']
+__all__ = ['DBRValue', 'new_value', 'to_python', 'buffer_size', 'new_buffer', 'fill', 'encode',
+           'PUT_TYPES']
 
 _CONDITION: Dict[int, AlarmCondition] = AlarmCondition._value2member_map_  # type: ignore
 _SEVERITY: Dict[int, AlarmSeverity] = AlarmSeverity._value2member_map_  # type: ignore
@@ -237,6 +238,38 @@ def new_buffer(dbrtype: int, count: int) -> Any:
 # Large copies let other threads run (a libc call through cffi releases the
 # GIL; ffi.memmove does not), as libca's own copy did.
 _COPY_WITHOUT_GIL_BYTES = 1 << 20
+
+
+class DBRValue(Identifier):
+    """The value of a get without callback, readable after ``pend_io``.
+
+    The reply is copied into the buffer this object holds, never more than
+    the count asked; ``get()`` converts what is there (zeros until the reply
+    has arrived).
+    """
+
+    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
+
+    @classmethod
+    def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
+        obj = cls._make()
+        obj._buffer = buffer
+        obj._type = dbrtype
+        obj._count = count
+        obj._use_numpy = use_numpy
+        return obj
+
+    def get(self) -> Any:
+        """The value (scalar, list, numpy array or dict; see the spec)."""
+        return to_python(self._buffer, self._type, self._count, self._use_numpy)
+
+    def __repr__(self) -> str:
+        return '<DBRValue %s count=%d>' % (DBR_MEMBERS.get(self._type, self._type), self._count)
+
+
+def new_value(dbrtype: int, count: int, use_numpy: bool) -> DBRValue:
+    """A zeroed value for a get without callback to copy its reply into."""
+    return DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, use_numpy)
 
 
 def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:

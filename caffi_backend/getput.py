@@ -25,13 +25,14 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from CaChannel._constants import DBE, DBR, ECA
 
 from . import _common, context, iowait
-from ._common import (Identifier, as_int, check, eca, keep, release, request_count)
+from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
+                      request_count)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
-from .dbr import PUT_TYPES, encode, fill, new_buffer, to_python
+from .dbr import PUT_TYPES, DBRValue, encode, fill, new_value, to_python
 from ._ffi import ffi, lib
 
-__all__ = ['DBRValue', 'Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
+__all__ = ['Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
            'clear_subscription', 'sg_create', 'sg_delete', 'sg_get', 'sg_put',
            'sg_block', 'sg_test', 'sg_reset']
 
@@ -43,33 +44,6 @@ _NORMAL = int(ECA.NORMAL)
 # PUT_ACKT/PUT_ACKS are write-only
 _GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
 _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
-
-
-class DBRValue(Identifier):
-    """The value of a get without callback, readable after ``pend_io``.
-
-    The reply is copied into the buffer this object holds, never more than
-    the count asked; ``get()`` converts what is there (zeros until the reply
-    has arrived).
-    """
-
-    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
-
-    @classmethod
-    def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
-        obj = cls._make()
-        obj._buffer = buffer
-        obj._type = dbrtype
-        obj._count = count
-        obj._use_numpy = use_numpy
-        return obj
-
-    def get(self) -> Any:
-        """The value (scalar, list, numpy array or dict; see the spec)."""
-        return to_python(self._buffer, self._type, self._count, self._use_numpy)
-
-    def __repr__(self) -> str:
-        return '<DBRValue %s count=%d>' % (_DBR.get(self._type, self._type), self._count)
 
 
 class Evid(Identifier):
@@ -93,7 +67,7 @@ class Evid(Identifier):
 # ---------------------------------------------------------------------------
 # shared argument handling
 
-def _request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
+def request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
     """The request type, or the ECA status that refuses the request."""
     if chtype is None:
         native = gated(chan._ctx, -1, lib.ca_field_type, ptr)
@@ -105,11 +79,12 @@ def _request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Unio
 
 
 def _check_callback(callback: Any) -> None:
+    """A callback that must be there (a subscription's)."""
     if not callable(callback):
         raise TypeError('callback must be callable, not %s' % type(callback).__name__)
 
 
-def _event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
+def event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
     """The dict of a get callback or subscription event."""
     status = args.status
     dbrtype = args.type
@@ -151,7 +126,7 @@ def _on_get(args: Any) -> None:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    request[1](_event_dict(request[0], args, request[2]))
+    request[1](event_dict(request[0], args, request[2]))
 
 
 class _Counted:
@@ -210,7 +185,7 @@ def _on_event(args: Any) -> None:
     sub = ffi.from_handle(args.usr)
     if not sub._active:
         return                      # being cleared from another thread
-    sub._callback(_event_dict(sub._chan, args, sub._use_numpy))
+    sub._callback(event_dict(sub._chan, args, sub._use_numpy))
 
 
 _EVENT_SIGNATURE = 'void(struct event_handler_args)'
@@ -236,11 +211,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     gets ``{'chid', 'type', 'count', 'status', 'value'}``.
     """
     ptr = channel_ptr(chid)
-    if callback is not None:
-        _check_callback(callback)
+    check_optional_callback(callback)
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
@@ -263,15 +237,15 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
 def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: bool,
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
-    value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
-    status = _issue_counted(
+    value = new_value(dbrtype, count, bool(use_numpy))
+    status = request_issue(
         chid, counter, value, in_group,
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
                              dbrtype, count, ptr, _fill_cb, handle))
     return eca(status), value if status == _NORMAL else None
 
 
-def _issue_counted(chid: Chid, counter: IOCounter, value: Optional[DBRValue],
+def request_issue(chid: Chid, counter: IOCounter, value: Optional[DBRValue],
                    in_group: bool, issue: Callable[[Any], int]) -> int:
     """Issue (``issue(handle)``) a request counted by *counter*, withdrawn
     again if libca refuses it (the twin of request_issue in getput.c)."""
@@ -296,11 +270,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     ``dbr.encode``); the callback gets ``{'chid', 'type', 'count', 'status'}``.
     """
     ptr = channel_ptr(chid)
-    if callback is not None:
-        _check_callback(callback)
+    check_optional_callback(callback)
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count,
@@ -330,7 +303,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
@@ -462,7 +435,7 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP, None
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
@@ -483,13 +456,13 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count,
                                  gated(chid._ctx, 0, lib.ca_element_count, ptr))
     context.ensure_context()
-    return eca(_issue_counted(
+    return eca(request_issue(
         chid, gid._io, None, True,
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
                              put_type, n, ptr, buffer, _group_put_cb, handle)))

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional
 from CaChannel._constants import ECA
 
 from . import _common, context
-from ._common import c_text, eca
+from ._common import c_text, check_optional_callback, eca
 from .channel import lookup_channel
 from .iowait import gated
 from ._ffi import ffi, lib, libc
@@ -72,11 +72,6 @@ _printf_cb = ffi.callback('int(const char *, void *)', _on_printf,
                           onerror=_common.report_callback_error)
 
 
-def _check_handler(callback: Any) -> None:
-    if callback is not None and not callable(callback):
-        raise TypeError('callback must be callable or None')
-
-
 def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> ECA:
     """Install the exception handler of the calling thread's context.
 
@@ -86,7 +81,7 @@ def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = No
     A callback that is neither callable nor None is a ``TypeError``.
     """
     global _exception_callback
-    _check_handler(callback)
+    check_optional_callback(callback)
     context.ensure_context()
     if callback is not None:
         _exception_callback = callback
@@ -102,7 +97,7 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     """Send libca's diagnostic messages, each formatted as one str, to
     *callback*; None restores printing to stderr."""
     global _printf_callback
-    _check_handler(callback)
+    check_optional_callback(callback)
     context.ensure_context()
     if callback is not None:
         _printf_callback = callback

@@ -457,3 +457,18 @@ PyObject *py_write_access(PyObject *self, PyObject *arg)
     LIVE_CHANNEL(arg, chan, Py_RETURN_FALSE)
     return PyBool_FromLong(ca_write_access(chan->cid));
 }
+
+/* Not about one channel, but libca's own information calls; here as in the
+ * cffi backend's channel.py. */
+PyObject *py_message(PyObject *self, PyObject *arg)
+{
+    long status = PyLong_AsLong(arg);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(ca_message(status));
+}
+
+PyObject *py_version(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(ca_version());
+}

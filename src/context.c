@@ -288,7 +288,7 @@ PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-int parse_timeout(PyObject *arg, double *timeout)
+int timeout_arg(PyObject *arg, double *timeout)
 {
     *timeout = PyFloat_AsDouble(arg);
     if (*timeout == -1.0 && PyErr_Occurred())
@@ -343,7 +343,7 @@ static PyObject *pend_event_with(double timeout)
 PyObject *py_pend_io(PyObject *self, PyObject *arg)
 {
     double timeout;
-    if (parse_timeout(arg, &timeout) < 0)
+    if (timeout_arg(arg, &timeout) < 0)
         return NULL;
     return pend_io_with(timeout);
 }
@@ -351,7 +351,7 @@ PyObject *py_pend_io(PyObject *self, PyObject *arg)
 PyObject *py_pend_event(PyObject *self, PyObject *arg)
 {
     double timeout;
-    if (parse_timeout(arg, &timeout) < 0)
+    if (timeout_arg(arg, &timeout) < 0)
         return NULL;
     return pend_event_with(timeout);
 }
@@ -369,7 +369,7 @@ PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw)
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Op:pend", kwlist, &timeout_obj, &early))
         return NULL;
-    if (parse_timeout(timeout_obj, &timeout) < 0)
+    if (timeout_arg(timeout_obj, &timeout) < 0)
         return NULL;
     return early ? pend_io_with(timeout) : pend_event_with(timeout);
 }

@@ -252,7 +252,7 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
     return d;
 }
 
-PyObject *event_args_dict(struct event_handler_args *args, int use_numpy)
+PyObject *event_dict(struct event_handler_args *args, int use_numpy)
 {
     PyObject *d = PyDict_New(), *value;
     if (!d)
@@ -371,7 +371,7 @@ PyTypeObject DBRValueType = {
     .tp_methods = dbrvalue_methods,
 };
 
-PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
+PyObject *dbr_new_value(long type, unsigned long count, int use_numpy)
 {
     DBRValueObject *v = PyObject_New(DBRValueObject, &DBRValueType);
     if (!v)
@@ -390,7 +390,7 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
 /* Large copies let other threads run, as libca's own copy did. */
 #define COPY_WITHOUT_GIL_BYTES (1u << 20)
 
-void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr)
+void dbr_fill(DBRValueObject *value, unsigned long count, const void *dbr)
 {
     size_t meta = dbr_size[value->type] - dbr_value_size[value->type];
     size_t room = dbrvalue_size(value);
@@ -658,7 +658,7 @@ static int is_sequence(PyObject *value)
     return 1;
 }
 
-int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
+int dbr_encode(PyObject *value, long *type, unsigned long native_count,
                   unsigned long *count, void **buffer)
 {
     int plain;

@@ -169,7 +169,7 @@ static void request_deliver(GetRequest *req, struct event_handler_args *args)
     /* libca cancels the reads of a group that was reset. */
     if (req->group && req->generation != counter->generation)
         return;
-    dbrvalue_fill(req->value, args->count, args->dbr);
+    dbr_fill(req->value, args->count, args->dbr);
     io_counter_complete(counter, req->generation);
 }
 
@@ -182,7 +182,7 @@ static void get_handler(struct event_handler_args args)
     /* First, because the callback may clear this request's channel. */
     request_unlink(req);
     if (req->callback)
-        cb_call(req->callback, event_args_dict(&args, req->use_numpy));
+        cb_call(req->callback, event_dict(&args, req->use_numpy));
     else
         request_deliver(req, &args);
     request_free(req);
@@ -231,7 +231,7 @@ static void subscription_handler(struct event_handler_args args)
     if (sub->valid && sub->callback) {
         PyObject *callback = sub->callback;
         Py_INCREF(callback);
-        cb_call(callback, event_args_dict(&args, sub->use_numpy));
+        cb_call(callback, event_dict(&args, sub->use_numpy));
         Py_DECREF(callback);
     }
     Py_DECREF(sub);
@@ -247,21 +247,35 @@ static ChannelObject *live_channel(PyObject *obj, int *gone)
     return chan;
 }
 
-/* ECA status for a request type that cannot be read (0: readable). */
-static int readable_type(long type)
+/* The request type of a get (writing 0) or put (writing 1): chtype None is
+ * the channel's native type.  -> 0, the ECA status that refuses the request
+ * (ECA_DISCONN with no native type yet, ECA_BADTYPE), or -1 with an
+ * exception for an argument that is no integer (the twin of request_type in
+ * caffi_backend/getput.py). */
+static int request_type(PyObject *chtype, chid cid, int writing, long *type)
 {
-    if (type == TYPE_DISCONNECTED)
-        return ECA_DISCONN;
-    if (!dbr_type_is_valid(type) || type == DBR_PUT_ACKT || type == DBR_PUT_ACKS)
-        return ECA_BADTYPE;
-    return 0;
-}
-
-static int writable_type(long type)
-{
-    if (type == TYPE_DISCONNECTED)
-        return ECA_DISCONN;
-    if (!dbr_type_is_plain(type) && type != DBR_PUT_ACKT && type != DBR_PUT_ACKS)
+    if (chtype == NULL || chtype == Py_None) {
+        short field = ca_field_type(cid);
+        if (field < 0)
+            return ECA_DISCONN;
+        *type = dbf_type_to_DBR(field);
+    } else {
+        if (!PyIndex_Check(chtype)) {
+            PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
+                         Py_TYPE(chtype)->tp_name);
+            return -1;
+        }
+        *type = PyLong_AsLong(chtype);
+        if (*type == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                return -1;
+            PyErr_Clear();
+            return ECA_BADTYPE;
+        }
+    }
+    if (*type == DBR_PUT_ACKT || *type == DBR_PUT_ACKS)
+        return writing ? 0 : ECA_BADTYPE;   /* write-only */
+    if (writing ? !dbr_type_is_plain(*type) : !dbr_type_is_valid(*type))
         return ECA_BADTYPE;
     return 0;
 }
@@ -282,7 +296,7 @@ static PyObject *get_into_value(ChannelObject *chan, SyncGroupObject *group, lon
     int status;
     if (count == 0)   /* a disconnected channel has no native count */
         return status_pair(ECA_DISCONN, NULL);
-    value = dbrvalue_new(type, count, use_numpy);
+    value = dbr_new_value(type, count, use_numpy);
     if (!value)
         return NULL;
     req = request_new(chan, NULL, use_numpy, (DBRValueObject *)value, group);
@@ -314,10 +328,10 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
 
     if (callback != Py_None) {
@@ -338,17 +352,15 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
                        void **buffer)
 {
     int status;
-    if (parse_chtype(chtype, chan->cid, type) < 0)
-        return -1;
-    if ((status = writable_type(*type)))
+    if ((status = request_type(chtype, chan->cid, 1, type)) != 0)
         return status;
     if (count_obj == Py_None)
         *count = 0;
-    else if (parse_count(count_obj, ULONG_MAX, 0, count) < 0)
+    else if (request_count(count_obj, ULONG_MAX, 0, count) < 0)
         return -1;
     else if (*count == ULONG_MAX)
         *count = 0;   /* <= 0: no limit from the caller */
-    if (python_to_dbr(value, type, ca_element_count(chan->cid), count, buffer) < 0)
+    if (dbr_encode(value, type, ca_element_count(chan->cid), count, buffer) < 0)
         return -1;
     return 0;
 }
@@ -427,10 +439,10 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
 
     sub = PyObject_GC_New(SubscriptionObject, &SubscriptionType);
@@ -567,10 +579,10 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
         return status_pair(ECA_BADSYNCGRP, NULL);
     if (cgone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
     return get_into_value(chan, group, type, count, use_numpy);
 }
@@ -658,7 +670,7 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     int gone, status;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:sg_block", kwlist, &gobj, &timeout_obj))
         return NULL;
-    if (!(group = group_arg(gobj, &gone)) || parse_timeout(timeout_obj, &timeout) < 0)
+    if (!(group = group_arg(gobj, &gone)) || timeout_arg(timeout_obj, &timeout) < 0)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);

@@ -99,28 +99,6 @@ void cb_call(PyObject *callback, PyObject *arg)
         PyErr_WriteUnraisable(callback);
 }
 
-int parse_chtype(PyObject *obj, chid cid, long *type)
-{
-    if (obj == NULL || obj == Py_None) {
-        short field = ca_field_type(cid);
-        *type = field < 0 ? TYPE_DISCONNECTED : dbf_type_to_DBR(field);
-        return 0;
-    }
-    if (!PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *type = PyLong_AsLong(obj);
-    if (*type == -1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return -1;
-        PyErr_Clear();
-        *type = -3;   /* reported as ECA.BADTYPE by the caller */
-    }
-    return 0;
-}
-
 int check_optional_callback(PyObject *callback)
 {
     if (callback == Py_None || PyCallable_Check(callback))
@@ -129,7 +107,7 @@ int check_optional_callback(PyObject *callback)
     return -1;
 }
 
-int parse_count(PyObject *obj, unsigned long native, int allow_zero,
+int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
     long long requested;
@@ -159,19 +137,6 @@ int parse_count(PyObject *obj, unsigned long native, int allow_zero,
     else
         *count = (unsigned long)requested;
     return 0;
-}
-
-static PyObject *py_message(PyObject *self, PyObject *arg)
-{
-    long status = PyLong_AsLong(arg);
-    if (status == -1 && PyErr_Occurred())
-        return NULL;
-    return PyUnicode_FromString(ca_message(status));
-}
-
-static PyObject *py_version(PyObject *self, PyObject *unused)
-{
-    return PyUnicode_FromString(ca_version());
 }
 
 static PyObject *py__live_callbacks(PyObject *self, PyObject *unused)
