@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import operator
-import threading
 from typing import Any, Dict, Optional, Set
 
 from CaChannel._constants import CA_OP, DBR, ECA
