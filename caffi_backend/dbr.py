@@ -24,10 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
                                   AlarmCondition, AlarmSeverity)
 
-from ._common import DBR_MEMBERS, Identifier, as_int, decode
+from ._common import DBR_MEMBERS, ECA_MEMBERS, Identifier, as_int, decode
 from ._ffi import ffi, libc
 
-__all__ = ['DBRValue', 'new_value', 'to_python', 'buffer_size', 'new_buffer', 'fill', 'encode',
+__all__ = ['DBRValue', 'new_value', 'event_dict', 'GET_TYPES', 'to_python', 'buffer_size', 'new_buffer', 'fill', 'encode',
            'PUT_TYPES']
 
 _CONDITION: Dict[int, AlarmCondition] = AlarmCondition._value2member_map_  # type: ignore
@@ -270,6 +270,25 @@ class DBRValue(Identifier):
 def new_value(dbrtype: int, count: int, use_numpy: bool) -> DBRValue:
     """A zeroed value for a get without callback to copy its reply into."""
     return DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, use_numpy)
+
+
+# PUT_ACKT/PUT_ACKS are write-only
+GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
+_NORMAL = 1                                 # ECA_NORMAL
+
+
+def event_dict(chan: Any, args: Any, use_numpy: bool) -> Dict[str, Any]:
+    """The dict of a get callback or subscription event (the twin of
+    event_dict in dbr.c)."""
+    status = args.status
+    dbrtype = args.type
+    count = args.count
+    if status == _NORMAL and dbrtype in GET_TYPES and args.dbr != ffi.NULL:
+        value = to_python(args.dbr, dbrtype, count, use_numpy)
+    else:
+        value = None
+    return {'chid': chan, 'type': DBR_MEMBERS.get(dbrtype, dbrtype), 'count': count,
+            'status': ECA_MEMBERS.get(status, status), 'value': value}
 
 
 def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:

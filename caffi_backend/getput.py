@@ -22,14 +22,14 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from CaChannel._constants import DBE, DBR, ECA
+from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
 from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
                       request_count)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
-from .dbr import PUT_TYPES, DBRValue, encode, fill, new_value, to_python
+from .dbr import GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value
 from ._ffi import ffi, lib
 
 __all__ = ['Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
@@ -42,7 +42,7 @@ _ECA = _common.ECA_MEMBERS
 _DBR = _common.DBR_MEMBERS
 _NORMAL = int(ECA.NORMAL)
 # PUT_ACKT/PUT_ACKS are write-only
-_GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
+_GET_TYPES = GET_TYPES
 _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
 
 
@@ -84,19 +84,6 @@ def _check_callback(callback: Any) -> None:
         raise TypeError('callback must be callable, not %s' % type(callback).__name__)
 
 
-def event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
-    """The dict of a get callback or subscription event."""
-    status = args.status
-    dbrtype = args.type
-    count = args.count
-    if status == _NORMAL and dbrtype in _GET_TYPES and args.dbr != ffi.NULL:
-        value = to_python(args.dbr, dbrtype, count, use_numpy)
-    else:
-        value = None
-    return {'chid': chan, 'type': _DBR.get(dbrtype, dbrtype), 'count': count,
-            'status': _ECA.get(status, status), 'value': value}
-
-
 def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
                  dbrtype: int = -1, count: int = 0) -> Tuple[list, Any]:
     """A one-shot request and its handle, registered with its channel.
@@ -121,7 +108,7 @@ def _end_request(request: list) -> None:
 # ---------------------------------------------------------------------------
 # callbacks from libca
 
-def _on_get(args: Any) -> None:
+def _get_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
@@ -137,7 +124,7 @@ class _Counted:
     __slots__ = ('value', 'counter', 'generation', 'in_group')
 
 
-def _on_fill(args: Any) -> None:
+def _fill_handler(args: Any) -> None:
     """A get without callback answered: copy what fits, count it done."""
     if _common.shutting_down:
         return
@@ -156,7 +143,7 @@ def _on_fill(args: Any) -> None:
     counter.complete(target.generation)
 
 
-def _on_group_put(args: Any) -> None:
+def _group_put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
@@ -168,7 +155,7 @@ def _on_group_put(args: Any) -> None:
         target.counter.complete(target.generation)
 
 
-def _on_put(args: Any) -> None:
+def _put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
@@ -179,7 +166,7 @@ def _on_put(args: Any) -> None:
                 'count': request[5], 'status': _ECA.get(status, status)})
 
 
-def _on_event(args: Any) -> None:
+def _subscription_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     sub = ffi.from_handle(args.usr)
@@ -189,12 +176,12 @@ def _on_event(args: Any) -> None:
 
 
 _EVENT_SIGNATURE = 'void(struct event_handler_args)'
-_get_cb = ffi.callback(_EVENT_SIGNATURE, _on_get, onerror=_common.report_callback_error)
-_fill_cb = ffi.callback(_EVENT_SIGNATURE, _on_fill, onerror=_common.report_callback_error)
-_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_group_put,
+_get_cb = ffi.callback(_EVENT_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
+_fill_cb = ffi.callback(_EVENT_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
+_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _group_put_handler,
                              onerror=_common.report_callback_error)
-_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_put, onerror=_common.report_callback_error)
-_event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_callback_error)
+_put_cb = ffi.callback(_EVENT_SIGNATURE, _put_handler, onerror=_common.report_callback_error)
+_event_cb = ffi.callback(_EVENT_SIGNATURE, _subscription_handler, onerror=_common.report_callback_error)
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +218,7 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         # Not connected: no native count to size the buffer by.
         return ECA.DISCONN, None
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
-                           iowait.account(chid._ctx), False)
+                           iowait.io_account(chid._ctx), False)
 
 
 def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: bool,

@@ -34,7 +34,7 @@ _exception_callback: Optional[Callable[[Dict[str, Any]], Any]] = None
 _printf_callback: Optional[Callable[[str], Any]] = None
 
 
-def _on_exception(args: Any) -> None:
+def _exception_handler(args: Any) -> None:
     callback = _exception_callback
     if callback is None or _common.shutting_down:
         return
@@ -54,7 +54,7 @@ def _on_exception(args: Any) -> None:
     })
 
 
-def _on_printf(pformat: Any, va_args: Any) -> int:
+def _printf_handler(pformat: Any, va_args: Any) -> int:
     callback = _printf_callback
     buffer = ffi.new('char[]', _PRINTF_BUFFER)
     written = libc.vsnprintf(buffer, _PRINTF_BUFFER, pformat, va_args)
@@ -66,9 +66,9 @@ def _on_printf(pformat: Any, va_args: Any) -> int:
     return written
 
 
-_exception_cb = ffi.callback('void(struct exception_handler_args)', _on_exception,
+_exception_cb = ffi.callback('void(struct exception_handler_args)', _exception_handler,
                              onerror=_common.report_callback_error)
-_printf_cb = ffi.callback('int(const char *, void *)', _on_printf,
+_printf_cb = ffi.callback('int(const char *, void *)', _printf_handler,
                           onerror=_common.report_callback_error)
 
 

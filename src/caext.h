@@ -212,7 +212,6 @@ PyObject *py_test_io(PyObject *self, PyObject *unused);
 PyObject *py_flush_io(PyObject *self, PyObject *unused);
 PyObject *py__shutdown(PyObject *self, PyObject *unused);
 PyObject *py__after_fork_child(PyObject *self, PyObject *unused);
-int timeout_arg(PyObject *arg, double *timeout);
 
 /* ---- channel.c ------------------------------------------------------- */
 extern PyObject *live_channels;   /* set: the usr references of channels */
@@ -274,6 +273,8 @@ PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw
 /* ---- argument helpers (module.c) ----------------------------------- */
 /* callback argument: None or a callable; -1 with a TypeError otherwise */
 int check_optional_callback(PyObject *callback);
+/* timeout argument: a number, not NaN, not negative (0: for ever) */
+int timeout_arg(PyObject *arg, double *timeout);
 /* count argument normalisation, see DEVELOPERS.md */
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count);

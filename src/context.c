@@ -288,22 +288,6 @@ PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-int timeout_arg(PyObject *arg, double *timeout)
-{
-    *timeout = PyFloat_AsDouble(arg);
-    if (*timeout == -1.0 && PyErr_Occurred())
-        return -1;
-    if (*timeout != *timeout) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
-        return -1;
-    }
-    if (*timeout < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *pend_io_with(double timeout)
 {
     ContextObject *rec = context_current(1);

@@ -107,6 +107,23 @@ int check_optional_callback(PyObject *callback)
     return -1;
 }
 
+/* timeout argument: a number, not NaN, not negative (0: for ever) */
+int timeout_arg(PyObject *arg, double *timeout)
+{
+    *timeout = PyFloat_AsDouble(arg);
+    if (*timeout == -1.0 && PyErr_Occurred())
+        return -1;
+    if (*timeout != *timeout) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
+        return -1;
+    }
+    if (*timeout < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
+        return -1;
+    }
+    return 0;
+}
+
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
