@@ -84,25 +84,70 @@ def _check_callback(callback: Any) -> None:
         raise TypeError('callback must be callable, not %s' % type(callback).__name__)
 
 
-def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
-                 dbrtype: int = -1, count: int = 0) -> Tuple[list, Any]:
-    """A one-shot request and its handle, registered with its channel.
+class _GetRequest:
+    """The usr of a one-shot get (the twin of GetRequest in getput.c): the
+    callback's, or, for a get without callback, the value its reply is
+    copied into and the counter it is outstanding in (the issuing thread's
+    account, or a group)."""
 
-    The request is ``[chid, callback, use_numpy, handle, type, count]``; the
-    type and count are those sent, for a put callback (libca hands put
-    callbacks TYPENOTCONN and 0). A get without callback or a put in a
-    group has a ``_Counted`` in place of the callback.
-    """
-    request = [chan, callback, use_numpy, None, dbrtype, count]
-    handle = request[3] = keep(request)
-    chan._requests.add(handle)
-    return request, handle
+    __slots__ = ('chan', 'handle', 'callback', 'use_numpy', 'value', 'counter',
+                 'generation', 'in_group')
+
+    def __init__(self, chan: Chid, callback: Optional[Callback] = None, use_numpy: bool = False,
+                 value: Optional[DBRValue] = None, counter: Optional[IOCounter] = None,
+                 in_group: bool = False) -> None:
+        self.chan = chan
+        self.handle: Any = None
+        self.callback = callback
+        self.use_numpy = use_numpy
+        self.value = value
+        self.counter = counter
+        self.generation = 0
+        self.in_group = in_group
 
 
-def _end_request(request: list) -> None:
-    handle = request[3]
-    release(handle)
-    request[0]._requests.discard(handle)
+class _PutRequest:
+    """The usr of a put with callback or in a group (the twin of PutRequest
+    in getput.c): the type and count sent, which libca does not hand put
+    callbacks, or the group's counter."""
+
+    __slots__ = ('chan', 'handle', 'callback', 'type', 'count', 'counter', 'generation')
+
+    def __init__(self, chan: Chid, dbrtype: int, count: int,
+                 callback: Optional[Callback] = None,
+                 counter: Optional[IOCounter] = None) -> None:
+        self.chan = chan
+        self.handle: Any = None
+        self.callback = callback
+        self.type = dbrtype
+        self.count = count
+        self.counter = counter
+        self.generation = 0
+
+
+Request = Union[_GetRequest, _PutRequest]
+
+
+def _end_request(request: Request) -> None:
+    release(request.handle)
+    request.chan._requests.discard(request.handle)
+
+
+def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
+    """Lend *request* to libca as the usr of ``issue(handle)``, counted in
+    its counter if it has one; withdrawn again if libca refuses it (the
+    twin of request_issue in getput.c)."""
+    counter = request.counter
+    if counter is not None:
+        request.generation = counter.issue()
+    request.handle = keep(request)
+    request.chan._requests.add(request.handle)
+    status = issue(request.handle)
+    if status != _NORMAL:
+        _end_request(request)
+        if counter is not None:
+            counter.complete(request.generation)
+    return status
 
 
 # ---------------------------------------------------------------------------
@@ -113,15 +158,7 @@ def _get_handler(args: Any) -> None:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    request[1](event_dict(request[0], args, request[2]))
-
-
-class _Counted:
-    """A request counted for pend_io or sg_block: a get without callback
-    (``value``: where its reply is copied) or a put in a group (``value``
-    None)."""
-
-    __slots__ = ('value', 'counter', 'generation', 'in_group')
+    request.callback(event_dict(request.chan, args, request.use_numpy))
 
 
 def _fill_handler(args: Any) -> None:
@@ -130,17 +167,16 @@ def _fill_handler(args: Any) -> None:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    target = request[1]
-    value = target.value
+    value = request.value
     # A failed read stays outstanding, as libca's own does: the wait for it
     # times out.
     if args.status != _NORMAL or args.dbr == ffi.NULL or args.type != value._type:
         return
-    counter = target.counter
-    if target.in_group and target.generation != counter.generation:
+    counter = request.counter
+    if request.in_group and request.generation != counter.generation:
         return                      # libca cancels the reads of a reset group
     fill(value._buffer, value._type, value._count, args.count, args.dbr)
-    counter.complete(target.generation)
+    counter.complete(request.generation)
 
 
 def _group_put_handler(args: Any) -> None:
@@ -148,11 +184,10 @@ def _group_put_handler(args: Any) -> None:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    target = request[1]
     # A failed put stays outstanding, as in libca's own groups: sg_block
     # times out.
     if args.status == _NORMAL:
-        target.counter.complete(target.generation)
+        request.counter.complete(request.generation)
 
 
 def _put_handler(args: Any) -> None:
@@ -161,9 +196,8 @@ def _put_handler(args: Any) -> None:
     request = ffi.from_handle(args.usr)
     _end_request(request)
     status = args.status
-    dbrtype = request[4]
-    request[1]({'chid': request[0], 'type': _DBR.get(dbrtype, dbrtype),
-                'count': request[5], 'status': _ECA.get(status, status)})
+    request.callback({'chid': request.chan, 'type': _DBR.get(request.type, request.type),
+                      'count': request.count, 'status': _ECA.get(status, status)})
 
 
 def _subscription_handler(args: Any) -> None:
@@ -208,11 +242,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     context.ensure_context()
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
-        request, handle = _new_request(chid, callback, bool(use_numpy))
-        status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
-                       dbrtype, n, ptr, _get_cb, handle)
-        if status != _NORMAL:
-            _end_request(request)
+        status = request_issue(
+            _GetRequest(chid, callback, bool(use_numpy)),
+            lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
+                                 dbrtype, n, ptr, _get_cb, handle))
         return eca(status), None
     if native == 0:
         # Not connected: no native count to size the buffer by.
@@ -226,27 +259,10 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = new_value(dbrtype, count, bool(use_numpy))
     status = request_issue(
-        chid, counter, value, in_group,
+        _GetRequest(chid, value=value, counter=counter, in_group=in_group),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
                              dbrtype, count, ptr, _fill_cb, handle))
     return eca(status), value if status == _NORMAL else None
-
-
-def request_issue(chid: Chid, counter: IOCounter, value: Optional[DBRValue],
-                   in_group: bool, issue: Callable[[Any], int]) -> int:
-    """Issue (``issue(handle)``) a request counted by *counter*, withdrawn
-    again if libca refuses it (the twin of request_issue in getput.c)."""
-    target = _Counted()
-    target.value = value
-    target.counter = counter
-    target.in_group = in_group
-    target.generation = counter.issue()
-    request, handle = _new_request(chid, target)
-    status = issue(handle)
-    if status != _NORMAL:
-        _end_request(request)
-        counter.complete(target.generation)
-    return status
 
 
 def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
@@ -269,12 +285,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
         return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
-    request, handle = _new_request(chid, callback, dbrtype=put_type, count=n)
-    status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
-                   put_type, n, ptr, buffer, _put_cb, handle)
-    if status != _NORMAL:
-        _end_request(request)
-    return eca(status)
+    return eca(request_issue(
+        _PutRequest(chid, put_type, n, callback=callback),
+        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
+                             put_type, n, ptr, buffer, _put_cb, handle)))
 
 
 def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = None,
@@ -450,7 +464,7 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
                                  gated(chid._ctx, 0, lib.ca_element_count, ptr))
     context.ensure_context()
     return eca(request_issue(
-        chid, gid._io, None, True,
+        _PutRequest(chid, put_type, n, counter=gid._io),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
                              put_type, n, ptr, buffer, _group_put_cb, handle)))
 

@@ -202,22 +202,93 @@ static int request_issue(GetRequest *req, long type, unsigned long count)
     return status;
 }
 
-/* One-shot put callback; usr is (callback, request type, count) held for
- * this call: libca itself reports neither type nor count to put callbacks. */
+/* ---- puts with callback and in groups ------------------------------------ */
+
+/* The usr of a put with callback, or of a put in a group: the type and
+ * count sent (libca reports neither to put callbacks), or the group that
+ * counts it.  libca calls every put callback, also when the channel is
+ * cleared (ECA_CHANDESTROY), so the record is freed there. */
+typedef struct {
+    PyObject *callback;         /* NULL: a put in a group */
+    long type;
+    unsigned long count;
+    SyncGroupObject *group;
+    unsigned long generation;
+} PutRequest;
+
+static PutRequest *put_request_new(PyObject *callback, long type, unsigned long count,
+                                   SyncGroupObject *group)
+{
+    PutRequest *req = PyMem_Malloc(sizeof(PutRequest));
+    if (!req) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    req->callback = callback;
+    Py_XINCREF(callback);
+    req->type = type;
+    req->count = count;
+    req->group = group;
+    Py_XINCREF(group);
+    req->generation = group ? io_counter_issue(&group->io) : 0;
+    live_usr++;
+    return req;
+}
+
+static void put_request_free(PutRequest *req)
+{
+    live_usr--;
+    Py_XDECREF(req->callback);
+    Py_XDECREF(req->group);
+    PyMem_Free(req);
+}
+
 static void put_handler(struct event_handler_args args)
 {
     cb_state gil;
-    PyObject *usr = args.usr, *d;
+    PutRequest *req = args.usr;
     if (!cb_enter(&gil))
         return;
-    d = Py_BuildValue("{O:O,O:O,O:O,O:N}",
-                      keys[K_chid], (PyObject *)ca_puser(args.chid),
-                      keys[K_type], PyTuple_GET_ITEM(usr, 1),
-                      keys[K_count], PyTuple_GET_ITEM(usr, 2),
-                      keys[K_status], ECA_OBJ(args.status));
-    cb_call(PyTuple_GET_ITEM(usr, 0), d);
-    usr_release(usr);
+    cb_call(req->callback,
+            Py_BuildValue("{O:O,O:N,O:k,O:N}",
+                          keys[K_chid], (PyObject *)ca_puser(args.chid),
+                          keys[K_type], enum_member(DBR_members, req->type),
+                          keys[K_count], req->count,
+                          keys[K_status], ECA_OBJ(args.status)));
+    put_request_free(req);
     cb_leave(gil);
+}
+
+static void group_put_handler(struct event_handler_args args)
+{
+    cb_state gil;
+    PutRequest *req = args.usr;
+    if (!cb_enter(&gil))
+        return;
+    /* A failed put stays outstanding, as in libca's own groups: sg_block
+     * times out. */
+    if (args.status == ECA_NORMAL)
+        io_counter_complete(&req->group->io, req->generation);
+    put_request_free(req);
+    cb_leave(gil);
+}
+
+/* Issues a put with callback (or in a group); the request is withdrawn if
+ * libca refuses it. */
+static int put_request_issue(PutRequest *req, ChannelObject *chan, const void *buffer)
+{
+    int status;
+    chid cid = chan->cid;
+    /* libca copies the value into its send buffer before returning. */
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                 ca_array_put_callback(req->type, req->count, cid, buffer,
+                                       req->group ? group_put_handler : put_handler, req));
+    if (status != ECA_NORMAL) {
+        if (req->group)
+            io_counter_complete(&req->group->io, req->generation);
+        put_request_free(req);
+    }
+    return status;
 }
 
 static void subscription_handler(struct event_handler_args args)
@@ -390,17 +461,12 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
     if (status)
         return ECA_OBJ(status);
     if (callback != Py_None) {
-        PyObject *usr = Py_BuildValue("(ONk)", callback, enum_member(DBR_members, type), count);
-        if (!usr) {
+        PutRequest *req = put_request_new(callback, type, count, NULL);
+        if (!req) {
             free(buffer);
             return NULL;
         }
-        live_usr++;   /* the tuple's own reference is the one lent to libca */
-        /* libca copies the value into its send buffer before returning. */
-        LIBCA_STATUS(chan->context, status, ECA_BADCHID,
-                     ca_array_put_callback(type, count, chan->cid, buffer, put_handler, usr));
-        if (status != ECA_NORMAL)
-            usr_release(usr);
+        status = put_request_issue(req, chan, buffer);
     } else {
         LIBCA_STATUS(chan->context, status, ECA_BADCHID,
                      ca_array_put(type, count, chan->cid, buffer));
@@ -587,34 +653,6 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
     return get_into_value(chan, group, type, count, use_numpy);
 }
 
-/* The usr of a put in a group: libca calls every put callback, also when
- * the channel is cleared (ECA_CHANDESTROY), so it is freed there. */
-typedef struct {
-    SyncGroupObject *group;
-    unsigned long generation;
-} GroupPut;
-
-static void group_put_free(GroupPut *put)
-{
-    live_usr--;
-    Py_DECREF(put->group);
-    PyMem_Free(put);
-}
-
-static void group_put_handler(struct event_handler_args args)
-{
-    cb_state gil;
-    GroupPut *put = args.usr;
-    if (!cb_enter(&gil))
-        return;
-    /* A failed put stays outstanding, as in libca's own groups: sg_block
-     * times out. */
-    if (args.status == ECA_NORMAL)
-        io_counter_complete(&put->group->io, put->generation);
-    group_put_free(put);
-    cb_leave(gil);
-}
-
 PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"gid", "chid", "value", "chtype", "count", NULL};
@@ -622,11 +660,10 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
     int ggone, cgone, status;
     SyncGroupObject *group;
     ChannelObject *chan;
-    GroupPut *put;
+    PutRequest *req;
     long type;
     unsigned long count;
     void *buffer = NULL;
-    chid cid;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OO:sg_put", kwlist, &gobj, &cobj,
                                      &value, &chtype, &count_obj))
@@ -642,22 +679,12 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (status)
         return ECA_OBJ(status);
-    if (!(put = PyMem_Malloc(sizeof(GroupPut)))) {
+    if (!(req = put_request_new(NULL, type, count, group))) {
         free(buffer);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    put->group = group;
-    Py_INCREF(group);
-    put->generation = io_counter_issue(&group->io);
-    live_usr++;
-    cid = chan->cid;
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
-                 ca_array_put_callback(type, count, cid, buffer, group_put_handler, put));
+    status = put_request_issue(req, chan, buffer);
     free(buffer);
-    if (status != ECA_NORMAL) {
-        io_counter_complete(&group->io, put->generation);
-        group_put_free(put);
-    }
     return ECA_OBJ(status);
 }
 
