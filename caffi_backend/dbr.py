@@ -448,14 +448,9 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
 
     if _is_text(value):
         if kind == CHAR:
-            raw = (value.encode('utf-8') if isinstance(value, str) else bytes(value)) + b'\0'
-            n = _limit(len(raw), limit)
-            return dbrtype, n, ffi.new('char[]', raw[:n])
-        if kind in (STRING, ENUM):
-            buffer = ffi.new('dbr_string_t *')
-            raw = _text_bytes(value)
-            ffi.memmove(buffer, raw, len(raw))
-            return DBR.STRING, 1, buffer
+            return _encode_chars(value, dbrtype, limit)
+        if kind in (STRING, ENUM):       # ENUM by name: the server looks it up
+            return DBR.STRING, 1, _encode_elements([value], 1, STRING)
         value = _parse_number(value)
 
     array = _is_ndarray(value)
@@ -465,23 +460,31 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
         items = value.reshape(-1) if array else value
         n = _limit(len(items), limit)
         items = items[:n] if array or isinstance(items, (list, tuple)) else list(items)[:n]
-        if kind == STRING:
-            raws = [_text_bytes(item) for item in items]
-            buffer = ffi.new('dbr_string_t[]', max(n, 1))
-            for i, raw in enumerate(raws):
-                ffi.memmove(buffer[i], raw, len(raw))
-            return DBR.STRING, n, buffer
-        array = _numeric_array(items, kind)
-        element = _ELEMENTS[kind][0]
-        return dbrtype, n, ffi.from_buffer(element + '[]', array)
+        return (DBR.STRING if kind == STRING else dbrtype), n, _encode_elements(items, n, kind)
+    return (DBR.STRING if kind == STRING else dbrtype), 1, _encode_elements([value], 1, kind)
 
+
+def _encode_chars(value: Any, dbrtype: int, limit: Optional[int]) -> Tuple[int, int, Any]:
+    """Text to a char array: its bytes and a terminating 0 (the twin of
+    encode_chars in dbr.c)."""
+    raw = (value.encode('utf-8') if isinstance(value, str) else bytes(value)) + b'\0'
+    n = _limit(len(raw), limit)
+    return dbrtype, n, ffi.new('char[]', raw[:n])
+
+
+def _encode_elements(items: Any, n: int, kind: int) -> Any:
+    """n elements, each converted by value (the twin of encode_elements in
+    dbr.c; a numpy array is converted as a whole)."""
     if kind == STRING:
-        buffer = ffi.new('dbr_string_t *')
-        raw = _text_bytes(value)
-        ffi.memmove(buffer, raw, len(raw))
-        return DBR.STRING, 1, buffer
-    number = _number(value, kind)
-    if kind == CHAR:
-        number &= 0xFF              # -128..-1: the bytes of a signed CHAR
-    return dbrtype, 1, ffi.new(_ELEMENTS[kind][0] + ' *', number)
+        raws = [_text_bytes(item) for item in items]
+        buffer = ffi.new('dbr_string_t[]', max(n, 1))
+        for i, raw in enumerate(raws):
+            ffi.memmove(buffer[i], raw, len(raw))
+        return buffer
+    if n == 1 and not _is_ndarray(items):
+        number = _number(items[0], kind)
+        if kind == CHAR:
+            number &= 0xFF          # -128..-1: the bytes of a signed CHAR
+        return ffi.new(_ELEMENTS[kind][0] + ' *', number)
+    return ffi.from_buffer(_ELEMENTS[kind][0] + '[]', _numeric_array(items, kind))
 

@@ -658,15 +658,108 @@ static int is_sequence(PyObject *value)
     return 1;
 }
 
-int dbr_encode(PyObject *value, long *type, unsigned long native_count,
-                  unsigned long *count, void **buffer)
+/* Text to a char array: its bytes and a terminating 0, at most `limit`. */
+static int encode_chars(PyObject *value, unsigned long limit, void **buffer,
+                        unsigned long *count)
 {
-    int plain;
-    unsigned long n, limit, i;
-    size_t size;
-    char *out;
-    PyObject *bytes = NULL, *seq = NULL, *flat;
-    int multidim = 0;
+    PyObject *bytes;
+    unsigned long n;
+    if (text_bytes(value, &bytes) < 0)
+        return -1;
+    n = (unsigned long)PyBytes_GET_SIZE(bytes) + 1;
+    if (n > limit)
+        n = limit;
+    *buffer = calloc(1, n ? n : 1);
+    if (!*buffer) {
+        Py_DECREF(bytes);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*buffer, PyBytes_AS_STRING(bytes),
+           n <= (unsigned long)PyBytes_GET_SIZE(bytes) ? n : n - 1);
+    Py_DECREF(bytes);
+    *count = n;
+    return 0;
+}
+
+/* A contiguous buffer (a numpy array) whose items are exactly the request
+ * type's C type is copied as it is, without converting each element.
+ * -> 1 done, 0 not such a buffer (*multidim says whether it has several
+ * dimensions), -1 with an exception. */
+static int encode_as_is(PyObject *value, int plain, unsigned long limit, void **buffer,
+                        unsigned long *count, int *multidim)
+{
+    Py_buffer view;
+    unsigned long n;
+    *multidim = 0;
+    if (!PyObject_CheckBuffer(value))
+        return 0;
+    if (PyObject_GetBuffer(value, &view, PyBUF_RECORDS_RO) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (plain == DBR_STRING || !PyBuffer_IsContiguous(&view, 'C') ||
+        !format_matches(&view, plain) ||
+        view.itemsize != (Py_ssize_t)dbr_value_size[plain]) {
+        *multidim = view.ndim > 1;
+        PyBuffer_Release(&view);
+        return 0;
+    }
+    n = (unsigned long)(view.len / view.itemsize);
+    if (n > limit)
+        n = limit;
+    *buffer = malloc(n ? n * view.itemsize : 1);
+    if (*buffer)
+        memcpy(*buffer, view.buf, n * view.itemsize);
+    PyBuffer_Release(&view);
+    if (!*buffer) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *count = n;
+    return 1;
+}
+
+/* The elements of a sequence; an image written to a waveform goes in row
+ * by row, flattened.  New reference (PySequence_Fast) or NULL. */
+static PyObject *flat_items(PyObject *value, int multidim)
+{
+    PyObject *flat = multidim ? PyObject_CallMethod(value, "reshape", "i", -1) : NULL, *seq;
+    if (multidim && !flat)
+        return NULL;
+    seq = PySequence_Fast(flat ? flat : value, "value must be a number, a string or a sequence");
+    Py_XDECREF(flat);
+    return seq;
+}
+
+/* n elements, each converted by value: those of `seq`, or `value` itself. */
+static int encode_elements(PyObject *seq, PyObject *value, unsigned long n, int plain,
+                           void **buffer)
+{
+    size_t size = dbr_value_size[plain];
+    unsigned long i;
+    char *out = calloc(n ? n : 1, size);
+    if (!out) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = seq ? PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i) : value;
+        if (put_element(item, plain, out + i * size) < 0) {
+            free(out);
+            return -1;
+        }
+    }
+    *buffer = out;
+    return 0;
+}
+
+int dbr_encode(PyObject *value, long *type, unsigned long native_count,
+               unsigned long *count, void **buffer)
+{
+    int plain, multidim, status;
+    unsigned long limit, n;
+    PyObject *seq;
 
     if (value == Py_None) {
         PyErr_SetString(PyExc_TypeError, "cannot write None");
@@ -683,86 +776,26 @@ int dbr_encode(PyObject *value, long *type, unsigned long native_count,
     if (PyUnicode_Check(value) || PyBytes_Check(value)) {
         if (plain == DBR_ENUM && *type == DBR_ENUM)
             *type = plain = DBR_STRING;   /* the server looks the state up */
-        if (plain == DBR_CHAR) {
-            /* text to a char array: its bytes and a terminating 0 */
-            if (text_bytes(value, &bytes) < 0)
-                return -1;
-            n = (unsigned long)PyBytes_GET_SIZE(bytes) + 1;
-            if (n > limit)
-                n = limit;
-            *buffer = calloc(1, n ? n : 1);
-            if (!*buffer) {
-                Py_DECREF(bytes);
-                PyErr_NoMemory();
-                return -1;
-            }
-            memcpy(*buffer, PyBytes_AS_STRING(bytes),
-                   n <= (unsigned long)PyBytes_GET_SIZE(bytes) ? n : n - 1);
-            Py_DECREF(bytes);
-            *count = n;
-            return 0;
-        }
-        n = 1;   /* one string, or one number parsed from it */
-    } else if (is_sequence(value)) {
-        if (PyObject_CheckBuffer(value)) {
-            Py_buffer view;
-            if (PyObject_GetBuffer(value, &view, PyBUF_RECORDS_RO) == 0) {
-                if (plain != DBR_STRING && PyBuffer_IsContiguous(&view, 'C') &&
-                    format_matches(&view, plain) &&
-                    view.itemsize == (Py_ssize_t)dbr_value_size[plain]) {
-                    n = (unsigned long)(view.len / view.itemsize);
-                    if (n > limit)
-                        n = limit;
-                    *buffer = malloc(n ? n * view.itemsize : 1);
-                    if (*buffer)
-                        memcpy(*buffer, view.buf, n * view.itemsize);
-                    PyBuffer_Release(&view);
-                    if (!*buffer) {
-                        PyErr_NoMemory();
-                        return -1;
-                    }
-                    *count = n;
-                    return 0;
-                }
-                multidim = view.ndim > 1;
-                PyBuffer_Release(&view);
-            } else {
-                PyErr_Clear();
-            }
-        }
-        /* An image written to a waveform goes in row by row, flattened. */
-        flat = multidim ? PyObject_CallMethod(value, "reshape", "i", -1) : NULL;
-        if (multidim && !flat)
-            return -1;
-        seq = PySequence_Fast(flat ? flat : value,
-                              "value must be a number, a string or a sequence");
-        Py_XDECREF(flat);
-        if (!seq)
-            return -1;
-        n = (unsigned long)PySequence_Fast_GET_SIZE(seq);
-        if (n > limit)
-            n = limit;
-    } else {
-        n = 1;
+        if (plain == DBR_CHAR)
+            return encode_chars(value, limit, buffer, count);
+        /* one string, or one number parsed from it */
+        *count = 1;
+        return encode_elements(NULL, value, 1, plain, buffer);
     }
-
-    size = dbr_value_size[plain];
-    out = calloc(n ? n : 1, size);
-    if (!out) {
-        Py_XDECREF(seq);
-        PyErr_NoMemory();
+    if (!is_sequence(value)) {
+        *count = 1;
+        return encode_elements(NULL, value, 1, plain, buffer);
+    }
+    if ((status = encode_as_is(value, plain, limit, buffer, count, &multidim)) != 0)
+        return status < 0 ? -1 : 0;
+    if (!(seq = flat_items(value, multidim)))
         return -1;
-    }
-    for (i = 0; i < n; i++) {
-        PyObject *item = seq ? PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i) : value;
-        if (put_element(item, plain, out + i * size) < 0) {
-            free(out);
-            Py_XDECREF(seq);
-            return -1;
-        }
-    }
-    Py_XDECREF(seq);
-    *buffer = out;
-    *count = n;
-    return 0;
+    n = (unsigned long)PySequence_Fast_GET_SIZE(seq);
+    if (n > limit)
+        n = limit;
+    status = encode_elements(seq, NULL, n, plain, buffer);
+    Py_DECREF(seq);
+    if (status == 0)
+        *count = n;
+    return status;
 }

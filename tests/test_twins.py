@@ -40,7 +40,8 @@ HELPERS = {
     'getput': ['request_type', 'get_into_value', 'request_issue', 'get_handler',
                'put_handler', 'group_put_handler', 'subscription_handler'],
     'iowait': ['io_account', 'sliced_pend_event', 'park_if_exiting', 'mark_exit_thread'],
-    'dbr': ['to_python', 'encode', 'fill', 'new_value', 'event_dict', 'is_complex'],
+    'dbr': ['to_python', 'encode', 'encode_chars', 'encode_elements', 'fill', 'new_value',
+            'event_dict', 'is_complex'],
     'handlers': ['exception_handler', 'printf_handler'],
 }
 
