@@ -1,9 +1,11 @@
 """The context-wide exception and printf handlers (the twin of src/handlers.c).
 
-libca keeps one handler of each kind per context. The Python callbacks are
-kept here, module-wide, and no ``usr`` handle is handed to libca for them
-(so they do not count in ``_live_callbacks()``): the C trampolines below look
-the callback up when libca calls them.
+libca installs a handler of each kind per context; the Python callback
+behind them is one per process, kept here (as in the C backend), so
+installing one from any context replaces what every context's trampoline
+calls. No ``usr`` handle is handed to libca for them (they do not count in
+``_live_callbacks()``): the trampolines below look the callback up when
+libca calls them.
 """
 
 from __future__ import annotations

@@ -216,6 +216,8 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused);
 /* ---- channel.c ------------------------------------------------------- */
 extern PyObject *live_channels;   /* set: the usr references of channels */
 ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
+/* channel_arg, and *gone set when the channel (or its context) is stale. */
+ChannelObject *live_channel(PyObject *obj, int *gone);
 /* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
 /* Marks every channel of rec stale (before its context is destroyed). */

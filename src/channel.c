@@ -399,24 +399,35 @@ PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObjec
     return ECA_OBJ(status);
 }
 
-/* Information calls answer for a cleared channel as libca does for one
- * that is not connected, instead of touching freed memory. */
-#define LIVE_CHANNEL(arg, chan, gone)                  \
-    ChannelObject *chan = channel_arg(arg);            \
-    if (!chan)                                         \
-        return NULL;                                   \
-    if (!chan->valid || !chan->context->valid)         \
-        gone;
+ChannelObject *live_channel(PyObject *obj, int *gone)
+{
+    ChannelObject *chan = channel_arg(obj);
+    *gone = chan && (!chan->valid || !chan->context->valid);
+    return chan;
+}
+
+/* The information calls below answer for a cleared channel as libca does
+ * for one that is not connected, instead of touching freed memory. */
 
 PyObject *py_field_type(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return enum_member(DBF_members, TYPENOTCONN))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return enum_member(DBF_members, TYPENOTCONN);
     return enum_member(DBF_members, ca_field_type(chan->cid));
 }
 
 PyObject *py_element_count(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return PyLong_FromLong(0))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return PyLong_FromLong(0);
     return PyLong_FromUnsignedLong(ca_element_count(chan->cid));
 }
 
@@ -431,7 +442,12 @@ PyObject *py_name(PyObject *self, PyObject *arg)
 
 PyObject *py_state(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return enum_member(State_members, cs_closed))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return enum_member(State_members, cs_closed);
     return enum_member(State_members, ca_state(chan->cid));
 }
 
@@ -439,7 +455,12 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
 {
     char host[256];
     unsigned len;
-    LIVE_CHANNEL(arg, chan, return PyUnicode_FromString(""))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return PyUnicode_FromString("");
     host[0] = 0;
     LIBCA_STATUS(chan->context, len, 0, ca_get_host_name(chan->cid, host, sizeof(host)));
     (void)len;
@@ -448,13 +469,23 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
 
 PyObject *py_read_access(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, Py_RETURN_FALSE)
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        Py_RETURN_FALSE;
     return PyBool_FromLong(ca_read_access(chan->cid));
 }
 
 PyObject *py_write_access(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, Py_RETURN_FALSE)
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        Py_RETURN_FALSE;
     return PyBool_FromLong(ca_write_access(chan->cid));
 }
 

@@ -166,8 +166,9 @@ static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRI
 }
 
 /* units and the six display/alarm limits, and for CTRL types the control
- * limits: the same field names in every numeric GR/CTRL structure. */
-#define GR_LIMITS(p, conv) \
+ * limits, into dict d: the same field names in every numeric GR/CTRL
+ * structure (whose types differ, hence macros). */
+#define GR_LIMITS(d, p, conv) \
     (set_item(d, K_units, bounded_string((p)->units, MAX_UNITS_SIZE)) < 0 ||    \
      set_item(d, K_upper_disp_limit, conv((p)->upper_disp_limit)) < 0 ||       \
      set_item(d, K_lower_disp_limit, conv((p)->lower_disp_limit)) < 0 ||       \
@@ -175,11 +176,11 @@ static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRI
      set_item(d, K_upper_warning_limit, conv((p)->upper_warning_limit)) < 0 || \
      set_item(d, K_lower_warning_limit, conv((p)->lower_warning_limit)) < 0 || \
      set_item(d, K_lower_alarm_limit, conv((p)->lower_alarm_limit)) < 0)
-#define CTRL_LIMITS(p, conv) \
-    (GR_LIMITS(p, conv) ||                                                      \
+#define CTRL_LIMITS(d, p, conv) \
+    (GR_LIMITS(d, p, conv) ||                                                      \
      set_item(d, K_upper_ctrl_limit, conv((p)->upper_ctrl_limit)) < 0 ||       \
      set_item(d, K_lower_ctrl_limit, conv((p)->lower_ctrl_limit)) < 0)
-#define PRECISION(p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
+#define PRECISION(d, p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
 
 static PyObject *from_long(long v) { return PyLong_FromLong(v); }
 static PyObject *from_double(double v) { return PyFloat_FromDouble(v); }
@@ -199,24 +200,24 @@ static int metadata(PyObject *d, long type, const void *dbr)
     if (dbr_type_is_TIME(type))
         return set_stamp(d, &((const struct dbr_time_short *)dbr)->stamp);
     switch (type) {
-    case DBR_GR_SHORT:   return GR_LIMITS((const struct dbr_gr_short *)dbr, from_long) ? -1 : 0;
-    case DBR_GR_CHAR:    return GR_LIMITS((const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
-    case DBR_GR_LONG:    return GR_LIMITS((const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_SHORT:   return GR_LIMITS(d, (const struct dbr_gr_short *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_CHAR:    return GR_LIMITS(d, (const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_LONG:    return GR_LIMITS(d, (const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
     case DBR_GR_FLOAT:
-        return (PRECISION((const struct dbr_gr_float *)dbr) < 0 ||
-                GR_LIMITS((const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_gr_float *)dbr) < 0 ||
+                GR_LIMITS(d, (const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
     case DBR_GR_DOUBLE:
-        return (PRECISION((const struct dbr_gr_double *)dbr) < 0 ||
-                GR_LIMITS((const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
-    case DBR_CTRL_SHORT: return CTRL_LIMITS((const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
-    case DBR_CTRL_CHAR:  return CTRL_LIMITS((const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
-    case DBR_CTRL_LONG:  return CTRL_LIMITS((const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_gr_double *)dbr) < 0 ||
+                GR_LIMITS(d, (const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
+    case DBR_CTRL_SHORT: return CTRL_LIMITS(d, (const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_CHAR:  return CTRL_LIMITS(d, (const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_LONG:  return CTRL_LIMITS(d, (const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
     case DBR_CTRL_FLOAT:
-        return (PRECISION((const struct dbr_ctrl_float *)dbr) < 0 ||
-                CTRL_LIMITS((const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_ctrl_float *)dbr) < 0 ||
+                CTRL_LIMITS(d, (const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
     case DBR_CTRL_DOUBLE:
-        return (PRECISION((const struct dbr_ctrl_double *)dbr) < 0 ||
-                CTRL_LIMITS((const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_ctrl_double *)dbr) < 0 ||
+                CTRL_LIMITS(d, (const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
     case DBR_GR_ENUM: {
         const struct dbr_gr_enum *p = dbr;
         return set_enum_strings(d, p->no_str, (char (*)[MAX_ENUM_STRING_SIZE])p->strs);

@@ -311,13 +311,6 @@ static void subscription_handler(struct event_handler_args args)
 
 /* ---- argument checks shared by the calls below ---------------------------- */
 
-static ChannelObject *live_channel(PyObject *obj, int *gone)
-{
-    ChannelObject *chan = channel_arg(obj);
-    *gone = chan && (!chan->valid || !chan->context->valid);
-    return chan;
-}
-
 /* The request type of a get (writing 0) or put (writing 1): chtype None is
  * the channel's native type.  -> 0, the ECA status that refuses the request
  * (ECA_DISCONN with no native type yet, ECA_BADTYPE), or -1 with an
