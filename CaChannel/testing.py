@@ -52,7 +52,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 __all__ = [
     'LOOPBACK',
@@ -556,7 +556,7 @@ def softioc_fixture(
     macros: str = '',
     env: Mapping[str, str] | None = None,
     ready_pvs: Iterable[str] | None = None,
-    scope: str = 'session',
+    scope: Literal['session', 'package', 'module', 'class', 'function'] = 'session',
     autouse: bool = False,
     name: str | None = None,
 ) -> Callable[..., Any]:
