@@ -127,6 +127,11 @@ class build_ext_optional(build_ext):
     def build_extension(self, ext):
         record = {'EPICS': None, 'EPICS_BASE': None, 'LIBCA': None, 'LIBCOM': None,
                   'NOT_BUILT': None}
+        # Never "up to date": an extension an earlier build left in build/
+        # may be linked to another EPICS (or be all a failed build leaves).
+        target = self.get_ext_fullpath(ext.name)
+        if os.path.exists(target):
+            os.remove(target)
         try:
             site = site_epics()
             record.update(configure_site(ext, *site) if site else configure_epicscorelibs(ext))
@@ -135,15 +140,11 @@ class build_ext_optional(build_ext):
             if os.environ.get('CACHANNEL_REQUIRE_EXTENSION'):
                 raise
             record.update(EPICS=None, NOT_BUILT=str(exc).strip().rstrip('.'))
-            # Nor one left by an earlier build in the same tree.
-            stale = self.get_ext_fullpath(ext.name)
-            if os.path.exists(stale):
-                os.remove(stale)
             sys.stderr.write(
                 '\n*** CaChannel: the C extension could not be built (%s).\n'
                 '*** Only the cffi backend is installed; CaChannel.ca uses it and warns.\n\n'
                 % record['NOT_BUILT'])
-        self._write_record(os.path.dirname(self.get_ext_fullpath(ext.name)), record)
+        self._write_record(os.path.dirname(target), record)
 
     def _write_record(self, directory, record):
         self.mkpath(directory)
@@ -153,13 +154,18 @@ class build_ext_optional(build_ext):
             out.write('\n'.join(lines) + '\n')
 
     def copy_extensions_to_source(self):
-        # Editable installs: the record goes where the extension goes.
+        # Editable installs: the record goes where the extension goes, and
+        # an extension of an earlier build does not outlive a failed one.
         super().copy_extensions_to_source()
         build_py = self.get_finalized_command('build_py')
+        for ext in self.extensions:
+            inplace, built = self._get_inplace_equivalent(build_py, ext)
+            if not os.path.exists(built) and os.path.exists(inplace):
+                os.remove(inplace)
         source_dir = build_py.get_package_dir('CaChannel')
-        built = os.path.join(self.build_lib, 'CaChannel', BUILD_RECORD)
-        if os.path.exists(built):
-            self.copy_file(built, os.path.join(source_dir, BUILD_RECORD))
+        record = os.path.join(self.build_lib, 'CaChannel', BUILD_RECORD)
+        if os.path.exists(record):
+            self.copy_file(record, os.path.join(source_dir, BUILD_RECORD))
 
 
 class build_py_tutorial(build_py):

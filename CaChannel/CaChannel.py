@@ -158,7 +158,7 @@ def _format_value(dbr: Any, use_numpy: bool, as_string: bool) -> Dict[str, Any]:
                 result[_PV_KEYS.get(key, 'pv_' + key)] = item
     else:
         result['pv_value'] = dbr
-    value = result.get('pv_value')
+    value: Any = result.get('pv_value')
     if as_string and value is not None:
         result['pv_value'] = _chars_to_str(value)
     elif not use_numpy and hasattr(value, 'tolist'):

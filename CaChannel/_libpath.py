@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from types import ModuleType
-from typing import Optional
+from typing import Any, Optional
 
 # EPICS base's libca carries an SCCS "what" string naming its release,
 # e.g. "@(#) EPICS 7.0.8, CA Client Library"; libca has no call that tells.
@@ -84,7 +84,7 @@ def c_backend_hint() -> str:
 
 def libraries_in_use(ca: ModuleType) -> tuple[Optional[str], Optional[str]]:
     """``(libCom, libca)`` paths the selected backend of *ca* runs on."""
-    backend = getattr(ca, '_backend_module', None)
+    backend: Any = getattr(ca, '_backend_module', None)
     if getattr(backend, 'libca_path', None):
         return backend.libcom_path, backend.libca_path
     site = site_libraries()
