@@ -2,21 +2,29 @@
 
     python -m bench            # from the repository root
 
-What it does, in about five minutes on a 2-core machine:
+What it does, in about seven minutes on a 2-core machine:
 
 1. compiles ``bench/cbench.c`` (the same workloads written directly on libca)
-   against the epicscorelibs wheel;
+   against the epicscorelibs wheel, and byte-compiles CaChannel as an
+   installation does;
 2. starts a softIoc on loopback (``CaChannel.testing.SoftIoc``) with a
-   generated database: 10,000 scalars, one round-trip PV and a
+   generated database: 100,000 scalars, one round-trip PV and a
    4,000,000-element DOUBLE waveform, and runs, for every client, the
-   scalar workloads in a fresh process per repetition;
-3. starts a second softIoc with 2,000 counters processed at 10 Hz and runs
-   the monitor workload, again one fresh process per client and repetition;
+   scalar workloads in a fresh process per repetition (connect + read
+   10,000 channels, round trips, a waveform's first read and its steady
+   state);
+3. connects and reads 1,000 and 100,000 channels (the scaling curve; a
+   client whose time per channel predicts more than the time cap is not
+   run at the larger count);
 4. times the start of a process that imports the library and creates a CA
    context;
-5. prints the table (each figure also as a ratio to the C program of the
-   same run, medians of the repetitions) and writes ``docs/performance.rst``
-   and ``docs/_static/performance.png``.
+5. starts a second softIoc with 2,000 counters processed at 10 Hz (20,000
+   events/s) and runs the monitor workload through the low-level layer and
+   through the object layer scripts use, one fresh process per client,
+   layer and repetition;
+6. prints the table (each figure also as a ratio to the C program of the
+   same run, medians of the repetitions) and writes ``docs/performance.rst``,
+   ``docs/_static/performance.png`` and ``docs/_static/scaling.png``.
 
 Every IOC and client gets the environment of
 ``CaChannel.testing.loopback_environ``: nothing leaves 127.0.0.1.
@@ -25,6 +33,7 @@ Every IOC and client gets the environment of
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -50,6 +59,13 @@ CLIENTS = {
     'caproto': 'caproto threading',
 }
 
+#: monitor layers each client is measured through (caproto has one API).
+MONITOR_LAYERS = {
+    'c': ('ca', 'object'), 'cachannel-c': ('ca', 'object'),
+    'cachannel-cffi': ('ca', 'object'), 'pyepics': ('ca', 'object'),
+    'caproto': ('object',),
+}
+
 # Channel Access client side: large arrays for every client alike (pyepics
 # would otherwise set 16 MB, too small for the 32 MB waveform).
 MAX_ARRAY_BYTES = '100000000'
@@ -58,14 +74,22 @@ MAX_ARRAY_BYTES = '100000000'
 class Config:
     def __init__(self, quick: bool, repetitions: int | None) -> None:
         self.scalars = 1000 if quick else 10000
+        self.scale_counts = [100, 1000, 3000] if quick else [1000, 10000, 100000]
         self.rt_calls = 300 if quick else 5000
         self.wf_count = 400000 if quick else 4000000
-        self.wf_reps = 3
+        self.wf_reads = 5 if quick else 20
         self.monitors = 200 if quick else 2000
-        self.monitor_warmup = 1.0 if quick else 2.0
-        self.monitor_window = 1.5 if quick else 4.0
+        self.monitor_warmup = 1.0 if quick else 1.5
+        self.monitor_window = 1.5 if quick else 3.0
         self.repetitions = repetitions or (1 if quick else 5)
-        self.start_reps = 3 if quick else 7
+        self.scale_reps = min(self.repetitions, 3)
+        self.monitor_reps = min(self.repetitions, 3)
+        self.start_reps = 3 if quick else 9
+        # A run predicted (from the client's time per channel at the count
+        # before) to take longer than this many seconds is not started.
+        self.time_cap = 20.0 if quick else 40.0
+        if self.scalars not in self.scale_counts:
+            raise ValueError('the table count must be one of the scaling counts')
 
 
 # --- building and databases --------------------------------------------------
@@ -100,6 +124,13 @@ def scalar_database(n: int, wf_count: int) -> str:
     lines += ['record(ao, "bench:s%d") {\n    field(VAL, "%d")\n}\n' % (i, i)
               for i in range(n)]
     return ''.join(lines)
+
+
+def byte_compile() -> None:
+    """Write the .pyc files an installation would have (pip compiles on
+    install), so start-up times do not include compiling our sources."""
+    for package in ('CaChannel', 'caffi_backend', 'bench'):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
 
 
 def monitor_database(n: int) -> str:
@@ -140,49 +171,74 @@ def worker_cmd(client: str, *args: object) -> list[str]:
     return [sys.executable, '-m', 'bench.workers', library] + [str(a) for a in args]
 
 
+def check_connect(client: str, raw: dict, n: int) -> None:
+    if float(raw['connect_check']) != n - 1:
+        raise RuntimeError('%s read %r from bench:s%d' % (client, raw['connect_check'], n - 1))
+
+
+def connect_figures(raw: dict, n: int) -> dict:
+    return {'connect_%d_s' % n: raw['connect_seconds'],
+            'rss_%d' % n: raw['rss_per_channel']}
+
+
 def run_scalars(exe: Path, client: str, ioc: SoftIoc, cfg: Config) -> dict:
     env = client_env(ioc, client)
     if client == 'c':
         connect = run_json([str(exe), 'connect', 'bench:s', str(cfg.scalars)], env)
         rt = run_json([str(exe), 'roundtrip', 'bench:rt', str(cfg.rt_calls)], env)
         wf = run_json([str(exe), 'waveform', 'bench:wf', str(cfg.wf_count),
-                       str(cfg.wf_reps)], env)
+                       str(cfg.wf_reads)], env)
         raw = {'connect_seconds': connect['seconds'],
                'rss_per_channel': connect['rss_per_channel'],
                'connect_check': connect['check'],
                'roundtrip_seconds': rt['seconds_per_call'],
-               'waveform_seconds': wf['seconds'], 'waveform_check': wf['check']}
+               'waveform_first': wf['first'], 'waveform_steady': wf['steady'],
+               'waveform_check': wf['check']}
     else:
         raw = run_json(worker_cmd(client, 'scalars', 'bench:s', cfg.scalars, 'bench:rt',
-                                  cfg.rt_calls, 'bench:wf', cfg.wf_count, cfg.wf_reps), env)
-    if float(raw['connect_check']) != cfg.scalars - 1:
-        raise RuntimeError('%s read %r from bench:s%d' % (client, raw['connect_check'],
-                                                           cfg.scalars - 1))
+                                  cfg.rt_calls, 'bench:wf', cfg.wf_count, cfg.wf_reads), env)
+    check_connect(client, raw, cfg.scalars)
     if float(raw['waveform_check']) != cfg.wf_count - 1:
         raise RuntimeError('%s read %r as last waveform element' % (client,
                                                                     raw['waveform_check']))
-    wf_bytes = cfg.wf_count * 8
-    return {
-        'connect_s': raw['connect_seconds'],
+    wf_mb = cfg.wf_count * 8 / 1e6
+    figures = connect_figures(raw, cfg.scalars)
+    figures.update({
         'roundtrip_us': raw['roundtrip_seconds'] * 1e6,
-        'waveform_MBps': wf_bytes / statistics.median(raw['waveform_seconds']) / 1e6,
-        'rss_per_channel': raw['rss_per_channel'],
-    }
+        'waveform_steady_MBps': wf_mb / statistics.median(raw['waveform_steady']),
+        'waveform_first_MBps': wf_mb / raw['waveform_first'],
+    })
+    return figures
 
 
-def run_monitor(exe: Path, client: str, ioc: SoftIoc, cfg: Config) -> dict:
+def run_connect(exe: Path, client: str, ioc: SoftIoc, n: int, timeout: float) -> dict:
+    env = client_env(ioc, client)
+    if client == 'c':
+        raw = run_json([str(exe), 'connect', 'bench:s', str(n)], env, timeout)
+        raw = {'connect_seconds': raw['seconds'], 'rss_per_channel': raw['rss_per_channel'],
+               'connect_check': raw['check']}
+    else:
+        raw = run_json(worker_cmd(client, 'connect', 'bench:s', n), env, timeout)
+    check_connect(client, raw, n)
+    return connect_figures(raw, n)
+
+
+def run_monitor(exe: Path, client: str, layer: str, ioc: SoftIoc, cfg: Config) -> dict:
     env = client_env(ioc, client)
     args = ('bench:m', cfg.monitors, cfg.monitor_warmup, cfg.monitor_window)
     if client == 'c':
-        raw = run_json([str(exe), 'monitor'] + [str(a) for a in args], env)
+        # The C twin of each layer asks for what that layer delivers.
+        dbr = 'DBR_TIME_DOUBLE' if layer == 'object' else 'DBR_DOUBLE'
+        raw = run_json([str(exe), 'monitor'] + [str(a) for a in args] + [dbr], env)
     else:
-        raw = run_json(worker_cmd(client, 'monitor', *args), env)
+        raw = run_json(worker_cmd(client, 'monitor', layer, *args), env)
     sent = raw['events'] + raw['lost']
+    prefix = 'monitor_' if layer == 'object' else 'monitor_ca_'
     return {
-        'monitor_cpu_us': raw['cpu'] / max(raw['events'], 1) * 1e6,
-        'monitor_delivered': raw['events'] / sent if sent else 0.0,
-        'monitor_lost': raw['lost'],
-        'monitor_sent_rate': sent / raw['wall'],
+        prefix + 'cpu_us': raw['cpu'] / max(raw['events'], 1) * 1e6,
+        prefix + 'delivered': raw['events'] / sent if sent else 0.0,
+        prefix + 'lost': raw['lost'],
+        prefix + 'sent_rate': sent / raw['wall'],
     }
 
 
@@ -221,21 +277,33 @@ def log(message: str) -> None:
 _T0 = time.perf_counter()
 
 
+def load_average() -> str:
+    """The 1-minute load average: how busy the shared machine was."""
+    try:
+        return '%.2f' % os.getloadavg()[0]
+    except OSError:
+        return 'n/a'
+
+
 def collect(cfg: Config, clients: list[str]) -> dict:
     samples: dict[str, dict[str, list[float]]] = {c: {} for c in clients}
+    skipped: dict[str, dict[int, str]] = {c: {} for c in clients}
+    loads = [load_average()]
 
     def add(client: str, figures: dict) -> None:
         for key, value in figures.items():
             samples[client].setdefault(key, []).append(value)
 
     exe = build_cbench()
-    log('built %s' % exe.relative_to(ROOT))
+    byte_compile()
+    log('built %s; load average %s' % (exe.relative_to(ROOT), loads[0]))
 
-    with SoftIoc(scalar_database(cfg.scalars, cfg.wf_count),
+    n_max = max(cfg.scale_counts)
+    with SoftIoc(scalar_database(n_max, cfg.wf_count),
                  env=loopback_environ(free_port()),
-                 ready_pvs=['bench:rt', 'bench:wf', 'bench:s%d' % (cfg.scalars - 1)],
-                 start_timeout=60) as ioc:
-        log('scalar IOC on 127.0.0.1:%d' % ioc.port)
+                 ready_pvs=['bench:rt', 'bench:wf', 'bench:s%d' % (n_max - 1)],
+                 start_timeout=120) as ioc:
+        log('scalar IOC (%d records) on 127.0.0.1:%d' % (n_max, ioc.port))
         run_json([str(exe), 'fill', 'bench:wf', str(cfg.wf_count)], client_env(ioc, 'c'))
         # Repetitions outermost: a slow phase of the machine hits every client.
         for rep in range(cfg.repetitions):
@@ -243,6 +311,27 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                 figures = run_scalars(exe, client, ioc, cfg)
                 add(client, figures)
                 log('scalars rep %d %-15s %s' % (rep + 1, client, _fmt(figures)))
+        loads.append(load_average())
+        for n in cfg.scale_counts:
+            if n == cfg.scalars:
+                continue
+            for rep in range(cfg.scale_reps):
+                for client in clients:
+                    if n in skipped[client]:
+                        continue
+                    reason = predicted_over_cap(samples[client], n, cfg.time_cap)
+                    if reason is None:
+                        try:
+                            figures = run_connect(exe, client, ioc, n, 2 * cfg.time_cap + 30)
+                        except subprocess.TimeoutExpired:
+                            reason = 'did not finish within %.0f s' % (2 * cfg.time_cap + 30)
+                    if reason is not None:
+                        skipped[client][n] = reason
+                        log('scale %d %-15s skipped: %s' % (n, client, reason))
+                        continue
+                    add(client, figures)
+                    log('scale %d rep %d %-15s %s' % (n, rep + 1, client, _fmt(figures)))
+        loads.append(load_average())
         for rep in range(cfg.start_reps):
             for client in clients:
                 add(client, run_startup(exe, client, ioc))
@@ -253,16 +342,33 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                  ready_pvs=['bench:m0', 'bench:m%d' % (cfg.monitors - 1)],
                  start_timeout=60) as ioc:
         log('monitor IOC on 127.0.0.1:%d' % ioc.port)
-        for rep in range(cfg.repetitions):
+        for rep in range(cfg.monitor_reps):
             for client in clients:
-                figures = run_monitor(exe, client, ioc, cfg)
-                add(client, figures)
-                log('monitor rep %d %-15s %s' % (rep + 1, client, _fmt(figures)))
+                for layer in MONITOR_LAYERS[client]:
+                    figures = run_monitor(exe, client, layer, ioc, cfg)
+                    add(client, figures)
+                    log('monitor rep %d %-15s %-6s %s' % (rep + 1, client, layer,
+                                                         _fmt(figures)))
+        loads.append(load_average())
 
     medians = {c: {k: statistics.median(v) for k, v in figs.items()}
                for c, figs in samples.items()}
     return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
-            'config': vars(cfg)}
+            'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
+            'load_averages': loads, 'config': vars(cfg)}
+
+
+def predicted_over_cap(samples: dict, n: int, cap: float) -> str | None:
+    """Why a connect run of n channels is not started, or None to start it."""
+    known = sorted(int(k.split('_')[1]) for k in samples
+                   if k.startswith('connect_') and int(k.split('_')[1]) < n)
+    if not known:
+        return None
+    m = known[-1]
+    predicted = statistics.median(samples['connect_%d_s' % m]) * n / m
+    if predicted > cap:
+        return ('%.0f s predicted from %d channels (cap %.0f s)' % (predicted, m, cap))
+    return None
 
 
 def _fmt(figures: dict) -> str:
@@ -274,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--quick', action='store_true',
                         help='small sizes and one repetition (a smoke test); no report')
     parser.add_argument('--repetitions', type=int, default=None,
-                        help='repetitions of each workload (default 5)')
+                        help='repetitions of the scalar workloads (default 5; scaling and '
+                             'monitors: at most 3)')
     parser.add_argument('--clients', default=','.join(CLIENTS),
                         help='comma-separated subset of %s' % ', '.join(CLIENTS))
     parser.add_argument('--json', type=Path, default=None,
@@ -300,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.targets_text(data))
     if not (args.quick or args.no_report):
-        rst, png = report.write_docs(data, ROOT / 'docs')
-        log('wrote %s and %s' % (rst.relative_to(ROOT), png.relative_to(ROOT)))
+        written = report.write_docs(data, ROOT / 'docs')
+        log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
     log('total %.0f s' % data['elapsed_s'])
     return 0
