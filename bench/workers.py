@@ -143,7 +143,6 @@ class Library:
 class CaChannelLib(Library):
     def __init__(self) -> None:
         from CaChannel import CaChannel, ca
-        import numpy  # noqa: F401  a script asking for numpy arrays has it
         self.CaChannel = CaChannel
         self.ca = ca
         ca.create_context(True)
@@ -169,6 +168,7 @@ class CaChannelLib(Library):
         chan.searchw()
         if count is None:
             return chan.getw
+        import numpy  # noqa: F401  a script asking for numpy arrays has it
         return lambda: chan.getw(count=count, use_numpy=True)
 
     def monitor(self, layer, names, warmup, window) -> dict:
