@@ -29,6 +29,8 @@ DBR_MEMBERS: Dict[int, DBR] = DBR._value2member_map_  # type: ignore[assignment]
 CA_OP_MEMBERS: Dict[int, CA_OP] = CA_OP._value2member_map_  # type: ignore[assignment]
 ECA_NORMAL = ECA.NORMAL
 ECA_TIMEOUT = ECA.TIMEOUT
+# What calls answer once their context is being destroyed or Python exits.
+ECA_NOCACTX = ECA.NOCACTX
 
 
 def eca(status: int) -> Any:

@@ -14,11 +14,12 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from CaChannel._constants import CA_PRIORITY, DBF, ECA, ChannelState
+from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
-from . import _common, context
+from . import _common, context, iowait
 from ._common import Identifier, address, c_text, check, eca, keep, release
 from ._ffi import ffi, lib
+from .iowait import gated
 
 __all__ = ['Chid', 'create_channel', 'clear_channel', 'change_connection_event',
            'replace_access_rights_event', 'field_type', 'element_count', 'name',
@@ -33,11 +34,14 @@ class Chid(Identifier):
 
     ``_requests`` holds the handles of its one-shot get/put callbacks and
     ``_subs`` its subscriptions: libca drops both when the channel is
-    cleared, so the handles are released then.
+    cleared, so the handles are released then. ``_account`` is the pend_io
+    account of the thread that made it (see ``iowait``), which counts its
+    connection while ``_conn_counted``.
     """
 
     __slots__ = ('_ptr', '_name', '_ctx', '_handle', '_conn_callback',
-                 '_access_callback', '_requests', '_subs', '__weakref__')
+                 '_access_callback', '_requests', '_subs', '_account', '_conn_gen',
+                 '_conn_counted', '__weakref__')
 
     def __repr__(self) -> str:
         state = 'cleared' if self._ptr is None else hex(address(self._ptr))
@@ -48,6 +52,7 @@ _channels: Dict[int, Chid] = {}        # C address -> live channel
 _lock = threading.Lock()
 
 _CA_OP = _common.CA_OP_MEMBERS
+_CONN_UP = int(CA_OP.CONN_UP)
 _DBF: Dict[int, DBF] = DBF._value2member_map_  # type: ignore[assignment]
 _STATE: Dict[int, ChannelState] = ChannelState._value2member_map_  # type: ignore[assignment]
 
@@ -88,6 +93,7 @@ def _detach(chan: Chid) -> Any:
 
 def _release_all(chan: Chid) -> None:
     """Release what libca held for a channel it can no longer call back for."""
+    chan._account.uncount_connection(chan)
     release(chan._handle)
     for handle in list(chan._requests):
         release(handle)
@@ -97,24 +103,41 @@ def _release_all(chan: Chid) -> None:
     chan._subs.clear()
 
 
-def _forget_context(ctx_address: Optional[int]) -> None:
+def _mark_context_stale(ctx_address: Optional[int]) -> Callable[[], None]:
+    """Before a context goes: every channel (and subscription) of it stale,
+    then, once libca has let go of them, their handles released."""
+    stale = []
     for chan in [c for c in list(_channels.values())
                  if ctx_address is None or c._ctx == ctx_address]:
         if _detach(chan) is not None:
+            for sub in list(chan._subs):
+                sub._ptr = None
+                sub._active = False
+            stale.append(chan)
+
+    def release_handles() -> None:
+        for chan in stale:
             _release_all(chan)
+    return release_handles
 
 
-context.destroy_hooks.append(_forget_context)
+context.destroy_hooks.append(_mark_context_stale)
 
 
 # ---------------------------------------------------------------------------
 # callbacks from libca (created once; the onerror reporter clears exceptions)
 
 def _on_connection(args: Any) -> None:
+    """Installed on every channel: libca then counts no connection in its
+    own pend_io, and ours counts those without a user callback per thread."""
     if _common.shutting_down:
         return
     chan = ffi.from_handle(lib.ca_puser(args.chid))
     callback = chan._conn_callback
+    if args.op == _CONN_UP:
+        chan._account.uncount_connection(chan)
+    elif callback is None:
+        chan._account.count_connection(chan)
     if callback is not None:
         callback({'chid': chan, 'op': _CA_OP.get(args.op, args.op)})
 
@@ -172,12 +195,16 @@ def create_channel(name: str, callback: Callback = None,
     chan._access_callback = None
     chan._requests = set()
     chan._subs = set()
+    account = chan._account = iowait.account(chan._ctx)
+    # Counted before libca can call back, which may be before it returns.
+    chan._conn_counted = callback is None
+    chan._conn_gen = account.issue() if callback is None else account.generation
     chan._handle = keep(chan)
     out = ffi.new('chid *')
-    status = lib.ca_create_channel(
-        raw_name, _connection_cb if chan._conn_callback is not None else ffi.NULL,
-        chan._handle, priority, out)
+    status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
+                   raw_name, _connection_cb, chan._handle, priority, out)
     if status != _common.ECA_NORMAL:
+        account.uncount_connection(chan)
         release(chan._handle)
         chan._handle = None
         return eca(status), None
@@ -200,23 +227,30 @@ def clear_channel(chid: Chid) -> ECA:
     context.ensure_context()
     # cffi releases the GIL during the call: libca waits for this channel's
     # callbacks in progress, which need the GIL to finish.
-    status = lib.ca_clear_channel(ptr)
-    _release_all(chid)
+    status = gated(chid._ctx, ECA.BADCHID, lib.ca_clear_channel, ptr)
+    # Refused (the context is going away): destroying it releases the rest.
+    if status != ECA.BADCHID:
+        _release_all(chid)
     return eca(status)
 
 
 def change_connection_event(chid: Chid, callback: Callback = None) -> ECA:
-    """Install or (with None / a non-callable) remove the connection callback."""
+    """Install or (with None / a non-callable) remove the connection callback.
+
+    libca keeps calling our handler; only the pend_io accounting follows the
+    change, as libca's own does for a channel that is not connected.
+    """
     ptr = channel_ptr(chid)
     if ptr is None:
         return ECA.BADCHID
-    context.ensure_context()
     if callable(callback):
         chid._conn_callback = callback
-        return eca(lib.ca_change_connection_event(ptr, _connection_cb))
-    status = lib.ca_change_connection_event(ptr, ffi.NULL)
+        chid._account.uncount_connection(chid)
+        return ECA.NORMAL
     chid._conn_callback = None
-    return eca(status)
+    if gated(chid._ctx, ChannelState.CONN, lib.ca_state, ptr) != ChannelState.CONN:
+        chid._account.count_connection(chid)
+    return ECA.NORMAL
 
 
 def replace_access_rights_event(chid: Chid, callback: Callback = None) -> ECA:
@@ -229,8 +263,9 @@ def replace_access_rights_event(chid: Chid, callback: Callback = None) -> ECA:
     context.ensure_context()
     if callable(callback):
         chid._access_callback = callback
-        return eca(lib.ca_replace_access_rights_event(ptr, _access_rights_cb))
-    status = lib.ca_replace_access_rights_event(ptr, ffi.NULL)
+        return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_replace_access_rights_event,
+                         ptr, _access_rights_cb))
+    status = gated(chid._ctx, ECA.BADCHID, lib.ca_replace_access_rights_event, ptr, ffi.NULL)
     chid._access_callback = None
     return eca(status)
 
@@ -244,14 +279,14 @@ def field_type(chid: Chid) -> DBF:
     ptr = channel_ptr(chid)
     if ptr is None:
         return DBF.NOT_CONNECTED
-    value = lib.ca_field_type(ptr)
+    value = gated(chid._ctx, DBF.NOT_CONNECTED, lib.ca_field_type, ptr)
     return _DBF.get(value, value)
 
 
 def element_count(chid: Chid) -> int:
     """Native element count (0 when not connected)."""
     ptr = channel_ptr(chid)
-    return 0 if ptr is None else int(lib.ca_element_count(ptr))
+    return 0 if ptr is None else int(gated(chid._ctx, 0, lib.ca_element_count, ptr))
 
 
 def name(chid: Chid) -> str:
@@ -264,26 +299,26 @@ def state(chid: Chid) -> ChannelState:
     ptr = channel_ptr(chid)
     if ptr is None:
         return ChannelState.CLOSED
-    value = lib.ca_state(ptr)
+    value = gated(chid._ctx, ChannelState.CLOSED, lib.ca_state, ptr)
     return _STATE.get(value, value)
 
 
 def host_name(chid: Chid) -> str:
     """The server's host name ('' once cleared)."""
     ptr = channel_ptr(chid)
-    return '' if ptr is None else c_text(lib.ca_host_name(ptr))
+    return '' if ptr is None else c_text(gated(chid._ctx, ffi.NULL, lib.ca_host_name, ptr))
 
 
 def read_access(chid: Chid) -> bool:
     """Whether the client may read the channel."""
     ptr = channel_ptr(chid)
-    return False if ptr is None else bool(lib.ca_read_access(ptr))
+    return False if ptr is None else bool(gated(chid._ctx, 0, lib.ca_read_access, ptr))
 
 
 def write_access(chid: Chid) -> bool:
     """Whether the client may write the channel."""
     ptr = channel_ptr(chid)
-    return False if ptr is None else bool(lib.ca_write_access(ptr))
+    return False if ptr is None else bool(gated(chid._ctx, 0, lib.ca_write_access, ptr))
 
 
 def message(status: int) -> str:

@@ -16,20 +16,16 @@ from typing import Any, Callable, Dict, List, Optional
 
 from CaChannel._constants import ECA
 
-from . import _common
+import warnings
+
+from . import _common, iowait
 from ._common import Identifier, address, check, eca, timeout_arg
 from ._ffi import ffi, lib, libc
+from .iowait import gated
 
 __all__ = ['create_context', 'destroy_context', 'attach_context', 'detach_context',
            'current_context', 'show_context', 'pend_io', 'pend_event', 'poll',
-           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context', 'shutdown',
-           'IOCounter', 'io_counter']
-
-# A non-preemptive context calls back only from inside ca_pend_*, and
-# ca_pend_event always sleeps its whole timeout: waits there are a series of
-# short, growing ca_pend_event calls.
-_POLL_FIRST = 1e-4
-_POLL_MAX = 1e-2
+           'pend', 'test_io', 'flush_io', 'ensure_context', 'Context', 'shutdown']
 
 
 class Context(Identifier):
@@ -47,82 +43,13 @@ _contexts: Dict[int, Context] = {}
 _lock = threading.RLock()
 _process_context: Optional[Any] = None     # the shared preemptive context (cdata)
 
-class IOCounter:
-    """Gets without callback (get, sg_get) outstanding in a context or a
-    sync group: the twin of ``io_counter`` in src/iowait.c.
-
-    Those gets are issued with a callback of ours that copies no more than
-    was asked (libca's own ``ca_array_get`` copies as many elements as the
-    server sends), so pend_io, test_io and the sg_ calls count them here,
-    alongside libca's own count. The generation moves on when a wait gives
-    up or a group is reset: replies to older requests no longer count.
-    """
-
-    __slots__ = ('outstanding', 'generation', '_changed')
-
-    def __init__(self) -> None:
-        self.outstanding = 0
-        self.generation = 0
-        self._changed = threading.Condition(threading.Lock())
-
-    def issue(self) -> int:
-        """Count one more request; -> its generation."""
-        with self._changed:
-            self.outstanding += 1
-            return self.generation
-
-    def complete(self, generation: int) -> None:
-        with self._changed:
-            if generation == self.generation and self.outstanding > 0:
-                self.outstanding -= 1
-                if not self.outstanding:
-                    self._changed.notify_all()
-
-    def reset(self) -> None:
-        with self._changed:
-            self.generation += 1
-            self.outstanding = 0
-            self._changed.notify_all()
-
-    def wait(self, deadline: Optional[float]) -> int:
-        """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` once
-        ``time.monotonic()`` reaches *deadline* (None: never), in the calling
-        thread's context."""
-        if lib.ca_preemtive_callback_is_enabled():
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with self._changed:
-                done = self._changed.wait_for(lambda: not self.outstanding, timeout)
-            return _common.ECA_NORMAL if done else _common.ECA_TIMEOUT
-        poll = _POLL_FIRST
-        while self.outstanding:
-            step = poll
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return _common.ECA_TIMEOUT
-                step = min(step, remaining)
-            lib.ca_pend_event(step)
-            poll = min(poll * 2, _POLL_MAX)
-        return _common.ECA_NORMAL
-
-
-# context address -> its IOCounter (made on first use)
-_counters: Dict[int, IOCounter] = {}
-
-
-def io_counter(ctx_address: int) -> IOCounter:
-    """The counter of the gets without callback of a context."""
-    counter = _counters.get(ctx_address)
-    if counter is None:
-        with _lock:
-            counter = _counters.setdefault(ctx_address, IOCounter())
-    return counter
-
-
-# Called with a context's address after it is destroyed: the channel and
-# subscription modules forget what belonged to it (libca freed it all).
-# None (after a fork, in the child) means every context.
-destroy_hooks: List[Callable[[Optional[int]], None]] = []
+# Called with a context's address before it is destroyed: the channel and
+# subscription modules mark what belonged to it stale, and return what
+# releases their handles once libca has let go of them.  Every channel is
+# stale before any handle is released, so no __del__ run by a release
+# reaches libca with a dead pointer.  None (after a fork, in the child)
+# means every context.
+destroy_hooks: List[Callable[[Optional[int]], Callable[[], None]]] = []
 
 
 def _context_object(ptr: Any) -> Context:
@@ -141,7 +68,7 @@ def ensure_context() -> None:
 
     ``RuntimeError`` if libca can neither create nor attach it.
     """
-    if lib.ca_current_context() != ffi.NULL:
+    if lib.ca_current_context() != ffi.NULL or _common.shutting_down:
         return
     global _process_context
     with _lock:
@@ -151,6 +78,7 @@ def ensure_context() -> None:
                 raise RuntimeError('cannot create a CA context: %s'
                                    % _common.c_text(lib.ca_message(status)))
             _process_context = lib.ca_current_context()
+            iowait.new_epoch(address(_process_context), True)
             return
         status = lib.ca_attach_context(_process_context)
     if status != _common.ECA_NORMAL:
@@ -169,6 +97,8 @@ def create_context(preemptive_callback: bool = True) -> ECA:
     with _lock:
         had_one = lib.ca_current_context() != ffi.NULL
         status = lib.ca_context_create(1 if preemptive_callback else 0)
+        if status == _common.ECA_NORMAL and not had_one:
+            iowait.new_epoch(current_context_address(), bool(preemptive_callback))
         # Only a context this call created becomes the shared one: one the
         # thread already had may belong to someone else (the C backend
         # shares libca), and two owners would both destroy it at exit.
@@ -182,31 +112,41 @@ def destroy_context() -> None:
     """Destroy the calling thread's context (``ca_context_destroy``).
 
     libca clears its channels and subscriptions; their identifiers become
-    stale here too, and the handles libca held for them are released.
+    stale here first, and the handles libca held for them are released
+    after. If other threads stay inside libca on it past a grace period,
+    the context is left alive (refusing every call) rather than destroyed
+    under them, with a ``RuntimeWarning``.
     """
     global _process_context
     ptr = lib.ca_current_context()
     if ptr == ffi.NULL:
         return
     key = address(ptr)
-    lib.ca_context_destroy()
+    door = iowait.gate(key)
+    if door.closed:
+        lib.ca_detach_context()     # destroyed under this thread by another one
+        return
     with _lock:
         if _process_context is not None and address(_process_context) == key:
             _process_context = None
         ctx = _contexts.pop(key, None)
         if ctx is not None:
             ctx._ptr = None
-        counter = _counters.pop(key, None)
-    if counter is not None:
-        counter.reset()
-    for hook in destroy_hooks:
-        hook(key)
+    releases = [hook(key) for hook in destroy_hooks]
+    if not door.drain():
+        lib.ca_detach_context()
+        warnings.warn('CA context left alive: other threads are still inside libca',
+                      RuntimeWarning, stacklevel=2)
+        return
+    lib.ca_context_destroy()
+    for release_handles in releases:
+        release_handles()
 
 
 def attach_context(context: Context) -> ECA:
     """Make the calling thread a member of *context* (``ca_attach_context``)."""
     check(context, Context, 'context')
-    if context._ptr is None:
+    if context._ptr is None or _common.shutting_down:
         return ECA.BADCHID
     return eca(lib.ca_attach_context(context._ptr))
 
@@ -237,9 +177,9 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
     # report lands in order.
     sys.stdout.flush()
     if context is None:
-        lib.ca_client_status(level)
+        gated(current_context_address(), None, lib.ca_client_status, level)
     else:
-        lib.ca_context_status(context._ptr, level)
+        gated(address(context._ptr), None, lib.ca_context_status, context._ptr, level)
     libc.fflush(ffi.NULL)
 
 
@@ -248,17 +188,21 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
 # callback threads can take it while the caller waits)
 
 def pend_io(timeout: float) -> ECA:
-    """Wait for outstanding gets and connections (``ca_pend_io``)."""
+    """Wait for the gets and connections this thread has outstanding (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
     ensure_context()
     # As ca_pend_io: a timeout of 0 waits for ever.
     deadline = None if timeout == 0 else time.monotonic() + timeout
-    counter = io_counter(current_context_address())
-    # libca's part: channels created without a connection callback; its
-    # flush also sends our gets.
-    status = lib.ca_pend_io(timeout)
+    ctx_address = current_context_address()
+    counter = iowait.account(ctx_address)
+    # libca counts nothing of ours (every channel has a connection handler,
+    # every get a callback): this only flushes, and refuses a wait from
+    # inside a callback (ECA.EVDISALLOW).
+    status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_pend_io, timeout)
     if status == _common.ECA_NORMAL:
-        status = counter.wait(deadline)
+        status = counter.wait(deadline, ctx_address)
+    # A timeout forgets what this thread was waiting for, as libca's does
+    # for the whole context.
     if status == _common.ECA_TIMEOUT:
         counter.reset()
     return eca(status)
@@ -268,7 +212,7 @@ def pend_event(timeout: float) -> ECA:
     """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
     timeout = timeout_arg(timeout)
     ensure_context()
-    return eca(lib.ca_pend_event(timeout))
+    return eca(iowait.sliced_pend_event(current_context_address(), timeout))
 
 
 def poll() -> ECA:
@@ -282,18 +226,18 @@ def pend(timeout: float, early: bool) -> ECA:
 
 
 def test_io() -> ECA:
-    """``ECA.IODONE`` when no get or connection is outstanding (``ca_test_io``)."""
+    """``ECA.IODONE`` when this thread has no get or connection outstanding (``ca_test_io``)."""
     ensure_context()
-    status = lib.ca_test_io()
-    if status == ECA.IODONE and io_counter(current_context_address()).outstanding:
-        status = ECA.IOINPROGRESS
-    return eca(status)
+    ctx_address = current_context_address()
+    if iowait.gate(ctx_address).closed or _common.shutting_down:
+        return ECA.NOCACTX
+    return ECA.IOINPROGRESS if iowait.account(ctx_address).outstanding else ECA.IODONE
 
 
 def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
     ensure_context()
-    return eca(lib.ca_flush_io())
+    return eca(gated(current_context_address(), _common.ECA_NOCACTX, lib.ca_flush_io))
 
 
 def _skip_libcom_exit_handlers() -> None:
@@ -338,16 +282,17 @@ def after_fork_in_child() -> None:
     for ctx in _contexts.values():
         ctx._ptr = None
     _contexts.clear()
-    _counters.clear()
+    iowait.forget_all()
     # Not every context has a Context object (ensure_context makes none):
     # None asks the hooks to forget what belonged to any context.
-    for hook in destroy_hooks:
-        hook(None)
+    for release_handles in [hook(None) for hook in destroy_hooks]:
+        release_handles()
 
 
 def shutdown() -> None:
-    """At interpreter exit: stop delivering callbacks and destroy the process
-    context, so libca's threads are gone before Python finalizes."""
+    """At interpreter exit: stop delivering callbacks, refuse every call, and
+    destroy the process context (once no thread is inside libca on it), so
+    libca's threads are gone before Python finalizes."""
     _common.shutting_down = True
     with _lock:
         shared = _process_context

@@ -10,8 +10,10 @@ Handle lifetimes (each counted by ``_live_callbacks()``):
 
 Gets without callback (``get``, ``sg_get``) are ``ca_array_get_callback``
 requests of our own that copy at most the count asked into the
-``DBRValue``'s buffer, counted by the context's or the group's
-``IOCounter`` for pend_io / sg_block (see DEVELOPERS.md).
+``DBRValue``'s buffer, counted by the issuing thread's or the group's
+``IOCounter`` for pend_io / sg_block (see ``iowait`` and DEVELOPERS.md).
+Every libca call goes through ``iowait.gated``, refused once its context
+is being destroyed.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from CaChannel._constants import DBE, DBR, ECA
 
-from . import _common, context
+from . import _common, context, iowait
 from ._common import (Identifier, as_int, check, eca, keep, release, request_count)
 from .channel import Chid, channel_ptr
-from .context import IOCounter
+from .iowait import IOCounter, gated
 from .dbr import PUT_TYPES, encode, fill, new_buffer, to_python
 from ._ffi import ffi, lib
 
@@ -91,10 +93,10 @@ class Evid(Identifier):
 # ---------------------------------------------------------------------------
 # shared argument handling
 
-def _request_type(ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
+def _request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
     """The request type, or the ECA status that refuses the request."""
     if chtype is None:
-        native = lib.ca_field_type(ptr)
+        native = gated(chan._ctx, -1, lib.ca_field_type, ptr)
         if native < 0:
             return ECA.DISCONN
         return native               # dbf_type_to_DBR is the identity on 0..6
@@ -238,15 +240,16 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         _check_callback(callback)
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
-    native = lib.ca_element_count(ptr)
+    native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     context.ensure_context()
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
         request, handle = _new_request(chid, callback, bool(use_numpy))
-        status = lib.ca_array_get_callback(dbrtype, n, ptr, _get_cb, handle)
+        status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
+                       dbrtype, n, ptr, _get_cb, handle)
         if status != _NORMAL:
             _end_request(request)
         return eca(status), None
@@ -254,7 +257,7 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         # Not connected: no native count to size the buffer by.
         return ECA.DISCONN, None
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
-                           context.io_counter(chid._ctx), False)
+                           iowait.account(chid._ctx), False)
 
 
 def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: bool,
@@ -263,7 +266,8 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
     value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
     status = _issue_counted(
         chid, counter, value, in_group,
-        lambda handle: lib.ca_array_get_callback(dbrtype, count, ptr, _fill_cb, handle))
+        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
+                             dbrtype, count, ptr, _fill_cb, handle))
     return eca(status), value if status == _NORMAL else None
 
 
@@ -296,16 +300,18 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
         _check_callback(callback)
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(ptr, chtype, PUT_TYPES)
+    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
-    put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
+    put_type, n, buffer = encode(value, dbrtype, count,
+                                 gated(chid._ctx, 0, lib.ca_element_count, ptr))
     context.ensure_context()
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
-        return eca(lib.ca_array_put(put_type, n, ptr, buffer))
+        return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
     request, handle = _new_request(chid, callback, dbrtype=put_type, count=n)
-    status = lib.ca_array_put_callback(put_type, n, ptr, buffer, _put_cb, handle)
+    status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
+                   put_type, n, ptr, buffer, _put_cb, handle)
     if status != _NORMAL:
         _end_request(request)
     return eca(status)
@@ -324,10 +330,11 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
-    n = request_count(count, lib.ca_element_count(ptr), zero_means_server=True)
+    n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
+                      zero_means_server=True)
     context.ensure_context()
     sub = Evid._make()
     sub._ptr = None
@@ -338,7 +345,8 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     sub._handle = keep(sub)
     chid._subs.add(sub)
     out = ffi.new('evid *')
-    status = lib.ca_create_subscription(dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
+    status = gated(chid._ctx, ECA.BADCHID, lib.ca_create_subscription,
+                   dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
     if status != _NORMAL:
         chid._subs.discard(sub)
         sub._forget()
@@ -362,9 +370,11 @@ def clear_subscription(evid: Evid) -> ECA:
     evid._ptr = None
     evid._active = False
     context.ensure_context()
-    status = lib.ca_clear_subscription(ptr)
-    evid._chan._subs.discard(evid)
-    evid._forget()
+    status = gated(evid._chan._ctx, ECA.BADMONID, lib.ca_clear_subscription, ptr)
+    # Refused (the context is going away): destroying it releases the handle.
+    if status != ECA.BADMONID:
+        evid._chan._subs.discard(evid)
+        evid._forget()
     return eca(status)
 
 
@@ -391,10 +401,11 @@ def _forget_group(group: SyncGroup) -> None:
             group._id = None
 
 
-def _forget_context_groups(ctx_address: Optional[int]) -> None:
+def _forget_context_groups(ctx_address: Optional[int]) -> Callable[[], None]:
     for group in [g for g in list(_groups.values())
                   if ctx_address is None or g._ctx == ctx_address]:
         _forget_group(group)
+    return lambda: None             # a group holds no handle
 
 
 context.destroy_hooks.append(_forget_context_groups)
@@ -408,7 +419,8 @@ def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
     """Create a synchronous group (``ca_sg_create``) -> ``(ECA, gid or None)``."""
     context.ensure_context()
     out = ffi.new('CA_SYNC_GID *')
-    status = lib.ca_sg_create(out)
+    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
+                   lib.ca_sg_create, out)
     if status != _NORMAL:
         return eca(status), None
     key = (context.current_context_address(), int(out[0]))
@@ -429,7 +441,7 @@ def sg_delete(gid: SyncGroup) -> ECA:
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
-    status = lib.ca_sg_delete(ident)
+    status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_delete, ident)
     if status == _NORMAL:
         _forget_group(gid)
         gid._io.reset()
@@ -447,10 +459,10 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP, None
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(ptr, chtype, _GET_TYPES)
+    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
-    native = lib.ca_element_count(ptr)
+    native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     if native == 0:
         return ECA.DISCONN, None    # as get(): nothing half-issued
     context.ensure_context()
@@ -468,15 +480,16 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(ptr, chtype, PUT_TYPES)
+    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
-    put_type, n, buffer = encode(value, dbrtype, count, lib.ca_element_count(ptr))
+    put_type, n, buffer = encode(value, dbrtype, count,
+                                 gated(chid._ctx, 0, lib.ca_element_count, ptr))
     context.ensure_context()
     return eca(_issue_counted(
         chid, gid._io, None, True,
-        lambda handle: lib.ca_array_put_callback(put_type, n, ptr, buffer, _group_put_cb,
-                                                 handle)))
+        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
+                             put_type, n, ptr, buffer, _group_put_cb, handle)))
 
 
 def sg_block(gid: SyncGroup, timeout: float) -> ECA:
@@ -490,9 +503,9 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     deadline = time.monotonic() + timeout
     # libca's own group is empty: this flushes our requests and refuses
     # (ECA.EVDISALLOW) a wait from inside a callback.
-    status = lib.ca_sg_block(ident, timeout)
+    status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_block, ident, timeout)
     if status == _NORMAL:
-        status = gid._io.wait(deadline)
+        status = gid._io.wait(deadline, gid._ctx)
     if status == _NORMAL or status == ECA.TIMEOUT:
         gid._io.reset()
     return eca(status)
@@ -516,7 +529,7 @@ def sg_reset(gid: SyncGroup) -> ECA:
     if ident is None:
         return ECA.BADSYNCGRP
     context.ensure_context()
-    status = lib.ca_sg_reset(ident)
+    status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_reset, ident)
     if status == _NORMAL:
         gid._io.reset()
     return eca(status)

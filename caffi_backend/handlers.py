@@ -16,6 +16,7 @@ from CaChannel._constants import ECA
 from . import _common, context
 from ._common import c_text, eca
 from .channel import lookup_channel
+from .iowait import gated
 from ._ffi import ffi, lib, libc
 
 __all__ = ['add_exception_event', 'replace_printf_handler']
@@ -89,8 +90,10 @@ def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = No
     context.ensure_context()
     if callback is not None:
         _exception_callback = callback
-        return eca(lib.ca_add_exception_event(_exception_cb, ffi.NULL))
-    status = lib.ca_add_exception_event(ffi.NULL, ffi.NULL)
+        return eca(gated(context.current_context_address(), _common.ECA_NOCACTX,
+                         lib.ca_add_exception_event, _exception_cb, ffi.NULL))
+    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
+                   lib.ca_add_exception_event, ffi.NULL, ffi.NULL)
     _exception_callback = None
     return eca(status)
 
@@ -103,7 +106,9 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     context.ensure_context()
     if callback is not None:
         _printf_callback = callback
-        return eca(lib.ca_replace_printf_handler(_printf_cb))
-    status = lib.ca_replace_printf_handler(ffi.NULL)
+        return eca(gated(context.current_context_address(), _common.ECA_NOCACTX,
+                         lib.ca_replace_printf_handler, _printf_cb))
+    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
+                   lib.ca_replace_printf_handler, ffi.NULL)
     _printf_callback = None
     return eca(status)

@@ -2,14 +2,16 @@
  *
  * The module is split by concern: context.c (contexts and the pend/flush
  * family), channel.c (channels, their handlers and information calls),
- * getput.c (get, put, subscriptions, synchronous groups), dbr.c (conversion
+ * getput.c (get, put, subscriptions, synchronous groups), iowait.c (what
+ * pend_io, test_io and sg_block wait for, and how), dbr.c (conversion
  * between DBR buffers and Python objects), handlers.c (exception and printf
  * handlers) and module.c (module state and the method table).
  *
  * Threading rules kept everywhere:
  *  - every libca call that can block or take libca's locks runs with the GIL
  *    released, because libca's callback threads hold those locks while they
- *    wait for the GIL;
+ *    wait for the GIL, and goes through LIBCA_STATUS, which refuses it once
+ *    its context is being destroyed;
  *  - callbacks from libca threads enter through cb_enter() and leave through
  *    cb_leave(), and never let a Python exception escape into libca;
  *  - each Python object handed to libca as a `usr` pointer is counted in once
@@ -26,33 +28,32 @@
 #include <db_access.h>
 #include <epicsEvent.h>
 
-/* ---- outstanding gets without callback (iowait.c) ------------------- */
+/* ---- the wait engine (iowait.c) ------------------------------------------ */
 
-/* Gets without callback (get, sg_get) are issued with a callback of ours
- * that copies no more than was asked (libca's own ca_array_get copies as many
- * elements as the server sends), so pend_io, test_io and the sg_ calls count
- * them here, alongside libca's own count.  Touched with the GIL held. */
+/* What pend_io / test_io / sg_block wait for: gets without callback (issued
+ * with a callback of ours that copies no more than was asked) and the
+ * connections of channels made without a connection callback (every channel
+ * has our connection handler, so libca counts none of them).  Counted per
+ * thread and context (IOAccountObject) or per sync group.  Touched with the
+ * GIL held. */
 typedef struct {
     Py_ssize_t outstanding;
     /* Bumped when a wait gives up or the group is reset: replies to older
      * requests no longer count. */
     unsigned long generation;
-    int waiters;
-    epicsEventId done;    /* signalled when outstanding drops to 0 */
-    long owner_pid;       /* a forked child must not destroy `done` */
+    /* The events of the threads waiting now: every change wakes them all. */
+    epicsEventId *waiters;
+    int nwaiters, capacity;
 } io_counter;
 
-int io_counter_init(io_counter *c);   /* -1 with an exception */
+void io_counter_init(io_counter *c);
 void io_counter_fini(io_counter *c);
 unsigned long io_counter_issue(io_counter *c);   /* -> its generation */
+/* Counts a request again (a channel that lost its connection) unless a
+ * wait gave up since it was issued, as libca does. */
+void io_counter_recount(io_counter *c, unsigned long generation);
 void io_counter_complete(io_counter *c, unsigned long generation);
 void io_counter_reset(io_counter *c);
-/* Waits until nothing is outstanding: ECA_NORMAL, ECA_TIMEOUT once
- * monotonic_seconds() reaches `deadline` (< 0: never), or -1 with an
- * exception (a signal).  A
- * non-preemptive context only calls back from inside ca_pend_*, so there
- * the wait is a series of short ca_pend_event calls. */
-int io_counter_wait(io_counter *c, double deadline, int preemptive);
 double monotonic_seconds(void);
 
 /* ---- identifiers ---------------------------------------------------- */
@@ -60,10 +61,46 @@ double monotonic_seconds(void);
 typedef struct {
     PyObject_HEAD
     struct ca_client_context *ctx;
-    int valid;
+    int valid;            /* 0 once destroyed or being destroyed */
     int preemptive;
-    io_counter io;        /* gets without callback awaiting pend_io */
+    int busy;             /* threads inside a libca call on this context */
 } ContextObject;
+
+typedef struct {
+    PyObject_HEAD
+    ContextObject *context;
+    io_counter io;
+} IOAccountObject;
+
+/* The calling thread's account in ctx (borrowed; NULL with an exception). */
+IOAccountObject *io_account(ContextObject *ctx);
+/* Waits until nothing is outstanding: ECA_NORMAL, ECA_TIMEOUT once
+ * monotonic_seconds() reaches `deadline` (< 0: never), ECA_NOCACTX when the
+ * context goes away or the interpreter exits, or -1 with an exception (a
+ * signal).  Sliced, so Ctrl-C gets through; a non-preemptive context only
+ * calls back from inside ca_pend_*, so there it polls with ca_pend_event. */
+int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx);
+/* ca_pend_event(timeout) cut into slices with signal checks. */
+int sliced_pend_event(ContextObject *ctx, double timeout);
+
+/* Runs a libca call with the GIL released, counted in the context's busy
+ * count (destroying a context waits for it); refused with status `refused`
+ * once the context is being destroyed or the interpreter is exiting, so no
+ * thread reaches libca with a context that is gone. */
+#define LIBCA_STATUS(rec, status, refused, call) do {               \
+        ContextObject *rec_ = (rec);                                \
+        if (shutting_down || !rec_->valid) {                        \
+            (status) = (refused);                                   \
+            break;                                                  \
+        }                                                           \
+        Py_INCREF(rec_);                                            \
+        rec_->busy++;                                               \
+        Py_BEGIN_ALLOW_THREADS                                      \
+        (status) = (call);                                          \
+        Py_END_ALLOW_THREADS                                        \
+        rec_->busy--;                                               \
+        Py_DECREF(rec_);                                            \
+    } while (0)
 
 typedef struct GetRequest GetRequest;
 
@@ -77,6 +114,11 @@ typedef struct {
     PyObject *access_callback;
     PyObject *subscriptions;  /* set of live SubscriptionObject (usr refs) */
     GetRequest *inflight;     /* one-shot gets libca has not answered yet */
+    /* pend_io accounting of the connection (iowait.c): the creating
+     * thread's account, and whether it counts this channel now. */
+    IOAccountObject *conn_account;
+    unsigned long conn_generation;
+    int conn_counted;
 } ChannelObject;
 
 typedef struct {
@@ -93,7 +135,7 @@ typedef struct {
     CA_SYNC_GID gid;
     int valid;
     ContextObject *context;
-    io_counter io;            /* its gets (sg_get) not answered yet */
+    io_counter io;            /* its gets and puts not answered yet */
 } SyncGroupObject;
 
 typedef struct {
@@ -105,7 +147,7 @@ typedef struct {
 } DBRValueObject;
 
 extern PyTypeObject ContextType, ChannelType, SubscriptionType,
-                    SyncGroupType, DBRValueType;
+                    SyncGroupType, DBRValueType, IOAccountType;
 
 /* ---- module state (module.c) --------------------------------------- */
 
@@ -128,7 +170,7 @@ extern PyObject *keys[K__COUNT];
 PyObject *enum_member(PyObject *members, long value);   /* new reference */
 #define ECA_OBJ(s) enum_member(ECA_members, (long)(s))
 
-/* Python-side states of libca callbacks */
+/* Set at interpreter exit: callbacks are dropped, calls refused. */
 extern volatile int shutting_down;
 /* How cb_enter took the GIL, so cb_leave gives it back the same way. */
 typedef enum { CB_GILSTATE_LOCKED, CB_GILSTATE_UNLOCKED, CB_OWN_TSTATE } cb_state;
@@ -143,7 +185,10 @@ extern Py_ssize_t live_usr;
 #define usr_release(o) do { live_usr--; Py_DECREF(o); } while (0)
 
 /* ---- context.c ------------------------------------------------------- */
-ContextObject *context_current(int create);   /* borrowed; NULL = none/err */
+/* The calling thread's context (borrowed; NULL = none/error).  One that was
+ * destroyed under the thread comes back marked invalid, and LIBCA_STATUS
+ * refuses it. */
+ContextObject *context_current(int create);
 ContextObject *context_record(struct ca_client_context *ctx);  /* borrowed */
 PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_destroy_context(PyObject *self, PyObject *unused);
@@ -164,7 +209,12 @@ int parse_timeout(PyObject *arg, double *timeout);
 /* ---- channel.c ------------------------------------------------------- */
 extern PyObject *live_channels;   /* set: the usr references of channels */
 ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
+/* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
+/* Marks every channel of rec stale (before its context is destroyed). */
+int channels_mark_stale(ContextObject *rec);
+/* Releases what libca held for every channel of rec (after it is destroyed). */
+int channels_release(ContextObject *rec);
 PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_clear_channel(PyObject *self, PyObject *arg);
 PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);

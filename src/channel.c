@@ -28,6 +28,7 @@ static void channel_dealloc(ChannelObject *self)
     channel_clear_refs(self);
     Py_XDECREF(self->context);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->conn_account);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -65,15 +66,42 @@ ChannelObject *channel_arg(PyObject *obj)
     return (ChannelObject *)obj;
 }
 
-/* Drops every reference lent to libca for this channel.  Called once libca
- * can no longer call back for it: after ca_clear_channel returned, or after
- * its context was destroyed. */
+/* ---- pend_io accounting of connections ----------------------------------- */
+
+/* A channel without a connection callback is outstanding I/O of the thread
+ * that made it until it connects, and again while it is disconnected
+ * (unless a wait gave up since), as in libca. */
+static void connection_count(ChannelObject *chan)
+{
+    if (chan->conn_counted || !chan->conn_account)
+        return;
+    io_counter_recount(&chan->conn_account->io, chan->conn_generation);
+    chan->conn_counted = chan->conn_generation == chan->conn_account->io.generation;
+}
+
+static void connection_uncount(ChannelObject *chan)
+{
+    if (!chan->conn_counted)
+        return;
+    chan->conn_counted = 0;
+    io_counter_complete(&chan->conn_account->io, chan->conn_generation);
+}
+
+/* ---- stale channels -------------------------------------------------------- */
+
+/* Drops every reference lent to libca for this channel, once, and marks it
+ * stale.  Called once libca can no longer call back for it: after
+ * ca_clear_channel returned, or after its context was destroyed. */
 void channel_invalidate(ChannelObject *chan)
 {
-    if (!chan->valid)
-        return;
     chan->valid = 0;
     Py_INCREF(chan);
+    if (PySet_Discard(live_channels, (PyObject *)chan) != 1) {
+        PyErr_Clear();   /* released already */
+        Py_DECREF(chan);
+        return;
+    }
+    live_usr--;
     if (chan->subscriptions) {
         PyObject *subs = PySequence_List(chan->subscriptions);
         Py_ssize_t i;
@@ -87,17 +115,60 @@ void channel_invalidate(ChannelObject *chan)
             PyErr_WriteUnraisable(NULL);
         }
     }
+    connection_uncount(chan);
     Py_CLEAR(chan->conn_callback);
     Py_CLEAR(chan->access_callback);
     get_requests_drop(chan);
-    if (PySet_Discard(live_channels, (PyObject *)chan) == 1)
-        live_usr--;
-    else
-        PyErr_Clear();
     Py_DECREF(chan);
 }
 
-/* libca -> Python: connection state changes */
+/* The live channels of rec, as a new list (every one when rec is NULL). */
+static PyObject *channels_of(ContextObject *rec)
+{
+    PyObject *snapshot, *mine;
+    Py_ssize_t i;
+    if (!live_channels)
+        return PyList_New(0);
+    if (!(snapshot = PySequence_List(live_channels)) || !rec)
+        return snapshot;
+    mine = PyList_New(0);
+    for (i = 0; mine && i < PyList_GET_SIZE(snapshot); i++) {
+        PyObject *chan = PyList_GET_ITEM(snapshot, i);
+        if (((ChannelObject *)chan)->context == rec && PyList_Append(mine, chan) < 0)
+            Py_CLEAR(mine);
+    }
+    Py_DECREF(snapshot);
+    return mine;
+}
+
+int channels_mark_stale(ContextObject *rec)
+{
+    PyObject *chans = channels_of(rec);
+    Py_ssize_t i;
+    if (!chans)
+        return -1;
+    for (i = 0; i < PyList_GET_SIZE(chans); i++)
+        ((ChannelObject *)PyList_GET_ITEM(chans, i))->valid = 0;
+    Py_DECREF(chans);
+    return 0;
+}
+
+int channels_release(ContextObject *rec)
+{
+    PyObject *chans = channels_of(rec);
+    Py_ssize_t i;
+    if (!chans)
+        return -1;
+    for (i = 0; i < PyList_GET_SIZE(chans); i++)
+        channel_invalidate((ChannelObject *)PyList_GET_ITEM(chans, i));
+    Py_DECREF(chans);
+    return 0;
+}
+
+/* ---- callbacks from libca --------------------------------------------------- */
+
+/* Installed on every channel: libca then counts no connection in its own
+ * pend_io, and ours counts those without a user callback per thread. */
 static void connection_handler(struct connection_handler_args args)
 {
     cb_state gil;
@@ -111,7 +182,13 @@ static void connection_handler(struct connection_handler_args args)
         /* The handler can fire before ca_create_channel has returned. */
         if (!chan->cid)
             chan->cid = args.chid;
-        if (callback && chan->valid) {
+        if (!chan->valid)
+            callback = NULL;
+        else if (args.op == CA_OP_CONN_UP)
+            connection_uncount(chan);
+        else if (!callback)
+            connection_count(chan);
+        if (callback) {
             PyObject *d = PyDict_New(), *op = enum_member(OP_members, args.op);
             Py_INCREF(callback);
             if (d && op && PyDict_SetItem(d, keys[K_chid], (PyObject *)chan) == 0 &&
@@ -182,6 +259,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *name, *callback = Py_None, *bytes, *result;
     int priority = CA_PRIORITY_DEFAULT, status;
     ContextObject *rec;
+    IOAccountObject *account;
     ChannelObject *chan;
     chid cid = NULL;
 
@@ -192,14 +270,14 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (name_arg(name, &bytes) < 0)
         return NULL;
-    if (!live_channels && !(live_channels = PySet_New(NULL))) {
+    if ((!live_channels && !(live_channels = PySet_New(NULL))) ||
+        !(rec = context_current(1)) || !(account = io_account(rec))) {
         Py_DECREF(bytes);
         return NULL;
     }
-    rec = context_current(1);
-    if (!rec) {
+    if (shutting_down || !rec->valid) {
         Py_DECREF(bytes);
-        return NULL;
+        return Py_BuildValue("(NO)", ECA_OBJ(ECA_NOCACTX), Py_None);
     }
     chan = PyObject_GC_New(ChannelObject, &ChannelType);
     if (!chan) {
@@ -227,24 +305,27 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
      * channels each carrying an empty set and list add up. */
     chan->subscriptions = NULL;
     chan->inflight = NULL;
+    chan->conn_account = account;
+    Py_INCREF(account);
+    /* Counted before libca can call back, which may be before it returns. */
+    chan->conn_counted = !chan->conn_callback;
+    chan->conn_generation = chan->conn_counted ? io_counter_issue(&account->io)
+                                               : account->io.generation;
     PyObject_GC_Track(chan);
     if (!chan->name ||
         PySet_Add(live_channels, (PyObject *)chan) < 0) {
+        connection_uncount(chan);
         Py_DECREF(bytes);
         Py_DECREF(chan);
         return NULL;
     }
     live_usr++;   /* the live_channels entry is the usr reference */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_create_channel(PyBytes_AS_STRING(bytes),
-                               callback == Py_None ? NULL : connection_handler,
-                               chan, priority, &cid);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+                 ca_create_channel(PyBytes_AS_STRING(bytes), connection_handler,
+                                   chan, priority, &cid));
     Py_DECREF(bytes);
     if (status != ECA_NORMAL) {
-        chan->valid = 0;
-        if (PySet_Discard(live_channels, (PyObject *)chan) == 1)
-            live_usr--;
+        channel_invalidate(chan);
         Py_DECREF(chan);
         return Py_BuildValue("(NO)", ECA_OBJ(status), Py_None);
     }
@@ -262,15 +343,16 @@ PyObject *py_clear_channel(PyObject *self, PyObject *arg)
         return NULL;
     if (!chan->valid || !chan->context->valid)
         return ECA_OBJ(ECA_BADCHID);
-    /* Invalidate first, so a second clear from another thread while libca
-     * works cannot free the channel twice. */
+    /* Stale first, so a second clear from another thread while libca works
+     * cannot free the channel twice. */
     chan->valid = 0;
-    Py_BEGIN_ALLOW_THREADS
+    Py_INCREF(chan);
     /* Waits for this channel's callbacks in progress, which need the GIL. */
-    status = ca_clear_channel(chan->cid);
-    Py_END_ALLOW_THREADS
-    chan->valid = 1;
-    channel_invalidate(chan);
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID, ca_clear_channel(chan->cid));
+    /* Refused (the context is going away): destroying it releases the rest. */
+    if (status != ECA_BADCHID)
+        channel_invalidate(chan);
+    Py_DECREF(chan);
     return ECA_OBJ(status);
 }
 
@@ -292,19 +374,20 @@ PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *k
     static char *kwlist[] = {"chid", "callback", NULL};
     PyObject *obj, *callback = Py_None;
     ChannelObject *chan;
-    int status, installed;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:change_connection_event", kwlist,
                                      &obj, &callback))
         return NULL;
     if (!(chan = channel_arg(obj)))
         return NULL;
-    if (!chan->valid)
+    if (!chan->valid || !chan->context->valid)
         return ECA_OBJ(ECA_BADCHID);
-    installed = replace_callback(&chan->conn_callback, callback);
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_change_connection_event(chan->cid, installed ? connection_handler : NULL);
-    Py_END_ALLOW_THREADS
-    return ECA_OBJ(status);
+    /* libca keeps calling our handler; only the pend_io accounting follows
+     * the change, as libca's own does for a channel not connected. */
+    if (replace_callback(&chan->conn_callback, callback))
+        connection_uncount(chan);
+    else if (ca_state(chan->cid) != cs_conn)
+        connection_count(chan);
+    return ECA_OBJ(ECA_NORMAL);
 }
 
 PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObject *kw)
@@ -318,15 +401,14 @@ PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObjec
         return NULL;
     if (!(chan = channel_arg(obj)))
         return NULL;
-    if (!chan->valid)
+    if (!chan->valid || !chan->context->valid)
         return ECA_OBJ(ECA_BADCHID);
     installed = replace_callback(&chan->access_callback, callback);
     /* libca calls the new handler at once, from this thread, when the
      * channel is connected. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_replace_access_rights_event(chan->cid,
-                                            installed ? access_rights_handler : NULL);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                 ca_replace_access_rights_event(chan->cid,
+                                                installed ? access_rights_handler : NULL));
     return ECA_OBJ(status);
 }
 
@@ -371,9 +453,8 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
     char host[256];
     unsigned len;
     LIVE_CHANNEL(arg, chan, return PyUnicode_FromString(""))
-    Py_BEGIN_ALLOW_THREADS
-    len = ca_get_host_name(chan->cid, host, sizeof(host));
-    Py_END_ALLOW_THREADS
+    host[0] = 0;
+    LIBCA_STATUS(chan->context, len, 0, ca_get_host_name(chan->cid, host, sizeof(host)));
     (void)len;
     return PyUnicode_DecodeUTF8(host, strnlen(host, sizeof(host)), "replace");
 }

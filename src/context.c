@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <epicsThread.h>
+
 /* pointer -> ContextObject, so one C context is always one Python object */
 static PyObject *registry;
 /* The process's one preemptive context that threads without a context join. */
@@ -13,7 +15,6 @@ static ContextObject *default_context;
 
 static void context_dealloc(ContextObject *self)
 {
-    io_counter_fini(&self->io);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -50,34 +51,46 @@ PyTypeObject ContextType = {
     .tp_doc = "Opaque CA client context identifier.",
 };
 
-ContextObject *context_record(struct ca_client_context *ctx)
+static PyObject *new_record(struct ca_client_context *ctx, PyObject *key)
 {
-    PyObject *key;
-    ContextObject *rec;
+    ContextObject *rec = PyObject_New(ContextObject, &ContextType);
+    if (!rec)
+        return NULL;
+    rec->ctx = ctx;
+    rec->valid = 1;
+    rec->busy = 0;
+    rec->preemptive = ca_preemtive_callback_is_enabled();
+    if (PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    Py_DECREF(rec);   /* the registry keeps it */
+    return (PyObject *)rec;
+}
+
+/* A destroyed context stays in the registry, marked invalid, so that a
+ * thread still attached to it is refused instead of reaching freed memory;
+ * `fresh` (a context libca has just created, perhaps at the same address)
+ * replaces such a record. */
+static ContextObject *lookup_record(struct ca_client_context *ctx, int fresh)
+{
+    PyObject *key, *rec;
 
     if (!registry && !(registry = PyDict_New()))
         return NULL;
     key = PyLong_FromVoidPtr(ctx);
     if (!key)
         return NULL;
-    rec = (ContextObject *)PyDict_GetItemWithError(registry, key);
-    if (!rec && !PyErr_Occurred()) {
-        rec = PyObject_New(ContextObject, &ContextType);
-        if (rec) {
-            rec->ctx = ctx;
-            rec->valid = 1;
-            rec->preemptive = ca_preemtive_callback_is_enabled();
-            if (io_counter_init(&rec->io) < 0 ||
-                PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
-                Py_DECREF(rec);
-                rec = NULL;
-            } else {
-                Py_DECREF(rec);   /* the registry keeps it */
-            }
-        }
-    }
+    rec = PyDict_GetItemWithError(registry, key);
+    if ((!rec && !PyErr_Occurred()) || (rec && fresh && !((ContextObject *)rec)->valid))
+        rec = new_record(ctx, key);
     Py_DECREF(key);
-    return rec;
+    return (ContextObject *)rec;
+}
+
+ContextObject *context_record(struct ca_client_context *ctx)
+{
+    return lookup_record(ctx, 0);
 }
 
 ContextObject *context_current(int create)
@@ -108,7 +121,7 @@ ContextObject *context_current(int create)
             return NULL;
         }
     }
-    rec = context_record(ca_current_context());
+    rec = lookup_record(ca_current_context(), 1);
     if (rec)
         default_context = rec;
     return rec;
@@ -128,7 +141,7 @@ PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
     /* A context the thread already had (perhaps another library's) is not
      * ours to offer to other threads, nor to destroy at exit. */
     if (status == ECA_NORMAL && !had_context && ca_current_context()) {
-        rec = context_record(ca_current_context());
+        rec = lookup_record(ca_current_context(), 1);
         if (!rec)
             return NULL;
         if (rec->preemptive && !(default_context && default_context->valid))
@@ -137,50 +150,74 @@ PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
     return ECA_OBJ(status);
 }
 
+/* How long destroying a context waits for other threads to leave libca. */
+#define DESTROY_GRACE 1.0
+
+/* Refuses new calls on rec and waits (GIL released) a bounded moment for
+ * the threads inside libca on it; 0 if some are still there. */
+static int drain_context(ContextObject *rec)
+{
+    double deadline = monotonic_seconds() + DESTROY_GRACE;
+    rec->valid = 0;
+    while (rec->busy > 0 && monotonic_seconds() < deadline) {
+        Py_BEGIN_ALLOW_THREADS
+        epicsThreadSleep(1e-3);
+        Py_END_ALLOW_THREADS
+    }
+    return rec->busy == 0;
+}
+
+/* Destroys the calling thread's context, rec.  Every channel is marked
+ * stale before anything is released, so that no __del__ run by releasing
+ * one channel's callbacks reaches libca through another.  If threads stay
+ * inside libca on it past the grace period, the context is left alive (and
+ * refusing) rather than destroyed under them. */
+static PyObject *destroy_record(ContextObject *rec)
+{
+    Py_INCREF(rec);
+    if (default_context == rec)
+        default_context = NULL;
+    if (channels_mark_stale(rec) < 0) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    if (!drain_context(rec)) {
+        Py_DECREF(rec);
+        ca_detach_context();
+        if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                         "CA context left alive: other threads are still inside libca", 1) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    /* libca joins its threads and waits for callbacks in progress, which
+     * need the GIL to finish. */
+    Py_BEGIN_ALLOW_THREADS
+    ca_context_destroy();
+    Py_END_ALLOW_THREADS
+    if (channels_release(rec) < 0) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    Py_DECREF(rec);
+    Py_RETURN_NONE;
+}
+
 PyObject *py_destroy_context(PyObject *self, PyObject *unused)
 {
     struct ca_client_context *ctx = ca_current_context();
     ContextObject *rec;
-    PyObject *key;
 
     if (!ctx)
         Py_RETURN_NONE;
     rec = context_record(ctx);
     if (!rec)
         return NULL;
-    Py_INCREF(rec);
-    /* libca joins its threads and waits for callbacks in progress, which
-     * need the GIL to finish. */
-    Py_BEGIN_ALLOW_THREADS
-    ca_context_destroy();
-    Py_END_ALLOW_THREADS
-    rec->valid = 0;
-    if (default_context == rec)
-        default_context = NULL;
-    /* Every channel of the context is gone with it. */
-    {
-        PyObject *snapshot = PySequence_List(live_channels);
-        Py_ssize_t i;
-        if (!snapshot) {
-            Py_DECREF(rec);
-            return NULL;
-        }
-        for (i = 0; i < PyList_GET_SIZE(snapshot); i++) {
-            ChannelObject *chan = (ChannelObject *)PyList_GET_ITEM(snapshot, i);
-            if (chan->context == rec)
-                channel_invalidate(chan);
-        }
-        Py_DECREF(snapshot);
+    if (!rec->valid) {
+        /* Destroyed under this thread by another one: only let go of it. */
+        ca_detach_context();
+        Py_RETURN_NONE;
     }
-    io_counter_reset(&rec->io);
-    key = PyLong_FromVoidPtr(ctx);
-    if (key) {
-        if (PyDict_DelItem(registry, key) < 0)
-            PyErr_Clear();
-        Py_DECREF(key);
-    }
-    Py_DECREF(rec);
-    Py_RETURN_NONE;
+    return destroy_record(rec);
 }
 
 PyObject *py_attach_context(PyObject *self, PyObject *arg)
@@ -193,7 +230,7 @@ PyObject *py_attach_context(PyObject *self, PyObject *arg)
         return NULL;
     }
     rec = (ContextObject *)arg;
-    if (!rec->valid)
+    if (!rec->valid || shutting_down)
         return ECA_OBJ(ECA_BADCHID);
     status = ca_attach_context(rec->ctx);
     return ECA_OBJ(status);
@@ -243,13 +280,18 @@ PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
         else
             PyErr_Clear();
     }
-    Py_BEGIN_ALLOW_THREADS
-    if (context == Py_None)
-        ca_client_status(level);
-    else
-        ca_context_status(((ContextObject *)context)->ctx, level);
-    fflush(stdout);
-    Py_END_ALLOW_THREADS
+    {
+        /* Without a context, libca would make a non-preemptive one. */
+        ContextObject *rec = context == Py_None ? context_current(1) : (ContextObject *)context;
+        int ignored;
+        if (!rec)
+            return NULL;
+        LIBCA_STATUS(rec, ignored, 0,
+                     (rec->ctx == ca_current_context() ? ca_client_status(level)
+                                                       : ca_context_status(rec->ctx, level),
+                      fflush(stdout), 0));
+        (void)ignored;
+    }
     Py_RETURN_NONE;
 }
 
@@ -272,33 +314,33 @@ int parse_timeout(PyObject *arg, double *timeout)
 static PyObject *pend_io_with(double timeout)
 {
     ContextObject *rec = context_current(1);
+    IOAccountObject *account;
     /* As ca_pend_io: a timeout of 0 waits for ever. */
     double deadline = timeout == 0 ? -1 : monotonic_seconds() + timeout;
     int status;
-    if (!rec)
+    if (!rec || !(account = io_account(rec)))
         return NULL;
-    Py_INCREF(rec);   /* another thread may destroy the context meanwhile */
-    /* libca's part: channels created without a connection callback; its
-     * flush also sends our gets. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_pend_io(timeout);
-    Py_END_ALLOW_THREADS
+    Py_INCREF(account);   /* a callback run meanwhile may drop the thread's dict entry */
+    /* libca counts nothing of ours (every channel has a connection handler,
+     * every get a callback): this only flushes, and refuses a wait from
+     * inside a callback (ECA_EVDISALLOW). */
+    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_pend_io(timeout));
     if (status == ECA_NORMAL)
-        status = io_counter_wait(&rec->io, deadline, rec->preemptive);
+        status = io_counter_wait(&account->io, deadline, rec);
+    /* A timeout forgets what this thread was waiting for, as libca's does
+     * for the whole context. */
     if (status == ECA_TIMEOUT)
-        io_counter_reset(&rec->io);
-    Py_DECREF(rec);
+        io_counter_reset(&account->io);
+    Py_DECREF(account);
     return status < 0 ? NULL : ECA_OBJ(status);
 }
 
 static PyObject *pend_event_with(double timeout)
 {
+    ContextObject *rec = context_current(1);
     int status;
-    if (!context_current(1))
+    if (!rec || (status = sliced_pend_event(rec, timeout)) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_pend_event(timeout);
-    Py_END_ALLOW_THREADS
     return ECA_OBJ(status);
 }
 
@@ -339,25 +381,21 @@ PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw)
 PyObject *py_test_io(PyObject *self, PyObject *unused)
 {
     ContextObject *rec = context_current(1);
-    int status;
-    if (!rec)
+    IOAccountObject *account;
+    if (!rec || !(account = io_account(rec)))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_test_io();
-    Py_END_ALLOW_THREADS
-    if (status == ECA_IODONE && rec->io.outstanding > 0)
-        status = ECA_IOINPROGRESS;
-    return ECA_OBJ(status);
+    if (shutting_down || !rec->valid)
+        return ECA_OBJ(ECA_NOCACTX);
+    return ECA_OBJ(account->io.outstanding > 0 ? ECA_IOINPROGRESS : ECA_IODONE);
 }
 
 PyObject *py_flush_io(PyObject *self, PyObject *unused)
 {
+    ContextObject *rec = context_current(1);
     int status;
-    if (!context_current(1))
+    if (!rec)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_flush_io();
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_flush_io());
     return ECA_OBJ(status);
 }
 
@@ -418,7 +456,8 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
 PyObject *py__shutdown(PyObject *self, PyObject *unused)
 {
     /* From here on libca's threads drop callbacks instead of waiting for a
-     * GIL that a finalizing interpreter will never give back. */
+     * GIL that a finalizing interpreter will never give back, and every call
+     * is refused; waits in progress return within a slice. */
     shutting_down = 1;
     if (default_context && default_context->valid) {
         struct ca_client_context *mine = ca_current_context();
@@ -426,7 +465,7 @@ PyObject *py__shutdown(PyObject *self, PyObject *unused)
             Py_RETURN_NONE;   /* not ours to tear down from here */
         if (!mine && ca_attach_context(default_context->ctx) != ECA_NORMAL)
             Py_RETURN_NONE;
-        return py_destroy_context(self, NULL);
+        return destroy_record(default_context);
     }
     Py_RETURN_NONE;
 }

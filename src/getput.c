@@ -83,20 +83,24 @@ struct GetRequest {
     PyObject *callback;         /* NULL: a get without callback */
     int use_numpy;
     DBRValueObject *value;      /* where a get without callback copies to */
-    SyncGroupObject *group;     /* NULL: counted for pend_io */
+    SyncGroupObject *group;     /* counted in the group's sg_block ... */
+    IOAccountObject *account;   /* ... or in the issuing thread's pend_io */
     unsigned long generation;
 };
 
 static io_counter *request_counter(GetRequest *req)
 {
-    return req->group ? &req->group->io : &req->channel->context->io;
+    return req->group ? &req->group->io : &req->account->io;
 }
 
 static GetRequest *request_new(ChannelObject *chan, PyObject *callback, int use_numpy,
                                DBRValueObject *value, SyncGroupObject *group)
 {
-    GetRequest *req = PyMem_Malloc(sizeof(GetRequest));
-    if (!req) {
+    IOAccountObject *account = NULL;
+    GetRequest *req;
+    if (value && !group && !(account = io_account(chan->context)))
+        return NULL;
+    if (!(req = PyMem_Malloc(sizeof(GetRequest)))) {
         PyErr_NoMemory();
         return NULL;
     }
@@ -109,6 +113,8 @@ static GetRequest *request_new(ChannelObject *chan, PyObject *callback, int use_
     Py_XINCREF(value);
     req->group = group;
     Py_XINCREF(group);
+    req->account = account;
+    Py_XINCREF(account);
     req->generation = value ? io_counter_issue(request_counter(req)) : 0;
     req->prev = NULL;
     req->next = chan->inflight;
@@ -134,6 +140,7 @@ static void request_free(GetRequest *req)
 {
     request_unlink(req);
     live_usr--;
+    Py_XDECREF(req->account);
     Py_XDECREF(req->group);
     Py_XDECREF(req->value);
     Py_XDECREF(req->callback);
@@ -193,9 +200,8 @@ static int request_issue(GetRequest *req, long type, unsigned long count)
 {
     int status;
     chid cid = req->channel->cid;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_array_get_callback(type, count, cid, get_handler, req);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(req->channel->context, status, ECA_BADCHID,
+                 ca_array_get_callback(type, count, cid, get_handler, req));
     /* Answered or not, req may be gone once libca has accepted it. */
     if (status != ECA_NORMAL)
         request_withdraw(req);
@@ -385,15 +391,13 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
         }
         live_usr++;   /* the tuple's own reference is the one lent to libca */
         /* libca copies the value into its send buffer before returning. */
-        Py_BEGIN_ALLOW_THREADS
-        status = ca_array_put_callback(type, count, chan->cid, buffer, put_handler, usr);
-        Py_END_ALLOW_THREADS
+        LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                     ca_array_put_callback(type, count, chan->cid, buffer, put_handler, usr));
         if (status != ECA_NORMAL)
             usr_release(usr);
     } else {
-        Py_BEGIN_ALLOW_THREADS
-        status = ca_array_put(type, count, chan->cid, buffer);
-        Py_END_ALLOW_THREADS
+        LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                     ca_array_put(type, count, chan->cid, buffer));
     }
     free(buffer);
     return ECA_OBJ(status);
@@ -453,10 +457,9 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     live_usr++;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_create_subscription(type, count, chan->cid, mask, subscription_handler,
-                                    sub, &eid);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                 ca_create_subscription(type, count, chan->cid, mask, subscription_handler,
+                                        sub, &eid));
     if (status != ECA_NORMAL) {
         sub->valid = 0;
         if (PySet_Discard(chan->subscriptions, (PyObject *)sub) == 1)
@@ -484,11 +487,10 @@ PyObject *py_clear_subscription(PyObject *self, PyObject *arg)
     if (!sub->valid || !sub->channel->valid || !sub->channel->context->valid)
         return ECA_OBJ(ECA_BADMONID);
     sub->valid = 0;
-    /* Waits for this subscription's callback in progress, which needs the GIL. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_clear_subscription(sub->eid);
-    Py_END_ALLOW_THREADS
     Py_INCREF(sub);
+    /* Waits for this subscription's callback in progress, which needs the GIL. */
+    LIBCA_STATUS(sub->channel->context, status, ECA_BADMONID,
+                 ca_clear_subscription(sub->eid));
     if (sub->channel->subscriptions &&
         PySet_Discard(sub->channel->subscriptions, (PyObject *)sub) == 1)
         live_usr--;
@@ -520,9 +522,7 @@ PyObject *py_sg_create(PyObject *self, PyObject *unused)
     PyObject *result;
     if (!rec)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_create(&gid);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_sg_create(&gid));
     if (status != ECA_NORMAL)
         return status_pair(status, NULL);
     group = PyObject_New(SyncGroupObject, &SyncGroupType);
@@ -532,10 +532,7 @@ PyObject *py_sg_create(PyObject *self, PyObject *unused)
     group->valid = 1;
     group->context = rec;
     Py_INCREF(rec);
-    if (io_counter_init(&group->io) < 0) {
-        Py_DECREF(group);
-        return NULL;
-    }
+    io_counter_init(&group->io);
     result = status_pair(status, (PyObject *)group);
     Py_DECREF(group);
     return result;
@@ -550,9 +547,7 @@ PyObject *py_sg_delete(PyObject *self, PyObject *arg)
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
     group->valid = 0;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_delete(group->gid);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_delete(group->gid));
     io_counter_reset(&group->io);
     return ECA_OBJ(status);
 }
@@ -648,9 +643,8 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
     put->generation = io_counter_issue(&group->io);
     live_usr++;
     cid = chan->cid;
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_array_put_callback(type, count, cid, buffer, group_put_handler, put);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                 ca_array_put_callback(type, count, cid, buffer, group_put_handler, put));
     free(buffer);
     if (status != ECA_NORMAL) {
         io_counter_complete(&group->io, put->generation);
@@ -676,11 +670,9 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     Py_INCREF(group);   /* another thread may delete it meanwhile */
     /* libca's own group is empty: this flushes our requests and refuses
      * (ECA_EVDISALLOW) a wait from inside a callback. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_block(group->gid, timeout);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_block(group->gid, timeout));
     if (status == ECA_NORMAL)
-        status = io_counter_wait(&group->io, deadline, group->context->preemptive);
+        status = io_counter_wait(&group->io, deadline, group->context);
     /* ca_sg_block resets the group however the wait ended. */
     if (status == ECA_NORMAL || status == ECA_TIMEOUT)
         io_counter_reset(&group->io);
@@ -711,9 +703,7 @@ PyObject *py_sg_reset(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_sg_reset(group->gid);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_reset(group->gid));
     if (status == ECA_NORMAL)
         io_counter_reset(&group->io);
     return ECA_OBJ(status);

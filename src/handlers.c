@@ -65,14 +65,15 @@ static int take_handler(PyObject *args, PyObject *kw, const char *format, PyObje
 
 PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw)
 {
+    ContextObject *rec;
     int status, installed = take_handler(args, kw, "|O:add_exception_event",
                                          &exception_callback);
-    if (installed < 0)
+    /* Without a context, libca would make a non-preemptive one of its own. */
+    if (installed < 0 || !(rec = context_current(1)))
         return NULL;
     /* A NULL handler restores libca's default one. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_add_exception_event(installed ? exception_handler : NULL, NULL);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+                 ca_add_exception_event(installed ? exception_handler : NULL, NULL));
     return ECA_OBJ(status);
 }
 
@@ -114,13 +115,13 @@ static int printf_handler(const char *format, va_list args)
 
 PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw)
 {
+    ContextObject *rec;
     int status, installed = take_handler(args, kw, "|O:replace_printf_handler",
                                          &printf_callback);
-    if (installed < 0)
+    if (installed < 0 || !(rec = context_current(1)))
         return NULL;
     /* A NULL handler restores libca's printing to stderr. */
-    Py_BEGIN_ALLOW_THREADS
-    status = ca_replace_printf_handler(installed ? printf_handler : NULL);
-    Py_END_ALLOW_THREADS
+    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+                 ca_replace_printf_handler(installed ? printf_handler : NULL));
     return ECA_OBJ(status);
 }

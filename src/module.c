@@ -438,7 +438,7 @@ PyMODINIT_FUNC PyInit__ca(void)
 
     if (PyType_Ready(&ContextType) < 0 || PyType_Ready(&ChannelType) < 0 ||
         PyType_Ready(&SubscriptionType) < 0 || PyType_Ready(&SyncGroupType) < 0 ||
-        PyType_Ready(&DBRValueType) < 0)
+        PyType_Ready(&DBRValueType) < 0 || PyType_Ready(&IOAccountType) < 0)
         return NULL;
 
     m = PyModule_Create(&moduledef);

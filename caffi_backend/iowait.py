@@ -1,0 +1,243 @@
+"""The wait engine of pend_io, test_io and the sg_ calls (the twin of src/iowait.c).
+
+libca's own ``ca_pend_io`` waits on one event that wakes one waiter and
+counts every channel of the context, whichever thread made it; its
+``ca_array_get`` copies as many elements as the server sends. So what
+pend_io waits for (gets without callback, connections of channels made
+without a connection callback) is counted here: per thread and context
+(:func:`account`) or per sync group, in an :class:`IOCounter` whose every
+change wakes all its waiters.
+
+Each context also has a :class:`Gate`: every libca call on it passes
+through :func:`gated`, which refuses it once the context is being destroyed
+or the interpreter exits, and counts the threads inside libca so that
+destroying the context waits for them (a bounded moment).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from . import _common
+from ._ffi import lib
+
+__all__ = ['IOCounter', 'account', 'Gate', 'gate', 'gated', 'new_epoch', 'sliced_pend_event',
+           'WAIT_SLICE', 'DESTROY_GRACE']
+
+# Waits are cut into slices so that Ctrl-C and interpreter exit reach a long
+# pend_io.
+WAIT_SLICE = 0.1
+# How long destroying a context waits for other threads to leave libca.
+DESTROY_GRACE = 1.0
+# A non-preemptive context calls back only from inside ca_pend_*, and
+# ca_pend_event always sleeps its whole timeout: waits there are a series of
+# short, growing ca_pend_event calls.
+_POLL_FIRST = 1e-4
+_POLL_MAX = 1e-2
+
+
+class Gate:
+    """Admission to libca for one context: closed once it is being destroyed."""
+
+    __slots__ = ('_lock', 'busy', 'closed', 'preemptive')
+
+    def __init__(self, preemptive: Optional[bool] = None) -> None:
+        self._lock = threading.Lock()
+        self.busy = 0
+        self.closed = False
+        self.preemptive = preemptive    # None: a context made elsewhere
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.closed or _common.shutting_down:
+                return False
+            self.busy += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.busy -= 1
+
+    def drain(self, grace: float = DESTROY_GRACE) -> bool:
+        """Close, then wait up to *grace* seconds for the threads inside
+        libca; False if some are still there."""
+        with self._lock:
+            self.closed = True
+        deadline = time.monotonic() + grace
+        while self.busy > 0 and time.monotonic() < deadline:
+            time.sleep(1e-3)
+        return self.busy == 0
+
+
+# context address -> its gate, and an epoch object per context made here:
+# an account or a gate left by a destroyed context is never reused by a new
+# one that libca places at the same address.
+_gates: Dict[int, Gate] = {}
+_epochs: Dict[int, object] = {}
+_lock = threading.Lock()
+
+
+def new_epoch(ctx_address: int, preemptive: bool) -> None:
+    """A context was just created at *ctx_address*: fresh gate and accounts."""
+    with _lock:
+        _gates[ctx_address] = Gate(preemptive)
+        _epochs[ctx_address] = object()
+
+
+def gate(ctx_address: int) -> Gate:
+    found = _gates.get(ctx_address)
+    if found is None:
+        with _lock:
+            found = _gates.setdefault(ctx_address, Gate())
+    return found
+
+
+def forget_all() -> None:
+    """In a forked child: the parent's contexts are gone."""
+    global _lock
+    _lock = threading.Lock()
+    for found in _gates.values():
+        found.closed = True
+    _gates.clear()
+    _epochs.clear()
+
+
+def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` (a libca function) unless the context refuses it."""
+    door = _gates.get(ctx_address) or gate(ctx_address)
+    if not door.enter():
+        return refused
+    try:
+        return call(*args)
+    finally:
+        door.leave()
+
+
+class IOCounter:
+    """What pend_io (one thread's account) or sg_block (a group) waits for.
+
+    The generation moves on when a wait gives up or a group is reset:
+    replies to older requests no longer count.
+    """
+
+    __slots__ = ('outstanding', 'generation', '_changed')
+
+    def __init__(self) -> None:
+        self.outstanding = 0
+        self.generation = 0
+        self._changed = threading.Condition(threading.Lock())
+
+    def issue(self) -> int:
+        """Count one more request; -> its generation."""
+        with self._changed:
+            self.outstanding += 1
+            return self.generation
+
+    def complete(self, generation: int) -> None:
+        with self._changed:
+            if generation == self.generation and self.outstanding > 0:
+                self.outstanding -= 1
+                if not self.outstanding:
+                    self._changed.notify_all()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self.outstanding = 0
+            self._changed.notify_all()
+
+    def count_connection(self, chan: Any) -> None:
+        """A channel without connection callback is outstanding I/O until it
+        connects, and again while disconnected unless a wait gave up since
+        it was made, as in libca."""
+        with self._changed:
+            if not chan._conn_counted and chan._conn_gen == self.generation:
+                self.outstanding += 1
+                chan._conn_counted = True
+
+    def uncount_connection(self, chan: Any) -> None:
+        with self._changed:
+            if not chan._conn_counted:
+                return
+            chan._conn_counted = False
+            if chan._conn_gen == self.generation and self.outstanding > 0:
+                self.outstanding -= 1
+                if not self.outstanding:
+                    self._changed.notify_all()
+
+    def wait(self, deadline: Optional[float], ctx_address: int) -> int:
+        """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` once
+        ``time.monotonic()`` reaches *deadline* (None: never),
+        ``ECA.NOCACTX`` when the context at ``ctx_address`` (the calling
+        thread's for pend_io, the group's for sg_block) goes away."""
+        door = gate(ctx_address)
+        preemptive = door.preemptive
+        if preemptive is None:
+            preemptive = bool(lib.ca_preemtive_callback_is_enabled())
+        if not preemptive:
+            return self._poll(deadline, ctx_address, door)
+        with self._changed:
+            while self.outstanding:
+                if door.closed or _common.shutting_down:
+                    return _common.ECA_NOCACTX
+                step = WAIT_SLICE
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return _common.ECA_TIMEOUT
+                    step = min(step, remaining)
+                self._changed.wait(step)
+        return _common.ECA_NORMAL
+
+    def _poll(self, deadline: Optional[float], ctx_address: int, door: Gate) -> int:
+        poll = _POLL_FIRST
+        while self.outstanding:
+            if door.closed or _common.shutting_down:
+                return _common.ECA_NOCACTX
+            step = poll
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return _common.ECA_TIMEOUT
+                step = min(step, remaining)
+            gated(ctx_address, None, lib.ca_pend_event, step)
+            poll = min(poll * 2, _POLL_MAX)
+        return _common.ECA_NORMAL
+
+
+class _Accounts(threading.local):
+    def __init__(self) -> None:
+        self.by_context: Dict[int, Tuple[Optional[object], IOCounter]] = {}
+
+
+_accounts = _Accounts()
+
+
+def account(ctx_address: int) -> IOCounter:
+    """The calling thread's account in the context at *ctx_address*."""
+    epoch = _epochs.get(ctx_address)
+    found = _accounts.by_context.get(ctx_address)
+    if found is not None and found[0] is epoch:
+        return found[1]
+    counter = IOCounter()
+    _accounts.by_context[ctx_address] = (epoch, counter)
+    return counter
+
+
+def sliced_pend_event(ctx_address: int, timeout: float) -> int:
+    """``ca_pend_event(timeout)`` cut into slices, so Ctrl-C gets through."""
+    # As ca_pend_event: a timeout of 0 waits for ever.
+    deadline = None if timeout == 0 else time.monotonic() + timeout
+    while True:
+        step = WAIT_SLICE
+        if deadline is not None:
+            # ca_poll's 1e-12 still makes one call: it flushes and, in a
+            # non-preemptive context, runs the callbacks that are due.
+            step = max(min(step, deadline - time.monotonic()), 1e-12)
+        status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_pend_event, step)
+        if status != _common.ECA_TIMEOUT:
+            return status           # EVDISALLOW inside a callback, or refused
+        if deadline is not None and time.monotonic() >= deadline:
+            return status
