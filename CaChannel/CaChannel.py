@@ -20,12 +20,13 @@ from __future__ import annotations
 import sys
 import types
 
+from ._constants import ECA_NORMAL as _ECA_NORMAL
 from ._constants import POSIX_TIME_AT_EPICS_EPOCH as _EPICS_EPOCH
 
 # typing and logging cost milliseconds of every script's start-up: the
 # annotations are strings, and a log record is only made on a rare error.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:
     from typing import Any, Callable, Dict, Optional, Tuple
 
     Callback = Callable[..., Any]
@@ -297,7 +298,9 @@ class CaChannel:
 
     @staticmethod
     def _check(status: Any) -> None:
-        if status != _ca().ECA_NORMAL:
+        # Both backends return the shared ECA members: compare with the
+        # constant rather than look the ca module up at every call.
+        if status != _ECA_NORMAL:
             raise CaChannelException(status)
 
     @staticmethod
@@ -363,9 +366,10 @@ class CaChannel:
         if pvName is None:
             raise ValueError('no process variable name given')
         self._pvname = pvName
-        self._ca = cam = _ca()
+        self._ca = cam = ca if ca is not None else _ca()
         status, chid = cam.create_channel(pvName, callback)
-        self._check(status)
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
         self._chid = chid
         self._flags &= ~_CLEARED
 
@@ -438,12 +442,17 @@ class CaChannel:
         :keyword use_numpy: return arrays as numpy arrays (default ``CaChannel.USE_NUMPY``)
         :raises CaChannelException: if error happens
         """
-        use_numpy = self._use_numpy(keywords)
-        chid = self._chid_or_raise()
+        use_numpy = (bool(keywords['use_numpy']) if 'use_numpy' in keywords
+                     else _package_use_numpy())
+        chid = self._chid
+        if chid is None:
+            raise CaChannelException(self._backend.ECA_BADCHID)
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
-        status, value = self._backend.get(chid, chtype, count, None, use_numpy)
-        self._check(status)
+        # A channel with a chid has its ca module (set by its search).
+        status, value = self._ca.get(chid, chtype, count, None, use_numpy)
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
         self._val = value
         self._flags = ((self._flags & _CLEARED) | (_VAL_NUMPY if use_numpy else 0)
                        | (_VAL_STRING if as_string else 0))
@@ -576,7 +585,9 @@ class CaChannel:
         """
         if timeout is None:
             timeout = self.getTimeout()
-        self._check(self._backend.pend_io(float(timeout)))
+        status = self._backend.pend_io(float(timeout))
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
 
     def pend_event(self, timeout: Optional[float] = None) -> Any:
         """Flush and process callbacks for *timeout* seconds (default 0.1).

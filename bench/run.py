@@ -42,7 +42,8 @@ import sys
 import time
 from pathlib import Path
 
-from CaChannel.testing import SoftIoc, free_port, loopback_environ
+from CaChannel.testing import (SoftIoc, free_port, loopback_environ, shared_repeater_port,
+                               start_repeater)
 
 from . import report
 
@@ -396,7 +397,15 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Config(args.quick, args.repetitions)
     started = time.perf_counter()
-    data = collect(cfg, clients)
+    # Our own repeater on the run's private port, stopped at the end:
+    # otherwise the first client would start caRepeater from PATH and leave
+    # it running.
+    repeater = start_repeater(shared_repeater_port())
+    try:
+        data = collect(cfg, clients)
+    finally:
+        repeater.terminate()
+        repeater.wait(10)
     data['elapsed_s'] = time.perf_counter() - started
     data['environment'] = report.environment()
     data['labels'] = {c: CLIENTS[c] for c in clients}
