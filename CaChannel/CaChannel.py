@@ -236,6 +236,16 @@ def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy:
     return on_value
 
 
+def _read_value(value: Any, flags: int) -> Any:
+    """What getValue/getw return for a completed DBRValue read with _VAL_* flags."""
+    dbr = value.get()
+    if dbr.__class__ is dict:
+        return _format_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
+    if dbr.__class__ in _PLAIN_VALUES and not flags & _VAL_STRING:
+        return dbr
+    return _convert_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
+
+
 # CaChannel._flags: the channel was cleared; how to present the value of the
 # last array_get.
 _CLEARED, _VAL_NUMPY, _VAL_STRING = 1, 2, 4
@@ -442,6 +452,12 @@ class CaChannel:
         :keyword use_numpy: return arrays as numpy arrays (default ``CaChannel.USE_NUMPY``)
         :raises CaChannelException: if error happens
         """
+        self._val, flags = self._request_value(req_type, count, keywords)
+        self._flags = (self._flags & _CLEARED) | flags
+
+    def _request_value(self, req_type: Optional[int], count: Optional[int],
+                       keywords: Dict[str, Any]) -> Tuple[Any, int]:
+        """Issue a get without callback -> (its DBRValue, its _VAL_* flags)."""
         use_numpy = (bool(keywords['use_numpy']) if 'use_numpy' in keywords
                      else _package_use_numpy())
         chid = self._chid
@@ -453,9 +469,7 @@ class CaChannel:
         status, value = self._ca.get(chid, chtype, count, None, use_numpy)
         if status != _ECA_NORMAL:
             raise CaChannelException(status)
-        self._val = value
-        self._flags = ((self._flags & _CLEARED) | (_VAL_NUMPY if use_numpy else 0)
-                       | (_VAL_STRING if as_string else 0))
+        return value, (_VAL_NUMPY if use_numpy else 0) | (_VAL_STRING if as_string else 0)
 
     def getValue(self) -> Any:
         """Return the value(s) after :meth:`array_get` has completed.
@@ -466,13 +480,7 @@ class CaChannel:
         if self._val is None:
             # nothing was requested: the closest CA status is a failed read
             raise CaChannelException(self._backend.ECA_GETFAIL)
-        flags = self._flags
-        dbr = self._val.get()
-        if dbr.__class__ is dict:
-            return _format_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
-        if dbr.__class__ in _PLAIN_VALUES and not flags & _VAL_STRING:
-            return dbr
-        return _convert_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
+        return _read_value(self._val, self._flags)
 
     def array_get_callback(self, req_type: Optional[int], count: Optional[int],
                            callback: Callback, *user_args: Any, **keywords: Any) -> None:
@@ -502,9 +510,11 @@ class CaChannel:
         :return: the value for plain request types, else a dict of ``pv_*`` keys
         :raises CaChannelException: if timeout or error happens
         """
-        self.array_get(req_type, count, **keywords)
+        # Its own request, not the one array_get keeps for getValue: threads
+        # sharing this object each read the reply they waited for.
+        value, flags = self._request_value(req_type, count, keywords)
         self.pend_io(self.getTimeout())
-        return self.getValue()
+        return _read_value(value, flags)
 
     # ------------------------------------------------------------------
     # write

@@ -27,14 +27,19 @@ _channel_lock = threading.Lock()
 
 
 def _get_or_create_channel(name: str) -> CaChannel:
-    """Return the cached channel of *name*, creating and connecting it if needed."""
-    with _channel_lock:
-        chan = _channel_.get(name)
-        if chan is None:
-            chan = CaChannel(name)
-            chan.searchw()
-            _channel_[name] = chan
+    """Return the cached channel of *name*, creating and connecting it if needed.
+
+    The lock guards only the cache, never the network wait: threads reading
+    different PVs connect in parallel. Two threads racing for a new name
+    both connect, and the first one cached is kept.
+    """
+    chan = _channel_.get(name)
+    if chan is not None:
         return chan
+    chan = CaChannel(name)
+    chan.searchw()
+    with _channel_lock:
+        return _channel_.setdefault(name, chan)
 
 
 def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], int]) -> int:

@@ -231,8 +231,6 @@ int ca_create_channel(const char *pChanName,
                       void (*pConnStateCallback)(struct connection_handler_args),
                       void *pUserPrivate, unsigned priority, chid *pChanID);
 int ca_clear_channel(chid chanId);
-int ca_change_connection_event(chid chan,
-                               void (*pfunc)(struct connection_handler_args));
 int ca_replace_access_rights_event(chid chan,
                                    void (*pfunc)(struct access_rights_handler_args));
 void *ca_puser(chid chan);
@@ -240,9 +238,8 @@ void *ca_puser(chid chan);
 /* information */
 short ca_field_type(chid chan);
 unsigned long ca_element_count(chid chan);
-const char *ca_name(chid chan);
 int ca_state(chid chan);                      /* enum channel_state */
-const char *ca_host_name(chid channel);
+unsigned ca_get_host_name(chid pChan, char *pBuf, unsigned bufLength);
 unsigned ca_read_access(chid chan);
 unsigned ca_write_access(chid chan);
 const char *ca_message(long ca_status);
@@ -268,8 +265,6 @@ int ca_clear_subscription(evid eventID);
 /* execution; ca_real is double */
 int ca_pend_event(double timeout);
 int ca_pend_io(double timeout);
-int ca_pend(double timeout, int early);
-int ca_test_io(void);
 int ca_flush_io(void);
 int ca_preemtive_callback_is_enabled(void);
 
@@ -361,12 +356,17 @@ def find_libraries() -> Tuple[Optional[str], str]:
 
 def _open_libraries() -> Tuple[object, Optional[str], str]:
     com_path, ca_path = find_libraries()
+    # Never unloaded: cffi would dlclose them when the interpreter finalizes,
+    # under the threads of a context that outlives it (one another thread
+    # made non-preemptive, which this one cannot destroy), which then run
+    # unmapped code.
+    flags = ffi.RTLD_NOW | ffi.RTLD_GLOBAL | getattr(ffi, 'RTLD_NODELETE', 0)
     try:
         if com_path is not None:
             # libca's symbols reference libCom's; opening libCom first with
             # RTLD_GLOBAL makes them resolvable even without an rpath.
-            ffi.dlopen(com_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL)
-        return ffi.dlopen(ca_path, ffi.RTLD_NOW | ffi.RTLD_GLOBAL), com_path, ca_path
+            ffi.dlopen(com_path, flags)
+        return ffi.dlopen(ca_path, flags), com_path, ca_path
     except OSError as exc:
         raise ImportError('cannot load libca from %s: %s' % (ca_path, exc)) from exc
 

@@ -53,6 +53,7 @@ _lock = threading.Lock()
 
 _CA_OP = _common.CA_OP_MEMBERS
 _CONN_UP = int(CA_OP.CONN_UP)
+_HOST_NAME_BYTES = 256
 _DBF: Dict[int, DBF] = DBF._value2member_map_  # type: ignore[assignment]
 _STATE: Dict[int, ChannelState] = ChannelState._value2member_map_  # type: ignore[assignment]
 
@@ -67,6 +68,7 @@ else:
 
 def channel_ptr(chid: Any) -> Any:
     """The live C pointer of *chid*, None if cleared; ``TypeError`` if not a chid."""
+    iowait.park_if_exiting()        # every channel call passes here
     return check(chid, Chid, 'chid')._ptr
 
 
@@ -201,12 +203,16 @@ def create_channel(name: str, callback: Callback = None,
     chan._conn_gen = account.issue() if callback is None else account.generation
     chan._handle = keep(chan)
     out = ffi.new('chid *')
-    status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
-                   raw_name, _connection_cb, chan._handle, priority, out)
+    status = -1                     # stays so if cffi refuses the priority
+    try:
+        status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
+                       raw_name, _connection_cb, chan._handle, priority, out)
+    finally:
+        if status != _common.ECA_NORMAL:
+            account.uncount_connection(chan)
+            release(chan._handle)
+            chan._handle = None
     if status != _common.ECA_NORMAL:
-        account.uncount_connection(chan)
-        release(chan._handle)
-        chan._handle = None
         return eca(status), None
     chan._ptr = out[0]
     with _lock:
@@ -220,7 +226,7 @@ def clear_channel(chid: Chid) -> ECA:
     libca guarantees no callback for the channel runs after it returns, so
     the handles it held are released here.
     """
-    check(chid, Chid, 'chid')
+    channel_ptr(chid)
     ptr = _detach(chid)
     if ptr is None:
         return ECA.BADCHID
@@ -306,7 +312,13 @@ def state(chid: Chid) -> ChannelState:
 def host_name(chid: Chid) -> str:
     """The server's host name ('' once cleared)."""
     ptr = channel_ptr(chid)
-    return '' if ptr is None else c_text(gated(chid._ctx, ffi.NULL, lib.ca_host_name, ptr))
+    if ptr is None:
+        return ''
+    # ca_get_host_name, not ca_host_name: it copies under libca's lock into
+    # a bounded buffer (the C backend's twin does the same).
+    host = ffi.new('char[]', _HOST_NAME_BYTES)
+    gated(chid._ctx, 0, lib.ca_get_host_name, ptr, host, _HOST_NAME_BYTES)
+    return ffi.string(host, _HOST_NAME_BYTES).decode('utf-8', 'replace')
 
 
 def read_access(chid: Chid) -> bool:

@@ -42,6 +42,10 @@ class Context(Identifier):
 _contexts: Dict[int, Context] = {}
 _lock = threading.RLock()
 _process_context: Optional[Any] = None     # the shared preemptive context (cdata)
+# Addresses of the contexts made here: destroyed at exit, since one left
+# alive keeps libca's threads (and their calls into cffi callbacks) running
+# through finalization.
+_owned: Dict[int, Any] = {}
 
 # Called with a context's address before it is destroyed: the channel and
 # subscription modules mark what belonged to it stale, and return what
@@ -68,6 +72,7 @@ def ensure_context() -> None:
 
     ``RuntimeError`` if libca can neither create nor attach it.
     """
+    iowait.park_if_exiting()        # every context call passes here
     if lib.ca_current_context() != ffi.NULL or _common.shutting_down:
         return
     global _process_context
@@ -79,6 +84,7 @@ def ensure_context() -> None:
                                    % _common.c_text(lib.ca_message(status)))
             _process_context = lib.ca_current_context()
             iowait.new_epoch(address(_process_context), True)
+            _owned[address(_process_context)] = _process_context
             return
         status = lib.ca_attach_context(_process_context)
     if status != _common.ECA_NORMAL:
@@ -99,6 +105,7 @@ def create_context(preemptive_callback: bool = True) -> ECA:
         status = lib.ca_context_create(1 if preemptive_callback else 0)
         if status == _common.ECA_NORMAL and not had_one:
             iowait.new_epoch(current_context_address(), bool(preemptive_callback))
+            _owned[current_context_address()] = lib.ca_current_context()
         # Only a context this call created becomes the shared one: one the
         # thread already had may belong to someone else (the C backend
         # shares libca), and two owners would both destroy it at exit.
@@ -129,6 +136,7 @@ def destroy_context() -> None:
     with _lock:
         if _process_context is not None and address(_process_context) == key:
             _process_context = None
+        _owned.pop(key, None)
         ctx = _contexts.pop(key, None)
         if ctx is not None:
             ctx._ptr = None
@@ -199,11 +207,18 @@ def pend_io(timeout: float) -> ECA:
     # every get a callback): this only flushes, and refuses a wait from
     # inside a callback (ECA.EVDISALLOW).
     status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_pend_io, timeout)
-    if status == _common.ECA_NORMAL:
-        status = counter.wait(deadline, ctx_address)
-    # A timeout forgets what this thread was waiting for, as libca's does
-    # for the whole context.
-    if status == _common.ECA_TIMEOUT:
+    # Every wait that ends moves the account to a new generation, as libca's
+    # does for the whole context: after a timeout (or Ctrl-C) what was
+    # outstanding is forgotten, so the next pend_io waits only for what comes
+    # after, and a channel made before no longer counts when it disconnects
+    # later.
+    try:
+        if status == _common.ECA_NORMAL:
+            status = counter.wait(deadline, ctx_address)
+    except BaseException:
+        counter.reset()
+        raise
+    if status == _common.ECA_TIMEOUT or status == _common.ECA_NORMAL:
         counter.reset()
     return eca(status)
 
@@ -282,6 +297,7 @@ def after_fork_in_child() -> None:
     for ctx in _contexts.values():
         ctx._ptr = None
     _contexts.clear()
+    _owned.clear()
     iowait.forget_all()
     # Not every context has a Context object (ensure_context makes none):
     # None asks the hooks to forget what belonged to any context.
@@ -291,16 +307,25 @@ def after_fork_in_child() -> None:
 
 def shutdown() -> None:
     """At interpreter exit: stop delivering callbacks, refuse every call, and
-    destroy the process context (once no thread is inside libca on it), so
-    libca's threads are gone before Python finalizes."""
+    destroy every context made here (once no thread is inside libca on it),
+    so libca's threads are gone before Python finalizes."""
+    iowait.mark_exit_thread()
     _common.shutting_down = True
-    with _lock:
-        shared = _process_context
-    if shared is None:
-        return
     mine = lib.ca_current_context()
-    if mine != ffi.NULL and address(mine) != address(shared):
-        return                      # not ours to tear down from this thread
-    if mine == ffi.NULL and lib.ca_attach_context(shared) != _common.ECA_NORMAL:
-        return
-    destroy_context()
+    # The thread's own first: once detached, a non-preemptive context can
+    # not be attached again.
+    if mine != ffi.NULL and address(mine) in _owned:
+        destroy_context()
+    with _lock:
+        owned = list(_owned.values())
+    for ptr in owned:
+        # ca_context_destroy works on the calling thread's context; a
+        # non-preemptive one can only be attached by its own thread.
+        if address(ptr) != address(lib.ca_current_context()):
+            lib.ca_detach_context()
+            if lib.ca_attach_context(ptr) != _common.ECA_NORMAL:
+                continue
+        destroy_context()
+    lib.ca_detach_context()
+    if mine != ffi.NULL and address(mine) not in _owned and not iowait.gate(address(mine)).closed:
+        lib.ca_attach_context(mine)

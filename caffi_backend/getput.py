@@ -361,6 +361,7 @@ def clear_subscription(evid: Evid) -> ECA:
     libca waits for a callback of this subscription that is running on
     another thread, so the handle can be released when it returns.
     """
+    iowait.park_if_exiting()
     check(evid, Evid, 'evid')
     ptr = evid._ptr
     if ptr is None:
@@ -412,6 +413,7 @@ context.destroy_hooks.append(_forget_context_groups)
 
 
 def _group_id(gid: Any) -> Optional[int]:
+    iowait.park_if_exiting()
     return check(gid, SyncGroup, 'gid')._id
 
 
@@ -504,8 +506,13 @@ def sg_block(gid: SyncGroup, timeout: float) -> ECA:
     # libca's own group is empty: this flushes our requests and refuses
     # (ECA.EVDISALLOW) a wait from inside a callback.
     status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_block, ident, timeout)
-    if status == _NORMAL:
-        status = gid._io.wait(deadline, gid._ctx)
+    # ca_sg_block resets the group however the wait ended (Ctrl-C too).
+    try:
+        if status == _NORMAL:
+            status = gid._io.wait(deadline, gid._ctx)
+    except BaseException:
+        gid._io.reset()
+        raise
     if status == _NORMAL or status == ECA.TIMEOUT:
         gid._io.reset()
     return eca(status)

@@ -24,7 +24,7 @@ from . import _common
 from ._ffi import lib
 
 __all__ = ['IOCounter', 'account', 'Gate', 'gate', 'gated', 'new_epoch', 'sliced_pend_event',
-           'WAIT_SLICE', 'DESTROY_GRACE']
+           'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE', 'DESTROY_GRACE']
 
 # Waits are cut into slices so that Ctrl-C and interpreter exit reach a long
 # pend_io.
@@ -104,10 +104,29 @@ def forget_all() -> None:
     _epochs.clear()
 
 
+_exit_thread: Optional[int] = None
+
+
+def mark_exit_thread() -> None:
+    global _exit_thread
+    _exit_thread = threading.get_ident()
+
+
+def park_if_exiting() -> None:
+    """Once the interpreter exits, a CA call of any thread but the exiting
+    one (a daemon thread: the others were joined) sleeps until the process
+    ends, as Python stops daemon threads, instead of returning an error
+    into a thread about to vanish."""
+    if _common.shutting_down and threading.get_ident() != _exit_thread:
+        while True:
+            time.sleep(60.0)
+
+
 def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
     """``call(*args)`` (a libca function) unless the context refuses it."""
     door = _gates.get(ctx_address) or gate(ctx_address)
     if not door.enter():
+        park_if_exiting()
         return refused
     try:
         return call(*args)
@@ -181,7 +200,7 @@ class IOCounter:
         with self._changed:
             while self.outstanding:
                 if door.closed or _common.shutting_down:
-                    return _common.ECA_NOCACTX
+                    break
                 step = WAIT_SLICE
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
@@ -189,12 +208,16 @@ class IOCounter:
                         return _common.ECA_TIMEOUT
                     step = min(step, remaining)
                 self._changed.wait(step)
-        return _common.ECA_NORMAL
+            else:
+                return _common.ECA_NORMAL
+        park_if_exiting()           # never with the counter's lock held
+        return _common.ECA_NOCACTX
 
     def _poll(self, deadline: Optional[float], ctx_address: int, door: Gate) -> int:
         poll = _POLL_FIRST
         while self.outstanding:
             if door.closed or _common.shutting_down:
+                park_if_exiting()
                 return _common.ECA_NOCACTX
             step = poll
             if deadline is not None:

@@ -64,6 +64,7 @@ typedef struct {
     int valid;            /* 0 once destroyed or being destroyed */
     int preemptive;
     int busy;             /* threads inside a libca call on this context */
+    int owned;            /* created by this module: destroyed at exit */
 } ContextObject;
 
 typedef struct {
@@ -82,6 +83,12 @@ IOAccountObject *io_account(ContextObject *ctx);
 int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx);
 /* ca_pend_event(timeout) cut into slices with signal checks. */
 int sliced_pend_event(ContextObject *ctx, double timeout);
+/* Once the interpreter exits, a CA call of any thread but the exiting one
+ * (a daemon thread: the others were joined) sleeps, GIL released, until the
+ * process ends, as Python stops daemon threads, instead of returning an
+ * error into a thread about to vanish. */
+void park_if_exiting(void);
+void mark_exit_thread(void);
 
 /* Runs a libca call with the GIL released, counted in the context's busy
  * count (destroying a context waits for it); refused with status `refused`
@@ -90,6 +97,7 @@ int sliced_pend_event(ContextObject *ctx, double timeout);
 #define LIBCA_STATUS(rec, status, refused, call) do {               \
         ContextObject *rec_ = (rec);                                \
         if (shutting_down || !rec_->valid) {                        \
+            park_if_exiting();                                      \
             (status) = (refused);                                   \
             break;                                                  \
         }                                                           \

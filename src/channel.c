@@ -58,6 +58,7 @@ PyTypeObject ChannelType = {
 
 ChannelObject *channel_arg(PyObject *obj)
 {
+    park_if_exiting();   /* every channel call passes here */
     if (!PyObject_TypeCheck(obj, &ChannelType)) {
         PyErr_Format(PyExc_TypeError, "expected a chid, not %.100s",
                      Py_TYPE(obj)->tp_name);

@@ -59,6 +59,7 @@ static PyObject *new_record(struct ca_client_context *ctx, PyObject *key)
     rec->ctx = ctx;
     rec->valid = 1;
     rec->busy = 0;
+    rec->owned = 0;
     rec->preemptive = ca_preemtive_callback_is_enabled();
     if (PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
         Py_DECREF(rec);
@@ -95,8 +96,11 @@ ContextObject *context_record(struct ca_client_context *ctx)
 
 ContextObject *context_current(int create)
 {
-    struct ca_client_context *ctx = ca_current_context();
+    struct ca_client_context *ctx;
     ContextObject *rec;
+
+    park_if_exiting();   /* every context call passes here */
+    ctx = ca_current_context();
 
     if (ctx)
         return context_record(ctx);
@@ -122,8 +126,10 @@ ContextObject *context_current(int create)
         }
     }
     rec = lookup_record(ca_current_context(), 1);
-    if (rec)
+    if (rec) {
+        rec->owned = 1;
         default_context = rec;
+    }
     return rec;
 }
 
@@ -144,6 +150,7 @@ PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
         rec = lookup_record(ca_current_context(), 1);
         if (!rec)
             return NULL;
+        rec->owned = 1;
         if (rec->preemptive && !(default_context && default_context->valid))
             default_context = rec;
     }
@@ -327,9 +334,12 @@ static PyObject *pend_io_with(double timeout)
     LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_pend_io(timeout));
     if (status == ECA_NORMAL)
         status = io_counter_wait(&account->io, deadline, rec);
-    /* A timeout forgets what this thread was waiting for, as libca's does
-     * for the whole context. */
-    if (status == ECA_TIMEOUT)
+    /* Every wait that ends moves the account to a new generation, as
+     * libca's does for the whole context: after a timeout (or Ctrl-C) what
+     * was outstanding is forgotten, so the next pend_io waits only for what
+     * comes after, and a channel made before no longer counts when it
+     * disconnects later. */
+    if (status != ECA_NOCACTX && status != ECA_EVDISALLOW)
         io_counter_reset(&account->io);
     Py_DECREF(account);
     return status < 0 ? NULL : ECA_OBJ(status);
@@ -458,14 +468,48 @@ PyObject *py__shutdown(PyObject *self, PyObject *unused)
     /* From here on libca's threads drop callbacks instead of waiting for a
      * GIL that a finalizing interpreter will never give back, and every call
      * is refused; waits in progress return within a slice. */
+    PyObject *recs;
+    struct ca_client_context *mine = ca_current_context();
+    Py_ssize_t i;
+
+    mark_exit_thread();
     shutting_down = 1;
-    if (default_context && default_context->valid) {
-        struct ca_client_context *mine = ca_current_context();
-        if (mine && mine != default_context->ctx)
-            Py_RETURN_NONE;   /* not ours to tear down from here */
-        if (!mine && ca_attach_context(default_context->ctx) != ECA_NORMAL)
-            Py_RETURN_NONE;
-        return destroy_record(default_context);
+    if (!registry)
+        Py_RETURN_NONE;
+    /* Every context made here goes, not only the default one: a context
+     * left alive keeps libca's threads running through finalization. */
+    if (!(recs = PyDict_Values(registry)))
+        return NULL;
+    /* The thread's own first: once detached, a non-preemptive context can
+     * not be attached again. */
+    if (mine) {
+        ContextObject *own = context_record(mine);
+        PyObject *done;
+        if (own && own->valid && own->owned) {
+            if (!(done = destroy_record(own)))
+                PyErr_WriteUnraisable(NULL);
+            Py_XDECREF(done);
+        }
     }
+    for (i = 0; i < PyList_GET_SIZE(recs); i++) {
+        ContextObject *rec = (ContextObject *)PyList_GET_ITEM(recs, i);
+        PyObject *done;
+        if (!rec->valid || !rec->owned)
+            continue;
+        /* ca_context_destroy works on the calling thread's context; a
+         * non-preemptive one can only be attached by its own thread. */
+        if (rec->ctx != ca_current_context()) {
+            ca_detach_context();
+            if (ca_attach_context(rec->ctx) != ECA_NORMAL)
+                continue;
+        }
+        if (!(done = destroy_record(rec)))
+            PyErr_WriteUnraisable(NULL);
+        Py_XDECREF(done);
+    }
+    Py_DECREF(recs);
+    ca_detach_context();
+    if (mine && context_record(mine) && context_record(mine)->valid)
+        ca_attach_context(mine);
     Py_RETURN_NONE;
 }

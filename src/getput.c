@@ -479,6 +479,7 @@ PyObject *py_clear_subscription(PyObject *self, PyObject *arg)
 {
     SubscriptionObject *sub;
     int status;
+    park_if_exiting();
     if (!PyObject_TypeCheck(arg, &SubscriptionType)) {
         PyErr_Format(PyExc_TypeError, "expected an evid, not %.100s", Py_TYPE(arg)->tp_name);
         return NULL;
@@ -503,6 +504,7 @@ PyObject *py_clear_subscription(PyObject *self, PyObject *arg)
 static SyncGroupObject *group_arg(PyObject *obj, int *gone)
 {
     SyncGroupObject *group;
+    park_if_exiting();
     if (!PyObject_TypeCheck(obj, &SyncGroupType)) {
         PyErr_Format(PyExc_TypeError, "expected a sync group id, not %.100s",
                      Py_TYPE(obj)->tp_name);
@@ -673,8 +675,8 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_block(group->gid, timeout));
     if (status == ECA_NORMAL)
         status = io_counter_wait(&group->io, deadline, group->context);
-    /* ca_sg_block resets the group however the wait ended. */
-    if (status == ECA_NORMAL || status == ECA_TIMEOUT)
+    /* ca_sg_block resets the group however the wait ended (Ctrl-C too). */
+    if (status == ECA_NORMAL || status == ECA_TIMEOUT || status < 0)
         io_counter_reset(&group->io);
     Py_DECREF(group);
     return status < 0 ? NULL : ECA_OBJ(status);

@@ -9,6 +9,7 @@
  * on a counter has an event of its own that each change wakes. */
 #include "caext.h"
 
+#include <epicsThread.h>
 #include <epicsTime.h>
 #include <stdlib.h>
 
@@ -23,6 +24,25 @@
 double monotonic_seconds(void)
 {
     return (double)epicsMonotonicGet() * 1e-9;
+}
+
+/* ---- interpreter exit ------------------------------------------------------ */
+
+static unsigned long exit_thread;
+
+void mark_exit_thread(void)
+{
+    exit_thread = PyThread_get_thread_ident();
+}
+
+void park_if_exiting(void)
+{
+    if (!shutting_down || PyThread_get_thread_ident() == exit_thread)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    for (;;)
+        epicsThreadSleep(60.0);
+    Py_END_ALLOW_THREADS
 }
 
 /* ---- counters ------------------------------------------------------------ */
@@ -224,6 +244,7 @@ int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx)
     while (c->outstanding > 0) {
         double slice = WAIT_SLICE;
         if (shutting_down || !ctx->valid) {
+            park_if_exiting();
             status = ECA_NOCACTX;
             break;
         }
