@@ -22,6 +22,7 @@ import types
 
 from ._constants import ECA_NORMAL as _ECA_NORMAL
 from ._constants import POSIX_TIME_AT_EPICS_EPOCH as _EPICS_EPOCH
+from ._constants import dbr_type_is_TIME
 
 # typing and logging cost milliseconds of every script's start-up: the
 # annotations are strings, and a log record is only made on a rare error.
@@ -211,18 +212,18 @@ def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
 
 
 def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
-                      as_string: bool) -> Callback:
+                      as_string: bool, chtype: Optional[int]) -> Callback:
     """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
-    if as_string:
+    if as_string or chtype is None or not dbr_type_is_TIME(chtype):
         def on_value(args: Dict[str, Any]) -> None:
             callback(_format_callback_args(args, use_numpy, as_string), user_args)
         return on_value
 
     def on_value(args: Dict[str, Any]) -> None:  # type: ignore[no-redef]
-        dbr = args['value']
         # A scalar of a TIME type, what monitors mostly ask for, in one step:
         # this runs for every event.
-        if dbr.__class__ is dict and len(dbr) == 4 and 'stamp' in dbr:
+        dbr = args['value']
+        if dbr is not None:
             value = dbr['value']
             if value.__class__ in _PLAIN_VALUES:
                 stamp = dbr['stamp']
@@ -496,7 +497,7 @@ class CaChannel:
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
 
-        on_get = _callback_adapter(callback, user_args, use_numpy, as_string)
+        on_get = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, _ = self._backend.get(chid, chtype, count, on_get, use_numpy)
         self._check(status)
 
@@ -570,7 +571,7 @@ class CaChannel:
             mask = cam.DBE_VALUE | cam.DBE_ALARM
         chtype, as_string = self._request_type(req_type)
 
-        on_event = _callback_adapter(callback, user_args, use_numpy, as_string)
+        on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, evid = cam.create_subscription(chid, on_event, chtype, count, mask, use_numpy)
         self._check(status)
         self._evid = evid

@@ -76,13 +76,14 @@ static int run_connect(const char *prefix, long n)
     chid *chans = calloc(n, sizeof *chans);
     double *values = calloc(n, sizeof *values);
     char **names = calloc(n, sizeof *names);
-    double rss0, rss1, t0, t1;
+    double rss0, rss1, t0, t1, c0, c1;
     long i;
 
     for (i = 0; i < n; i++)
         names[i] = pv_name(prefix, i);
     start_context();
     rss0 = rss_bytes();
+    c0 = cpu();
     t0 = wall();
     for (i = 0; i < n; i++)
         check(ca_create_channel(names[i], NULL, NULL, CA_PRIORITY_DEFAULT, &chans[i]),
@@ -92,9 +93,10 @@ static int run_connect(const char *prefix, long n)
         check(ca_array_get(DBR_DOUBLE, 1, chans[i], &values[i]), "ca_array_get");
     check(ca_pend_io(TIMEOUT), "ca_pend_io (get)");
     t1 = wall();
+    c1 = cpu();
     rss1 = rss_bytes();
-    printf("{\"seconds\": %.9g, \"rss_per_channel\": %.9g, \"check\": %.17g}\n",
-           t1 - t0, (rss1 - rss0) / n, values[n - 1]);
+    printf("{\"seconds\": %.9g, \"cpu\": %.9g, \"rss_per_channel\": %.9g, "
+           "\"check\": %.17g}\n", t1 - t0, c1 - c0, (rss1 - rss0) / n, values[n - 1]);
     for (i = 0; i < n; i++)
         ca_clear_channel(chans[i]);
     ca_context_destroy();

@@ -35,7 +35,9 @@ from __future__ import annotations
 import argparse
 import compileall
 import json
+import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -179,6 +181,7 @@ def check_connect(client: str, raw: dict, n: int) -> None:
 
 def connect_figures(raw: dict, n: int) -> dict:
     return {'connect_%d_s' % n: raw['connect_seconds'],
+            'connect_cpu_%d_s' % n: raw['connect_cpu'],
             'rss_%d' % n: raw['rss_per_channel']}
 
 
@@ -189,7 +192,7 @@ def run_scalars(exe: Path, client: str, ioc: SoftIoc, cfg: Config) -> dict:
         rt = run_json([str(exe), 'roundtrip', 'bench:rt', str(cfg.rt_calls)], env)
         wf = run_json([str(exe), 'waveform', 'bench:wf', str(cfg.wf_count),
                        str(cfg.wf_reads)], env)
-        raw = {'connect_seconds': connect['seconds'],
+        raw = {'connect_seconds': connect['seconds'], 'connect_cpu': connect['cpu'],
                'rss_per_channel': connect['rss_per_channel'],
                'connect_check': connect['check'],
                'roundtrip_seconds': rt['seconds_per_call'],
@@ -216,8 +219,8 @@ def run_connect(exe: Path, client: str, ioc: SoftIoc, n: int, timeout: float) ->
     env = client_env(ioc, client)
     if client == 'c':
         raw = run_json([str(exe), 'connect', 'bench:s', str(n)], env, timeout)
-        raw = {'connect_seconds': raw['seconds'], 'rss_per_channel': raw['rss_per_channel'],
-               'connect_check': raw['check']}
+        raw = {'connect_seconds': raw['seconds'], 'connect_cpu': raw['cpu'],
+               'rss_per_channel': raw['rss_per_channel'], 'connect_check': raw['check']}
     else:
         raw = run_json(worker_cmd(client, 'connect', 'bench:s', n), env, timeout)
     check_connect(client, raw, n)
@@ -251,22 +254,29 @@ STARTUP_CODE = {
 }
 
 
-def run_startup(exe: Path, client: str, env_ioc: SoftIoc) -> dict:
-    """Wall time of a fresh process that loads the library and makes a context."""
-    env = client_env(env_ioc, client)
-    cmd = [str(exe), 'start'] if client == 'c' else [sys.executable, '-c', STARTUP_CODE[client]]
+def timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of a process run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)
-    return {'startup_ms': (time.perf_counter() - t0) * 1e3}
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall * 1e3, cpu * 1e3
 
 
-def python_startup_ms(env: dict[str, str], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, '-c', 'pass'], env=env, check=True)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+def run_startup(exe: Path, client: str, env_ioc: SoftIoc) -> dict:
+    """Wall and CPU time of a fresh process that loads the library and makes a context."""
+    env = client_env(env_ioc, client)
+    cmd = [str(exe), 'start'] if client == 'c' else [sys.executable, '-c', STARTUP_CODE[client]]
+    wall, cpu = timed_process(cmd, env)
+    return {'startup_ms': wall, 'startup_cpu_ms': cpu}
+
+
+def python_startup_ms(env: dict[str, str], reps: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``python -c pass``."""
+    runs = [timed_process([sys.executable, '-c', 'pass'], env) for _ in range(reps)]
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
 
 
 # --- main -------------------------------------------------------------------
@@ -323,9 +333,9 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                     reason = predicted_over_cap(samples[client], n, cfg.time_cap)
                     if reason is None:
                         try:
-                            figures = run_connect(exe, client, ioc, n, 2 * cfg.time_cap + 30)
+                            figures = run_connect(exe, client, ioc, n, cfg.time_cap + 20)
                         except subprocess.TimeoutExpired:
-                            reason = 'did not finish within %.0f s' % (2 * cfg.time_cap + 30)
+                            reason = 'did not finish within %.0f s' % (cfg.time_cap + 20)
                     if reason is not None:
                         skipped[client][n] = reason
                         log('scale %d %-15s skipped: %s' % (n, client, reason))
@@ -336,7 +346,8 @@ def collect(cfg: Config, clients: list[str]) -> dict:
         for rep in range(cfg.start_reps):
             for client in clients:
                 add(client, run_startup(exe, client, ioc))
-        python_ms = python_startup_ms(client_env(ioc, 'pyepics'), cfg.start_reps)
+        python_ms, python_cpu_ms = python_startup_ms(client_env(ioc, 'pyepics'),
+                                                     cfg.start_reps)
         log('start-up times done')
 
     with SoftIoc(monitor_database(cfg.monitors), env=loopback_environ(free_port()),
@@ -355,20 +366,32 @@ def collect(cfg: Config, clients: list[str]) -> dict:
     medians = {c: {k: statistics.median(v) for k, v in figs.items()}
                for c, figs in samples.items()}
     return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
+            'python_startup_cpu_ms': python_cpu_ms,
             'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
             'load_averages': loads, 'config': vars(cfg)}
 
 
 def predicted_over_cap(samples: dict, n: int, cap: float) -> str | None:
-    """Why a connect run of n channels is not started, or None to start it."""
-    known = sorted(int(k.split('_')[1]) for k in samples
-                   if k.startswith('connect_') and int(k.split('_')[1]) < n)
+    """Why a connect run of n channels is not started, or None to start it.
+
+    The prediction extrapolates the growth between the two counts below n
+    (never less than linear): a client whose time per channel grows with
+    the count (caproto's does) is stopped before it runs for minutes.
+    """
+    times = {int(k.split('_')[1]): statistics.median(v) for k, v in samples.items()
+             if k.startswith('connect_') and k.endswith('_s') and k.count('_') == 2}
+    known = sorted(m for m in times if m < n)
     if not known:
         return None
     m = known[-1]
-    predicted = statistics.median(samples['connect_%d_s' % m]) * n / m
+    exponent = 1.0
+    if len(known) > 1 and times[known[-2]] > 0:
+        low = known[-2]
+        exponent = max(1.0, math.log(times[m] / times[low]) / math.log(m / low))
+    predicted = times[m] * (n / m) ** exponent
     if predicted > cap:
-        return ('%.0f s predicted from %d channels (cap %.0f s)' % (predicted, m, cap))
+        return ('%.0f s predicted from %s channels (cap %.0f s)'
+                % (predicted, '{:,}'.format(m), cap))
     return None
 
 

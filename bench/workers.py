@@ -10,8 +10,9 @@ LIBRARY is ``cachannel`` (the backend comes from ``CACHANNEL_BACKEND``),
 
 ``connect PREFIX N``
     connect and read N scalars (``PREFIX0`` ...) with the library's fastest
-    documented idiom; the time from the first channel creation to all values
-    in hand and the resident memory the channels and values added.
+    documented idiom; the time (wall and process CPU) from the first channel
+    creation to all values in hand and the resident memory the channels and
+    values added.
 ``scalars PREFIX N RT_PV RT_CALLS WF_PV WF_COUNT WF_READS``
     ``connect``, then sequential round trips on RT_PV, then reads of a
     WF_COUNT-element DOUBLE waveform into numpy: the first read of the
@@ -98,11 +99,14 @@ def timed_waveform(read, reads: int) -> dict:
 
 def timed_connect(connect_read, names) -> dict:
     rss0 = rss_bytes()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     values = connect_read(names)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     rss1 = rss_bytes()
-    return {'connect_seconds': seconds, 'rss_per_channel': (rss1 - rss0) / len(names),
+    return {'connect_seconds': seconds, 'connect_cpu': cpu,
+            'rss_per_channel': (rss1 - rss0) / len(names),
             'connect_check': float(values[-1]), 'keep': values}
 
 
