@@ -239,7 +239,9 @@ def run_monitor(exe: Path, client: str, layer: str, ioc: SoftIoc, cfg: Config) -
     sent = raw['events'] + raw['lost']
     prefix = 'monitor_' if layer == 'object' else 'monitor_ca_'
     return {
-        prefix + 'cpu_us': raw['cpu'] / max(raw['events'], 1) * 1e6,
+        # A run that saw no event has no CPU per event (caproto's
+        # subscriptions sometimes deliver nothing in the window).
+        prefix + 'cpu_us': raw['cpu'] / raw['events'] * 1e6 if raw['events'] else None,
         prefix + 'delivered': raw['events'] / sent if sent else 0.0,
         prefix + 'lost': raw['lost'],
         prefix + 'sent_rate': sent / raw['wall'],
@@ -363,7 +365,8 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                                                          _fmt(figures)))
         loads.append(load_average())
 
-    medians = {c: {k: statistics.median(v) for k, v in figs.items()}
+    medians = {c: {k: statistics.median(x for x in v if x is not None)
+                   for k, v in figs.items() if any(x is not None for x in v)}
                for c, figs in samples.items()}
     return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
             'python_startup_cpu_ms': python_cpu_ms,
@@ -396,7 +399,8 @@ def predicted_over_cap(samples: dict, n: int, cap: float) -> str | None:
 
 
 def _fmt(figures: dict) -> str:
-    return ' '.join('%s=%.4g' % item for item in figures.items())
+    return ' '.join('%s=%s' % (k, 'n/a' if v is None else '%.4g' % v)
+                    for k, v in figures.items())
 
 
 def main(argv: list[str] | None = None) -> int:
