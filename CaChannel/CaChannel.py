@@ -467,7 +467,8 @@ class CaChannel:
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
         # A channel with a chid has its ca module (set by its search).
-        status, value = self._ca.get(chid, chtype, count, None, use_numpy)
+        cam = self._ca if self._ca is not None else _ca()
+        status, value = cam.get(chid, chtype, count, None, use_numpy)
         if status != _ECA_NORMAL:
             raise CaChannelException(status)
         return value, (_VAL_NUMPY if use_numpy else 0) | (_VAL_STRING if as_string else 0)

@@ -8,7 +8,6 @@ enums come from ``CaChannel._constants`` whatever the backend.
 
 ``ca.backend`` names the backend in use (``'c'`` or ``'caffi'``).
 """
-import atexit
 import importlib
 import os
 import sys
@@ -19,7 +18,7 @@ import warnings
 # (area detector images) need far more than libca's 16 kB default.
 os.environ.setdefault('EPICS_CA_MAX_ARRAY_BYTES', '100000000')
 
-from . import _constants, _names  # noqa: E402
+from . import _constants, _libpath, _names  # noqa: E402
 from ._constants import *  # noqa: E402,F401,F403
 
 _BACKEND_MODULES = {'c': 'CaChannel._ca', 'caffi': 'caffi_backend'}
@@ -42,7 +41,7 @@ def _import_backend(name: str) -> types.ModuleType:
     except KeyError:
         raise ImportError('unknown CaChannel backend %r (choose from %s)'
                           % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
-    if name == 'c' and not os.environ.get('EPICS_BASE'):
+    if name == 'c' and _libpath.c_backend_needs_epicscorelibs():
         _preload_epicscorelibs()
     module = importlib.import_module(module_name)
     missing = [n for n in _REQUIRED if not hasattr(module, n)]
@@ -99,17 +98,16 @@ def _select() -> tuple:
             raise first_error
         # The warning names the user's import line: past this module and
         # importlib's frames.
-        warnings.warn('CaChannel C extension unavailable (%s); using the cffi backend'
-                      % first_error, RuntimeWarning, stacklevel=_caller_level())
+        hint = _libpath.c_backend_hint()
+        warnings.warn('CaChannel C extension unavailable (%s%s); using the cffi backend'
+                      % (first_error, '; ' + hint if hint else ''), RuntimeWarning,
+                      stacklevel=_caller_level())
         return 'caffi', module
 
 
 backend, _backend_module = _select()
 globals().update(_namespace(backend, _backend_module))
-if hasattr(_backend_module, '_shutdown'):
-    # Before the interpreter finalizes: libca's threads must stop calling
-    # into Python while Python can still answer them.
-    atexit.register(_backend_module._shutdown)
+# Each backend registers its own _shutdown with atexit when it is imported.
 _live_callbacks = getattr(_backend_module, '_live_callbacks', None)
 
 __all__ = sorted(set(_REQUIRED) | set(_constants.__all__) | {'backend'})

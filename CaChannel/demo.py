@@ -1,6 +1,7 @@
 """A short narrated tour of CaChannel against a softIoc started for it.
 
-Run it with ``python -m CaChannel.demo``. It starts a real softIoc from the
+Run it with ``cachannel-demo`` (installed with the package) or, in a
+development install, ``python -m CaChannel.demo``. It starts a real softIoc from the
 ``epicscorelibs`` wheel on a free loopback port (nothing leaves 127.0.0.1),
 walks through the everyday calls, and stops the IOC again.
 """
@@ -22,9 +23,10 @@ def tour() -> None:
     # Imported here: the loopback environment must be in place before the
     # first CA context is created.
     from CaChannel import CaChannel, ca
+    from CaChannel._libpath import version_text
     from CaChannel.util import caget, cainfo, camonitor, caput
 
-    say('backend %r, libca %s' % (ca.backend, ca.version()))
+    say(version_text())
 
     say("searchw / putw / getw on 'demo:setpoint'")
     chan = CaChannel('demo:setpoint')

@@ -21,27 +21,21 @@ from typing import Callable, Optional, Sequence
 
 __all__ = ['libca_path', 'main']
 
-_LIBCA_FILE = {'win32': 'ca.dll', 'darwin': 'libca.dylib'}
-
 
 def libca_path() -> str:
     """Path of the libca the selected backend of :mod:`CaChannel.ca` loaded.
 
-    The cffi backend says which file it opened (``caffi_backend.libca_path``).
-    The C extension is linked against the libraries of ``EPICS_BASE`` /
-    ``EPICS_HOST_ARCH`` when those were set at build time, and otherwise
-    against the ``epicscorelibs`` wheel's.
+    The cffi backend says which file it opened (``caffi_backend.libca_path``);
+    the C extension's build record says whether it was linked to a site
+    EPICS base (whatever ``EPICS_BASE`` says now) or to the ``epicscorelibs``
+    wheel (see :mod:`CaChannel._libpath`).
     """
     from CaChannel import ca
-    if ca.backend == 'caffi':
-        return str(ca._backend_module.libca_path)
-    base = os.environ.get('EPICS_BASE')
-    if base:
-        arch = os.environ.get('EPICS_HOST_ARCH', '')
-        subdir = 'bin' if sys.platform == 'win32' else 'lib'
-        return os.path.join(base, subdir, arch, _LIBCA_FILE.get(sys.platform, 'libca.so'))
-    import epicscorelibs.path
-    return epicscorelibs.path.get_lib('ca')
+    from CaChannel._libpath import libraries_in_use
+    path = libraries_in_use(ca)[1]
+    if path is None:
+        raise RuntimeError('no libca found for the %r backend' % ca.backend)
+    return path
 
 
 def _repeater_entry(libca: ctypes.CDLL) -> Optional[Callable[[], None]]:

@@ -52,7 +52,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 __all__ = [
     'LOOPBACK',
@@ -78,6 +78,13 @@ _POLL_INTERVAL = 0.05
 
 #: Large enough for the 4M-element DOUBLE waveform of the test database.
 IOC_MAX_ARRAY_BYTES = '100000000'
+
+
+def softioc_python() -> str:
+    """The interpreter that runs ``epicscorelibs.ioc``: this one, unless
+    ``CACHANNEL_SOFTIOC_PYTHON`` names another (a client installed without
+    epicscorelibs, on a site EPICS base, still gets its test IOCs)."""
+    return os.environ.get('CACHANNEL_SOFTIOC_PYTHON') or sys.executable
 
 # Ports handed out by free_port() in this process.  The kernel may offer a
 # port again as soon as our probe sockets are closed, so without this two
@@ -457,7 +464,7 @@ class SoftIoc:
                 full_env['PYTHONUNBUFFERED'] = '1'
                 # '-m' must come before '-d': epicscorelibs.ioc pairs each
                 # database with the macros given so far.
-                cmd = [sys.executable, '-m', 'epicscorelibs.ioc',
+                cmd = [softioc_python(), '-m', 'epicscorelibs.ioc',
                        '-m', self.macros, '-d', db_path]
                 logger.debug('starting %s on port %s', cmd, self._port)
                 # stdin is a pipe the IOC's interactive shell reads: closing
@@ -556,7 +563,7 @@ def softioc_fixture(
     macros: str = '',
     env: Mapping[str, str] | None = None,
     ready_pvs: Iterable[str] | None = None,
-    scope: str = 'session',
+    scope: Literal['session', 'package', 'module', 'class', 'function'] = 'session',
     autouse: bool = False,
     name: str | None = None,
 ) -> Callable[..., Any]:
@@ -703,3 +710,9 @@ def _define_plugin_fixtures() -> None:
 
 
 _define_plugin_fixtures()
+
+
+if __name__ == '__main__':
+    # python -m CaChannel.testing serve [-- command]: see CaChannel/_serve.py.
+    from CaChannel._serve import main
+    sys.exit(main())

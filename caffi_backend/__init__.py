@@ -25,15 +25,16 @@ from . import channel as _channel_module, context as _context_module
 from . import getput as _getput_module
 from .context import shutdown as _shutdown
 from ._ffi import libca_path, libcom_path
-from .channel import (change_connection_event, clear_channel, create_channel,
+from .channel import (Chid, change_connection_event, clear_channel, create_channel,
                       element_count, field_type, host_name, message, name,
                       read_access, replace_access_rights_event, state, version,
                       write_access)
-from .context import (attach_context, create_context, current_context, destroy_context,
-                      detach_context, flush_io, pend, pend_event, pend_io, poll,
-                      show_context, test_io)
-from .getput import (DBRValue, clear_subscription, create_subscription, get, put,
-                     sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
+from .context import (Context, attach_context, create_context, current_context,
+                      destroy_context, detach_context, flush_io, pend, pend_event, pend_io,
+                      poll, show_context, test_io)
+from .dbr import DBRValue
+from .getput import (Evid, SyncGroup, clear_subscription, create_subscription, get,
+                     put, sg_block, sg_create, sg_delete, sg_get, sg_put, sg_reset, sg_test)
 from .handlers import add_exception_event, replace_printf_handler
 
 # Exactly the public ca names every backend provides, from the one list.
@@ -41,9 +42,10 @@ __all__ = list(_names.FUNCTIONS + _names.TYPES)
 # libca_path, libcom_path, _live_callbacks and _shutdown are attributes too,
 # but not public ca names: __all__ is exactly _names.FUNCTIONS + TYPES.
 
-# CaChannel.ca registers _shutdown for the backend it selects; registering it
-# here too covers the backend loaded beside it (load_backend) or imported
-# directly. A second call finds nothing left to do.
+# Before the interpreter finalizes, libca's threads must stop calling into
+# Python while Python can still answer them; each backend registers its own
+# (the C one in PyInit__ca), so one loaded beside the selected one
+# (load_backend) or imported directly is covered too.
 _atexit.register(_shutdown)
 
 

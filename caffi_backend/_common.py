@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import operator
-import threading
 from typing import Any, Dict, Optional, Set
 
 from CaChannel._constants import CA_OP, DBR, ECA
@@ -72,6 +71,12 @@ def request_count(count: Any, native: int, zero_means_server: bool = False) -> i
     if wanted <= 0 or wanted > native:
         return native
     return wanted
+
+
+def check_optional_callback(callback: Any) -> None:
+    """A callback argument: None or a callable (``TypeError`` otherwise)."""
+    if callback is not None and not callable(callback):
+        raise TypeError('callback must be callable or None, not %s' % type(callback).__name__)
 
 
 def timeout_arg(timeout: Any) -> float:

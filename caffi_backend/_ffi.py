@@ -15,7 +15,9 @@ Which libca is loaded, in this order:
 2. ``$EPICS_BASE/lib/$EPICS_HOST_ARCH`` when both variables are set (on
    Windows ``bin/`` instead of ``lib/``); when libca is not there a
    ``RuntimeWarning`` says so and the next source is used;
-3. the ``epicscorelibs`` wheel.
+3. the site EPICS base the C extension was built against, from its build
+   record (``CaChannel._libpath.site_libraries``);
+4. the ``epicscorelibs`` wheel.
 
 ``libca_path`` and ``libcom_path`` record the files actually opened.
 """
@@ -351,7 +353,8 @@ def find_libraries() -> Tuple[Optional[str], str]:
         com = (_find_in(os.path.dirname(explicit) or '.', 'Com')
                or _find_in(os.path.dirname(os.path.realpath(explicit)), 'Com'))
         return com, explicit
-    return _from_epics_base() or _from_epicscorelibs()
+    from CaChannel._libpath import site_libraries
+    return _from_epics_base() or site_libraries() or _from_epicscorelibs()
 
 
 def _open_libraries() -> Tuple[object, Optional[str], str]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context, iowait
-from ._common import Identifier, address, c_text, check, eca, keep, release
+from ._common import Identifier, address, c_text, check, check_optional_callback, eca, keep, release
 from ._ffi import ffi, lib
 from .iowait import gated
 
@@ -129,7 +129,7 @@ context.destroy_hooks.append(_mark_context_stale)
 # ---------------------------------------------------------------------------
 # callbacks from libca (created once; the onerror reporter clears exceptions)
 
-def _on_connection(args: Any) -> None:
+def _connection_handler(args: Any) -> None:
     """Installed on every channel: libca then counts no connection in its
     own pend_io, and ours counts those without a user callback per thread."""
     if _common.shutting_down:
@@ -144,7 +144,7 @@ def _on_connection(args: Any) -> None:
         callback({'chid': chan, 'op': _CA_OP.get(args.op, args.op)})
 
 
-def _on_access_rights(args: Any) -> None:
+def _access_rights_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     chan = ffi.from_handle(lib.ca_puser(args.chid))
@@ -155,10 +155,10 @@ def _on_access_rights(args: Any) -> None:
                   'write_access': bool(bits & _WRITE_BIT)})
 
 
-_connection_cb = ffi.callback('void(struct connection_handler_args)', _on_connection,
+_connection_cb = ffi.callback('void(struct connection_handler_args)', _connection_handler,
                               onerror=_common.report_callback_error)
 _access_rights_cb = ffi.callback('void(struct access_rights_handler_args)',
-                                 _on_access_rights, onerror=_common.report_callback_error)
+                                 _access_rights_handler, onerror=_common.report_callback_error)
 
 
 # ---------------------------------------------------------------------------
@@ -184,8 +184,7 @@ def create_channel(name: str, callback: Callback = None,
     and ``pend_io`` does not wait for this channel; without one, libca
     counts the connection as outstanding I/O.
     """
-    if callback is not None and not callable(callback):
-        raise TypeError('callback must be callable or None')
+    check_optional_callback(callback)
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
     context.ensure_context()
@@ -197,7 +196,7 @@ def create_channel(name: str, callback: Callback = None,
     chan._access_callback = None
     chan._requests = set()
     chan._subs = set()
-    account = chan._account = iowait.account(chan._ctx)
+    account = chan._account = iowait.io_account(chan._ctx)
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None
     chan._conn_gen = account.issue() if callback is None else account.generation

@@ -202,7 +202,7 @@ def pend_io(timeout: float) -> ECA:
     # As ca_pend_io: a timeout of 0 waits for ever.
     deadline = None if timeout == 0 else time.monotonic() + timeout
     ctx_address = current_context_address()
-    counter = iowait.account(ctx_address)
+    counter = iowait.io_account(ctx_address)
     # libca counts nothing of ours (every channel has a connection handler,
     # every get a callback): this only flushes, and refuses a wait from
     # inside a callback (ECA.EVDISALLOW).
@@ -246,7 +246,7 @@ def test_io() -> ECA:
     ctx_address = current_context_address()
     if iowait.gate(ctx_address).closed or _common.shutting_down:
         return ECA.NOCACTX
-    return ECA.IOINPROGRESS if iowait.account(ctx_address).outstanding else ECA.IODONE
+    return ECA.IOINPROGRESS if iowait.io_account(ctx_address).outstanding else ECA.IODONE
 
 
 def flush_io() -> ECA:

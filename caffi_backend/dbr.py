@@ -18,17 +18,17 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
-
-import numpy
 
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
                                   AlarmCondition, AlarmSeverity)
 
-from ._common import as_int, decode
+from ._common import DBR_MEMBERS, ECA_MEMBERS, Identifier, as_int, decode
 from ._ffi import ffi, libc
 
-__all__ = ['to_python', 'buffer_size', 'new_buffer', 'encode', 'PUT_TYPES']
+__all__ = ['DBRValue', 'new_value', 'event_dict', 'GET_TYPES', 'to_python', 'buffer_size', 'new_buffer', 'fill', 'encode',
+           'PUT_TYPES']
 
 _CONDITION: Dict[int, AlarmCondition] = AlarmCondition._value2member_map_  # type: ignore
 _SEVERITY: Dict[int, AlarmSeverity] = AlarmSeverity._value2member_map_  # type: ignore
@@ -37,16 +37,18 @@ _SEVERITY: Dict[int, AlarmSeverity] = AlarmSeverity._value2member_map_  # type: 
 # short of DBR_PUT_ACKT/DBR_PUT_ACKS.
 STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE, USHORT = range(8)
 
-# kind -> (C element type, numpy dtype or None)
-_ELEMENTS: Tuple[Tuple[str, Any], ...] = (
+# kind -> (C element type, numpy dtype name or None).  numpy is imported on
+# first use, as by the C backend: scripts that never ask for arrays never
+# pay for it.
+_ELEMENTS: Tuple[Tuple[str, Optional[str]], ...] = (
     ('dbr_string_t', None),
-    ('dbr_short_t', numpy.dtype(numpy.int16)),
-    ('dbr_float_t', numpy.dtype(numpy.float32)),
-    ('dbr_enum_t', numpy.dtype(numpy.uint16)),
-    ('dbr_char_t', numpy.dtype(numpy.uint8)),
-    ('dbr_long_t', numpy.dtype(numpy.int32)),
-    ('dbr_double_t', numpy.dtype(numpy.float64)),
-    ('dbr_ushort_t', numpy.dtype(numpy.uint16)),
+    ('dbr_short_t', 'int16'),
+    ('dbr_float_t', 'float32'),
+    ('dbr_enum_t', 'uint16'),
+    ('dbr_char_t', 'uint8'),
+    ('dbr_long_t', 'int32'),
+    ('dbr_double_t', 'float64'),
+    ('dbr_ushort_t', 'uint16'),
 )
 _KIND_NAMES = ('string', 'short', 'float', 'enum', 'char', 'long', 'double')
 
@@ -56,7 +58,24 @@ _INT_RANGES: Dict[int, Tuple[int, int]] = {
     CHAR: (-0x80, 0xFF),
     LONG: (-0x80000000, 0x7FFFFFFF), USHORT: (0, 0xFFFF),
 }
-_FLT_MAX = float(numpy.finfo(numpy.float32).max)
+_FLT_MAX = 3.4028234663852886e+38          # FLT_MAX, the largest finite float32
+
+
+def _numpy() -> Any:
+    import numpy
+    return numpy
+
+
+def _is_ndarray(value: Any) -> bool:
+    # No numpy imported: no numpy array can exist.
+    numpy = sys.modules.get('numpy')
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def is_complex(item: Any) -> bool:
+    """Complex numbers (Python's, numpy's) are no CA value: refused, never
+    written as their real part (the twin of is_complex in dbr.c)."""
+    return isinstance(item, numbers.Complex) and not isinstance(item, numbers.Real)
 
 Meta = Optional[Callable[[Any, Dict[str, Any]], None]]
 
@@ -188,8 +207,8 @@ def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool) -> Any:
         return ffi.cast(layout.pointer, base)[0]
     if use_numpy:
         # bytearray: the one copy out of libca's buffer, and writable.
-        return numpy.frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
-                                layout.dtype)
+        return _numpy().frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
+                                   layout.dtype)
     return ffi.unpack(ffi.cast(layout.pointer, base), count)
 
 
@@ -221,6 +240,57 @@ def new_buffer(dbrtype: int, count: int) -> Any:
 _COPY_WITHOUT_GIL_BYTES = 1 << 20
 
 
+class DBRValue(Identifier):
+    """The value of a get without callback, readable after ``pend_io``.
+
+    The reply is copied into the buffer this object holds, never more than
+    the count asked; ``get()`` converts what is there (zeros until the reply
+    has arrived).
+    """
+
+    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
+
+    @classmethod
+    def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
+        obj = cls._make()
+        obj._buffer = buffer
+        obj._type = dbrtype
+        obj._count = count
+        obj._use_numpy = use_numpy
+        return obj
+
+    def get(self) -> Any:
+        """The value (scalar, list, numpy array or dict; see the spec)."""
+        return to_python(self._buffer, self._type, self._count, self._use_numpy)
+
+    def __repr__(self) -> str:
+        return '<DBRValue %s count=%d>' % (DBR_MEMBERS.get(self._type, self._type), self._count)
+
+
+def new_value(dbrtype: int, count: int, use_numpy: bool) -> DBRValue:
+    """A zeroed value for a get without callback to copy its reply into."""
+    return DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, use_numpy)
+
+
+# PUT_ACKT/PUT_ACKS are write-only
+GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
+_NORMAL = 1                                 # ECA_NORMAL
+
+
+def event_dict(chan: Any, args: Any, use_numpy: bool) -> Dict[str, Any]:
+    """The dict of a get callback or subscription event (the twin of
+    event_dict in dbr.c)."""
+    status = args.status
+    dbrtype = args.type
+    count = args.count
+    if status == _NORMAL and dbrtype in GET_TYPES and args.dbr != ffi.NULL:
+        value = to_python(args.dbr, dbrtype, count, use_numpy)
+    else:
+        value = None
+    return {'chid': chan, 'type': DBR_MEMBERS.get(dbrtype, dbrtype), 'count': count,
+            'status': ECA_MEMBERS.get(status, status), 'value': value}
+
+
 def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:
     """Copy a reply of *count* elements into a get buffer made for *asked*,
     never more (the twin of dbrvalue_fill). The buffer is fresh from
@@ -249,7 +319,7 @@ def _text_bytes(item: Any) -> bytes:
         raw = item.encode('utf-8')
     elif isinstance(item, (bytes, bytearray)):
         raw = bytes(item)
-    elif isinstance(item, numbers.Number) and not isinstance(item, complex):
+    elif isinstance(item, numbers.Number) and not is_complex(item):
         raw = str(item).encode('utf-8')
     else:
         raise TypeError('cannot write %s as a CA string' % type(item).__name__)
@@ -276,13 +346,13 @@ def _number(item: Any, kind: int) -> Any:
     """One element as a checked Python int (integer kinds) or float."""
     if isinstance(item, (str, bytes, bytearray)):
         item = _parse_number(item)
-    if isinstance(item, (float, numpy.floating)):
+    if isinstance(item, float):
         number: Any = float(item)
     else:
         try:
             number = operator.index(item)
         except TypeError:
-            if item is None or isinstance(item, complex) or not hasattr(item, '__float__'):
+            if item is None or is_complex(item) or not hasattr(item, '__float__'):
                 raise TypeError('cannot write %s as a number'
                                 % type(item).__name__) from None
             number = float(item)
@@ -304,8 +374,9 @@ def _number(item: Any, kind: int) -> Any:
     return number
 
 
-def _numeric_array(items: Any, kind: int) -> numpy.ndarray:
+def _numeric_array(items: Any, kind: int) -> Any:
     """A contiguous array of *kind*'s dtype, converted by value and checked."""
+    numpy = _numpy()
     dtype = _ELEMENTS[kind][1]
     try:
         array = numpy.asarray(items)
@@ -377,39 +448,43 @@ def encode(value: Any, dbrtype: int, count: Any, native: int) -> Tuple[int, int,
 
     if _is_text(value):
         if kind == CHAR:
-            raw = (value.encode('utf-8') if isinstance(value, str) else bytes(value)) + b'\0'
-            n = _limit(len(raw), limit)
-            return dbrtype, n, ffi.new('char[]', raw[:n])
-        if kind in (STRING, ENUM):
-            buffer = ffi.new('dbr_string_t *')
-            raw = _text_bytes(value)
-            ffi.memmove(buffer, raw, len(raw))
-            return DBR.STRING, 1, buffer
+            return _encode_chars(value, dbrtype, limit)
+        if kind in (STRING, ENUM):       # ENUM by name: the server looks it up
+            return DBR.STRING, 1, _encode_elements([value], 1, STRING)
         value = _parse_number(value)
 
-    if isinstance(value, numpy.ndarray) and value.ndim == 0:
-        value = value.item()
+    array = _is_ndarray(value)
+    if array and value.ndim == 0:
+        value, array = value.item(), False
     if hasattr(value, '__len__') and not isinstance(value, dict):
-        items = value.reshape(-1) if isinstance(value, numpy.ndarray) else value
+        items = value.reshape(-1) if array else value
         n = _limit(len(items), limit)
-        items = items[:n] if isinstance(items, (numpy.ndarray, list, tuple)) else list(items)[:n]
-        if kind == STRING:
-            raws = [_text_bytes(item) for item in items]
-            buffer = ffi.new('dbr_string_t[]', max(n, 1))
-            for i, raw in enumerate(raws):
-                ffi.memmove(buffer[i], raw, len(raw))
-            return DBR.STRING, n, buffer
-        array = _numeric_array(items, kind)
-        element = _ELEMENTS[kind][0]
-        return dbrtype, n, ffi.from_buffer(element + '[]', array)
+        items = items[:n] if array or isinstance(items, (list, tuple)) else list(items)[:n]
+        return (DBR.STRING if kind == STRING else dbrtype), n, _encode_elements(items, n, kind)
+    return (DBR.STRING if kind == STRING else dbrtype), 1, _encode_elements([value], 1, kind)
 
+
+def _encode_chars(value: Any, dbrtype: int, limit: Optional[int]) -> Tuple[int, int, Any]:
+    """Text to a char array: its bytes and a terminating 0 (the twin of
+    encode_chars in dbr.c)."""
+    raw = (value.encode('utf-8') if isinstance(value, str) else bytes(value)) + b'\0'
+    n = _limit(len(raw), limit)
+    return dbrtype, n, ffi.new('char[]', raw[:n])
+
+
+def _encode_elements(items: Any, n: int, kind: int) -> Any:
+    """n elements, each converted by value (the twin of encode_elements in
+    dbr.c; a numpy array is converted as a whole)."""
     if kind == STRING:
-        buffer = ffi.new('dbr_string_t *')
-        raw = _text_bytes(value)
-        ffi.memmove(buffer, raw, len(raw))
-        return DBR.STRING, 1, buffer
-    number = _number(value, kind)
-    if kind == CHAR:
-        number &= 0xFF              # -128..-1: the bytes of a signed CHAR
-    return dbrtype, 1, ffi.new(_ELEMENTS[kind][0] + ' *', number)
+        raws = [_text_bytes(item) for item in items]
+        buffer = ffi.new('dbr_string_t[]', max(n, 1))
+        for i, raw in enumerate(raws):
+            ffi.memmove(buffer[i], raw, len(raw))
+        return buffer
+    if n == 1 and not _is_ndarray(items):
+        number = _number(items[0], kind)
+        if kind == CHAR:
+            number &= 0xFF          # -128..-1: the bytes of a signed CHAR
+        return ffi.new(_ELEMENTS[kind][0] + ' *', number)
+    return ffi.from_buffer(_ELEMENTS[kind][0] + '[]', _numeric_array(items, kind))
 

@@ -22,16 +22,17 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from CaChannel._constants import DBE, DBR, ECA
+from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
-from ._common import (Identifier, as_int, check, eca, keep, release, request_count)
+from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
+                      request_count)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
-from .dbr import PUT_TYPES, encode, fill, new_buffer, to_python
+from .dbr import GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value
 from ._ffi import ffi, lib
 
-__all__ = ['DBRValue', 'Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
+__all__ = ['Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
            'clear_subscription', 'sg_create', 'sg_delete', 'sg_get', 'sg_put',
            'sg_block', 'sg_test', 'sg_reset']
 
@@ -41,35 +42,8 @@ _ECA = _common.ECA_MEMBERS
 _DBR = _common.DBR_MEMBERS
 _NORMAL = int(ECA.NORMAL)
 # PUT_ACKT/PUT_ACKS are write-only
-_GET_TYPES = frozenset(range(DBR.CLASS_NAME + 1)) - {DBR.PUT_ACKT, DBR.PUT_ACKS}
+_GET_TYPES = GET_TYPES
 _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
-
-
-class DBRValue(Identifier):
-    """The value of a get without callback, readable after ``pend_io``.
-
-    The reply is copied into the buffer this object holds, never more than
-    the count asked; ``get()`` converts what is there (zeros until the reply
-    has arrived).
-    """
-
-    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
-
-    @classmethod
-    def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
-        obj = cls._make()
-        obj._buffer = buffer
-        obj._type = dbrtype
-        obj._count = count
-        obj._use_numpy = use_numpy
-        return obj
-
-    def get(self) -> Any:
-        """The value (scalar, list, numpy array or dict; see the spec)."""
-        return to_python(self._buffer, self._type, self._count, self._use_numpy)
-
-    def __repr__(self) -> str:
-        return '<DBRValue %s count=%d>' % (_DBR.get(self._type, self._type), self._count)
 
 
 class Evid(Identifier):
@@ -93,7 +67,7 @@ class Evid(Identifier):
 # ---------------------------------------------------------------------------
 # shared argument handling
 
-def _request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
+def request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
     """The request type, or the ECA status that refuses the request."""
     if chtype is None:
         native = gated(chan._ctx, -1, lib.ca_field_type, ptr)
@@ -105,121 +79,143 @@ def _request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Unio
 
 
 def _check_callback(callback: Any) -> None:
+    """A callback that must be there (a subscription's)."""
     if not callable(callback):
         raise TypeError('callback must be callable, not %s' % type(callback).__name__)
 
 
-def _event_dict(chan: Chid, args: Any, use_numpy: bool) -> Dict[str, Any]:
-    """The dict of a get callback or subscription event."""
-    status = args.status
-    dbrtype = args.type
-    count = args.count
-    if status == _NORMAL and dbrtype in _GET_TYPES and args.dbr != ffi.NULL:
-        value = to_python(args.dbr, dbrtype, count, use_numpy)
-    else:
-        value = None
-    return {'chid': chan, 'type': _DBR.get(dbrtype, dbrtype), 'count': count,
-            'status': _ECA.get(status, status), 'value': value}
+class _GetRequest:
+    """The usr of a one-shot get (the twin of GetRequest in getput.c): the
+    callback's, or, for a get without callback, the value its reply is
+    copied into and the counter it is outstanding in (the issuing thread's
+    account, or a group)."""
+
+    __slots__ = ('chan', 'handle', 'callback', 'use_numpy', 'value', 'counter',
+                 'generation', 'in_group')
+
+    def __init__(self, chan: Chid, callback: Optional[Callback] = None, use_numpy: bool = False,
+                 value: Optional[DBRValue] = None, counter: Optional[IOCounter] = None,
+                 in_group: bool = False) -> None:
+        self.chan = chan
+        self.handle: Any = None
+        self.callback = callback
+        self.use_numpy = use_numpy
+        self.value = value
+        self.counter = counter
+        self.generation = 0
+        self.in_group = in_group
 
 
-def _new_request(chan: Chid, callback: Callback, use_numpy: bool = False,
-                 dbrtype: int = -1, count: int = 0) -> Tuple[list, Any]:
-    """A one-shot request and its handle, registered with its channel.
+class _PutRequest:
+    """The usr of a put with callback or in a group (the twin of PutRequest
+    in getput.c): the type and count sent, which libca does not hand put
+    callbacks, or the group's counter."""
 
-    The request is ``[chid, callback, use_numpy, handle, type, count]``; the
-    type and count are those sent, for a put callback (libca hands put
-    callbacks TYPENOTCONN and 0). A get without callback or a put in a
-    group has a ``_Counted`` in place of the callback.
-    """
-    request = [chan, callback, use_numpy, None, dbrtype, count]
-    handle = request[3] = keep(request)
-    chan._requests.add(handle)
-    return request, handle
+    __slots__ = ('chan', 'handle', 'callback', 'type', 'count', 'counter', 'generation')
+
+    def __init__(self, chan: Chid, dbrtype: int, count: int,
+                 callback: Optional[Callback] = None,
+                 counter: Optional[IOCounter] = None) -> None:
+        self.chan = chan
+        self.handle: Any = None
+        self.callback = callback
+        self.type = dbrtype
+        self.count = count
+        self.counter = counter
+        self.generation = 0
 
 
-def _end_request(request: list) -> None:
-    handle = request[3]
-    release(handle)
-    request[0]._requests.discard(handle)
+Request = Union[_GetRequest, _PutRequest]
+
+
+def _end_request(request: Request) -> None:
+    release(request.handle)
+    request.chan._requests.discard(request.handle)
+
+
+def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
+    """Lend *request* to libca as the usr of ``issue(handle)``, counted in
+    its counter if it has one; withdrawn again if libca refuses it (the
+    twin of request_issue in getput.c)."""
+    counter = request.counter
+    if counter is not None:
+        request.generation = counter.issue()
+    request.handle = keep(request)
+    request.chan._requests.add(request.handle)
+    status = issue(request.handle)
+    if status != _NORMAL:
+        _end_request(request)
+        if counter is not None:
+            counter.complete(request.generation)
+    return status
 
 
 # ---------------------------------------------------------------------------
 # callbacks from libca
 
-def _on_get(args: Any) -> None:
+def _get_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    request[1](_event_dict(request[0], args, request[2]))
+    request.callback(event_dict(request.chan, args, request.use_numpy))
 
 
-class _Counted:
-    """A request counted for pend_io or sg_block: a get without callback
-    (``value``: where its reply is copied) or a put in a group (``value``
-    None)."""
-
-    __slots__ = ('value', 'counter', 'generation', 'in_group')
-
-
-def _on_fill(args: Any) -> None:
+def _fill_handler(args: Any) -> None:
     """A get without callback answered: copy what fits, count it done."""
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    target = request[1]
-    value = target.value
+    value = request.value
     # A failed read stays outstanding, as libca's own does: the wait for it
     # times out.
     if args.status != _NORMAL or args.dbr == ffi.NULL or args.type != value._type:
         return
-    counter = target.counter
-    if target.in_group and target.generation != counter.generation:
+    counter = request.counter
+    if request.in_group and request.generation != counter.generation:
         return                      # libca cancels the reads of a reset group
     fill(value._buffer, value._type, value._count, args.count, args.dbr)
-    counter.complete(target.generation)
+    counter.complete(request.generation)
 
 
-def _on_group_put(args: Any) -> None:
+def _group_put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
-    target = request[1]
     # A failed put stays outstanding, as in libca's own groups: sg_block
     # times out.
     if args.status == _NORMAL:
-        target.counter.complete(target.generation)
+        request.counter.complete(request.generation)
 
 
-def _on_put(args: Any) -> None:
+def _put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     request = ffi.from_handle(args.usr)
     _end_request(request)
     status = args.status
-    dbrtype = request[4]
-    request[1]({'chid': request[0], 'type': _DBR.get(dbrtype, dbrtype),
-                'count': request[5], 'status': _ECA.get(status, status)})
+    request.callback({'chid': request.chan, 'type': _DBR.get(request.type, request.type),
+                      'count': request.count, 'status': _ECA.get(status, status)})
 
 
-def _on_event(args: Any) -> None:
+def _subscription_handler(args: Any) -> None:
     if _common.shutting_down:
         return
     sub = ffi.from_handle(args.usr)
     if not sub._active:
         return                      # being cleared from another thread
-    sub._callback(_event_dict(sub._chan, args, sub._use_numpy))
+    sub._callback(event_dict(sub._chan, args, sub._use_numpy))
 
 
 _EVENT_SIGNATURE = 'void(struct event_handler_args)'
-_get_cb = ffi.callback(_EVENT_SIGNATURE, _on_get, onerror=_common.report_callback_error)
-_fill_cb = ffi.callback(_EVENT_SIGNATURE, _on_fill, onerror=_common.report_callback_error)
-_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_group_put,
+_get_cb = ffi.callback(_EVENT_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
+_fill_cb = ffi.callback(_EVENT_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
+_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _group_put_handler,
                              onerror=_common.report_callback_error)
-_put_cb = ffi.callback(_EVENT_SIGNATURE, _on_put, onerror=_common.report_callback_error)
-_event_cb = ffi.callback(_EVENT_SIGNATURE, _on_event, onerror=_common.report_callback_error)
+_put_cb = ffi.callback(_EVENT_SIGNATURE, _put_handler, onerror=_common.report_callback_error)
+_event_cb = ffi.callback(_EVENT_SIGNATURE, _subscription_handler, onerror=_common.report_callback_error)
 
 
 # ---------------------------------------------------------------------------
@@ -236,56 +232,37 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     gets ``{'chid', 'type', 'count', 'status', 'value'}``.
     """
     ptr = channel_ptr(chid)
-    if callback is not None:
-        _check_callback(callback)
+    check_optional_callback(callback)
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     context.ensure_context()
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
-        request, handle = _new_request(chid, callback, bool(use_numpy))
-        status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
-                       dbrtype, n, ptr, _get_cb, handle)
-        if status != _NORMAL:
-            _end_request(request)
+        status = request_issue(
+            _GetRequest(chid, callback, bool(use_numpy)),
+            lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
+                                 dbrtype, n, ptr, _get_cb, handle))
         return eca(status), None
     if native == 0:
         # Not connected: no native count to size the buffer by.
         return ECA.DISCONN, None
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
-                           iowait.account(chid._ctx), False)
+                           iowait.io_account(chid._ctx), False)
 
 
 def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: bool,
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
-    value = DBRValue._new(new_buffer(dbrtype, count), dbrtype, count, bool(use_numpy))
-    status = _issue_counted(
-        chid, counter, value, in_group,
+    value = new_value(dbrtype, count, bool(use_numpy))
+    status = request_issue(
+        _GetRequest(chid, value=value, counter=counter, in_group=in_group),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
                              dbrtype, count, ptr, _fill_cb, handle))
     return eca(status), value if status == _NORMAL else None
-
-
-def _issue_counted(chid: Chid, counter: IOCounter, value: Optional[DBRValue],
-                   in_group: bool, issue: Callable[[Any], int]) -> int:
-    """Issue (``issue(handle)``) a request counted by *counter*, withdrawn
-    again if libca refuses it (the twin of request_issue in getput.c)."""
-    target = _Counted()
-    target.value = value
-    target.counter = counter
-    target.in_group = in_group
-    target.generation = counter.issue()
-    request, handle = _new_request(chid, target)
-    status = issue(handle)
-    if status != _NORMAL:
-        _end_request(request)
-        counter.complete(target.generation)
-    return status
 
 
 def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
@@ -296,11 +273,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     ``dbr.encode``); the callback gets ``{'chid', 'type', 'count', 'status'}``.
     """
     ptr = channel_ptr(chid)
-    if callback is not None:
-        _check_callback(callback)
+    check_optional_callback(callback)
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count,
@@ -309,12 +285,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
         return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
-    request, handle = _new_request(chid, callback, dbrtype=put_type, count=n)
-    status = gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
-                   put_type, n, ptr, buffer, _put_cb, handle)
-    if status != _NORMAL:
-        _end_request(request)
-    return eca(status)
+    return eca(request_issue(
+        _PutRequest(chid, put_type, n, callback=callback),
+        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
+                             put_type, n, ptr, buffer, _put_cb, handle)))
 
 
 def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = None,
@@ -330,7 +304,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
@@ -444,9 +418,10 @@ def sg_delete(gid: SyncGroup) -> ECA:
         return ECA.BADSYNCGRP
     context.ensure_context()
     status = gated(gid._ctx, ECA.BADSYNCGRP, lib.ca_sg_delete, ident)
-    if status == _NORMAL:
-        _forget_group(gid)
-        gid._io.reset()
+    # Gone whatever libca answered, as in the C backend: a group whose
+    # delete failed is no group to use again.
+    _forget_group(gid)
+    gid._io.reset()
     return eca(status)
 
 
@@ -461,7 +436,7 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP, None
     if ptr is None:
         return ECA.BADCHID, None
-    dbrtype = _request_type(chid, ptr, chtype, _GET_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype, None
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
@@ -482,14 +457,14 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = _request_type(chid, ptr, chtype, PUT_TYPES)
+    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
     put_type, n, buffer = encode(value, dbrtype, count,
                                  gated(chid._ctx, 0, lib.ca_element_count, ptr))
     context.ensure_context()
-    return eca(_issue_counted(
-        chid, gid._io, None, True,
+    return eca(request_issue(
+        _PutRequest(chid, put_type, n, counter=gid._io),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
                              put_type, n, ptr, buffer, _group_put_cb, handle)))
 

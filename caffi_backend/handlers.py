@@ -1,9 +1,11 @@
 """The context-wide exception and printf handlers (the twin of src/handlers.c).
 
-libca keeps one handler of each kind per context. The Python callbacks are
-kept here, module-wide, and no ``usr`` handle is handed to libca for them
-(so they do not count in ``_live_callbacks()``): the C trampolines below look
-the callback up when libca calls them.
+libca installs a handler of each kind per context; the Python callback
+behind them is one per process, kept here (as in the C backend), so
+installing one from any context replaces what every context's trampoline
+calls. No ``usr`` handle is handed to libca for them (they do not count in
+``_live_callbacks()``): the trampolines below look the callback up when
+libca calls them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, Dict, Optional
 from CaChannel._constants import ECA
 
 from . import _common, context
-from ._common import c_text, eca
+from ._common import c_text, check_optional_callback, eca
 from .channel import lookup_channel
 from .iowait import gated
 from ._ffi import ffi, lib, libc
@@ -34,7 +36,7 @@ _exception_callback: Optional[Callable[[Dict[str, Any]], Any]] = None
 _printf_callback: Optional[Callable[[str], Any]] = None
 
 
-def _on_exception(args: Any) -> None:
+def _exception_handler(args: Any) -> None:
     callback = _exception_callback
     if callback is None or _common.shutting_down:
         return
@@ -54,7 +56,7 @@ def _on_exception(args: Any) -> None:
     })
 
 
-def _on_printf(pformat: Any, va_args: Any) -> int:
+def _printf_handler(pformat: Any, va_args: Any) -> int:
     callback = _printf_callback
     buffer = ffi.new('char[]', _PRINTF_BUFFER)
     written = libc.vsnprintf(buffer, _PRINTF_BUFFER, pformat, va_args)
@@ -66,15 +68,10 @@ def _on_printf(pformat: Any, va_args: Any) -> int:
     return written
 
 
-_exception_cb = ffi.callback('void(struct exception_handler_args)', _on_exception,
+_exception_cb = ffi.callback('void(struct exception_handler_args)', _exception_handler,
                              onerror=_common.report_callback_error)
-_printf_cb = ffi.callback('int(const char *, void *)', _on_printf,
+_printf_cb = ffi.callback('int(const char *, void *)', _printf_handler,
                           onerror=_common.report_callback_error)
-
-
-def _check_handler(callback: Any) -> None:
-    if callback is not None and not callable(callback):
-        raise TypeError('callback must be callable or None')
 
 
 def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> ECA:
@@ -86,7 +83,7 @@ def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = No
     A callback that is neither callable nor None is a ``TypeError``.
     """
     global _exception_callback
-    _check_handler(callback)
+    check_optional_callback(callback)
     context.ensure_context()
     if callback is not None:
         _exception_callback = callback
@@ -102,7 +99,7 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     """Send libca's diagnostic messages, each formatted as one str, to
     *callback*; None restores printing to stderr."""
     global _printf_callback
-    _check_handler(callback)
+    check_optional_callback(callback)
     context.ensure_context()
     if callback is not None:
         _printf_callback = callback

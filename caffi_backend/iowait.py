@@ -5,7 +5,7 @@ counts every channel of the context, whichever thread made it; its
 ``ca_array_get`` copies as many elements as the server sends. So what
 pend_io waits for (gets without callback, connections of channels made
 without a connection callback) is counted here: per thread and context
-(:func:`account`) or per sync group, in an :class:`IOCounter` whose every
+(:func:`io_account`) or per sync group, in an :class:`IOCounter` whose every
 change wakes all its waiters.
 
 Each context also has a :class:`Gate`: every libca call on it passes
@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from . import _common
 from ._ffi import lib
 
-__all__ = ['IOCounter', 'account', 'Gate', 'gate', 'gated', 'new_epoch', 'sliced_pend_event',
+__all__ = ['IOCounter', 'io_account', 'Gate', 'gate', 'gated', 'new_epoch', 'sliced_pend_event',
            'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE', 'DESTROY_GRACE']
 
 # Waits are cut into slices so that Ctrl-C and interpreter exit reach a long
@@ -238,7 +238,7 @@ class _Accounts(threading.local):
 _accounts = _Accounts()
 
 
-def account(ctx_address: int) -> IOCounter:
+def io_account(ctx_address: int) -> IOCounter:
     """The calling thread's account in the context at *ctx_address*."""
     epoch = _epochs.get(ctx_address)
     found = _accounts.by_context.get(ctx_address)

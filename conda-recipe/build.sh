@@ -9,4 +9,6 @@ if [ -z "${EPICS_HOST_ARCH:-}" ]; then
     export EPICS_HOST_ARCH
 fi
 
+# A package without the C extension would be a silent downgrade.
+export CACHANNEL_REQUIRE_EXTENSION=1
 "$PYTHON" -m pip install . --no-deps --no-build-isolation -vv

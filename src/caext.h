@@ -212,11 +212,12 @@ PyObject *py_test_io(PyObject *self, PyObject *unused);
 PyObject *py_flush_io(PyObject *self, PyObject *unused);
 PyObject *py__shutdown(PyObject *self, PyObject *unused);
 PyObject *py__after_fork_child(PyObject *self, PyObject *unused);
-int parse_timeout(PyObject *arg, double *timeout);
 
 /* ---- channel.c ------------------------------------------------------- */
 extern PyObject *live_channels;   /* set: the usr references of channels */
 ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
+/* channel_arg, and *gone set when the channel (or its context) is stale. */
+ChannelObject *live_channel(PyObject *obj, int *gone);
 /* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
 /* Marks every channel of rec stale (before its context is destroyed). */
@@ -234,6 +235,8 @@ PyObject *py_state(PyObject *self, PyObject *arg);
 PyObject *py_host_name(PyObject *self, PyObject *arg);
 PyObject *py_read_access(PyObject *self, PyObject *arg);
 PyObject *py_write_access(PyObject *self, PyObject *arg);
+PyObject *py_message(PyObject *self, PyObject *arg);
+PyObject *py_version(PyObject *self, PyObject *unused);
 
 /* ---- getput.c -------------------------------------------------------- */
 PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw);
@@ -258,26 +261,24 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
 /* Builds the C buffer to write `value` as request type *type (which may be
  * changed, e.g. ENUM by string becomes STRING). *count holds the requested
  * count (0: none) on entry and the count to send on exit. */
-int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
+int dbr_encode(PyObject *value, long *type, unsigned long native_count,
                   unsigned long *count, void **buffer);
-PyObject *event_args_dict(struct event_handler_args *args, int use_numpy);
-PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy);
+PyObject *event_dict(struct event_handler_args *args, int use_numpy);
+PyObject *dbr_new_value(long type, unsigned long count, int use_numpy);
 /* Copies a reply into the value, at most the count asked; zeros the rest. */
-void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr);
+void dbr_fill(DBRValueObject *value, unsigned long count, const void *dbr);
 
 /* ---- handlers.c ------------------------------------------------------ */
 PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw);
 
 /* ---- argument helpers (module.c) ----------------------------------- */
-/* chtype argument: None -> native type of the channel, or TYPE_DISCONNECTED
- * when it has none yet; -1 with an exception on a wrong argument. */
-#define TYPE_DISCONNECTED (-1000)
-int parse_chtype(PyObject *obj, chid cid, long *type);
 /* callback argument: None or a callable; -1 with a TypeError otherwise */
 int check_optional_callback(PyObject *callback);
+/* timeout argument: a number, not NaN, not negative (0: for ever) */
+int timeout_arg(PyObject *arg, double *timeout);
 /* count argument normalisation, see DEVELOPERS.md */
-int parse_count(PyObject *obj, unsigned long native, int allow_zero,
+int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count);
 
 #endif

@@ -38,18 +38,12 @@ static PyObject *channel_repr(ChannelObject *self)
                                 self->valid ? "" : " (cleared)");
 }
 
-static Py_hash_t channel_hash(ChannelObject *self)
-{
-    return _Py_HashPointer(self);
-}
-
 PyTypeObject ChannelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.chid",
+    .tp_name = "CaChannel._ca.Chid",
     .tp_basicsize = sizeof(ChannelObject),
     .tp_dealloc = (destructor)channel_dealloc,
     .tp_repr = (reprfunc)channel_repr,
-    .tp_hash = (hashfunc)channel_hash,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = (traverseproc)channel_traverse,
     .tp_clear = (inquiry)channel_clear_refs,
@@ -413,24 +407,35 @@ PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObjec
     return ECA_OBJ(status);
 }
 
-/* Information calls answer for a cleared channel as libca does for one
- * that is not connected, instead of touching freed memory. */
-#define LIVE_CHANNEL(arg, chan, gone)                  \
-    ChannelObject *chan = channel_arg(arg);            \
-    if (!chan)                                         \
-        return NULL;                                   \
-    if (!chan->valid || !chan->context->valid)         \
-        gone;
+ChannelObject *live_channel(PyObject *obj, int *gone)
+{
+    ChannelObject *chan = channel_arg(obj);
+    *gone = chan && (!chan->valid || !chan->context->valid);
+    return chan;
+}
+
+/* The information calls below answer for a cleared channel as libca does
+ * for one that is not connected, instead of touching freed memory. */
 
 PyObject *py_field_type(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return enum_member(DBF_members, TYPENOTCONN))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return enum_member(DBF_members, TYPENOTCONN);
     return enum_member(DBF_members, ca_field_type(chan->cid));
 }
 
 PyObject *py_element_count(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return PyLong_FromLong(0))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return PyLong_FromLong(0);
     return PyLong_FromUnsignedLong(ca_element_count(chan->cid));
 }
 
@@ -445,7 +450,12 @@ PyObject *py_name(PyObject *self, PyObject *arg)
 
 PyObject *py_state(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, return enum_member(State_members, cs_closed))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return enum_member(State_members, cs_closed);
     return enum_member(State_members, ca_state(chan->cid));
 }
 
@@ -453,7 +463,12 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
 {
     char host[256];
     unsigned len;
-    LIVE_CHANNEL(arg, chan, return PyUnicode_FromString(""))
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        return PyUnicode_FromString("");
     host[0] = 0;
     LIBCA_STATUS(chan->context, len, 0, ca_get_host_name(chan->cid, host, sizeof(host)));
     (void)len;
@@ -462,12 +477,37 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
 
 PyObject *py_read_access(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, Py_RETURN_FALSE)
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        Py_RETURN_FALSE;
     return PyBool_FromLong(ca_read_access(chan->cid));
 }
 
 PyObject *py_write_access(PyObject *self, PyObject *arg)
 {
-    LIVE_CHANNEL(arg, chan, Py_RETURN_FALSE)
+    int gone;
+    ChannelObject *chan = live_channel(arg, &gone);
+    if (!chan)
+        return NULL;
+    if (gone)
+        Py_RETURN_FALSE;
     return PyBool_FromLong(ca_write_access(chan->cid));
+}
+
+/* Not about one channel, but libca's own information calls; here as in the
+ * cffi backend's channel.py. */
+PyObject *py_message(PyObject *self, PyObject *arg)
+{
+    long status = PyLong_AsLong(arg);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(ca_message(status));
+}
+
+PyObject *py_version(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(ca_version());
 }

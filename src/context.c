@@ -24,29 +24,15 @@ static PyObject *context_repr(ContextObject *self)
                                 self->valid ? "" : " (destroyed)");
 }
 
-static Py_hash_t context_hash(ContextObject *self)
-{
-    return _Py_HashPointer(self->ctx);
-}
-
-static PyObject *context_richcompare(PyObject *a, PyObject *b, int op)
-{
-    if (!PyObject_TypeCheck(b, &ContextType) || (op != Py_EQ && op != Py_NE))
-        Py_RETURN_NOTIMPLEMENTED;
-    {
-        int same = ((ContextObject *)a)->ctx == ((ContextObject *)b)->ctx;
-        return PyBool_FromLong(op == Py_EQ ? same : !same);
-    }
-}
-
+/* Equality and hash are identity, as in the cffi backend: one C context is
+ * one object while it lives (the registry), and a destroyed one never
+ * equals a new context libca places at the same address. */
 PyTypeObject ContextType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "CaChannel._ca.Context",
     .tp_basicsize = sizeof(ContextObject),
     .tp_dealloc = (destructor)context_dealloc,
     .tp_repr = (reprfunc)context_repr,
-    .tp_hash = (hashfunc)context_hash,
-    .tp_richcompare = context_richcompare,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Opaque CA client context identifier.",
 };
@@ -302,22 +288,6 @@ PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-int parse_timeout(PyObject *arg, double *timeout)
-{
-    *timeout = PyFloat_AsDouble(arg);
-    if (*timeout == -1.0 && PyErr_Occurred())
-        return -1;
-    if (*timeout != *timeout) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
-        return -1;
-    }
-    if (*timeout < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *pend_io_with(double timeout)
 {
     ContextObject *rec = context_current(1);
@@ -357,7 +327,7 @@ static PyObject *pend_event_with(double timeout)
 PyObject *py_pend_io(PyObject *self, PyObject *arg)
 {
     double timeout;
-    if (parse_timeout(arg, &timeout) < 0)
+    if (timeout_arg(arg, &timeout) < 0)
         return NULL;
     return pend_io_with(timeout);
 }
@@ -365,7 +335,7 @@ PyObject *py_pend_io(PyObject *self, PyObject *arg)
 PyObject *py_pend_event(PyObject *self, PyObject *arg)
 {
     double timeout;
-    if (parse_timeout(arg, &timeout) < 0)
+    if (timeout_arg(arg, &timeout) < 0)
         return NULL;
     return pend_event_with(timeout);
 }
@@ -383,7 +353,7 @@ PyObject *py_pend(PyObject *self, PyObject *args, PyObject *kw)
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Op:pend", kwlist, &timeout_obj, &early))
         return NULL;
-    if (parse_timeout(timeout_obj, &timeout) < 0)
+    if (timeout_arg(timeout_obj, &timeout) < 0)
         return NULL;
     return early ? pend_io_with(timeout) : pend_event_with(timeout);
 }

@@ -172,8 +172,9 @@ static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRI
 }
 
 /* units and the six display/alarm limits, and for CTRL types the control
- * limits: the same field names in every numeric GR/CTRL structure. */
-#define GR_LIMITS(p, conv) \
+ * limits, into dict d: the same field names in every numeric GR/CTRL
+ * structure (whose types differ, hence macros). */
+#define GR_LIMITS(d, p, conv) \
     (set_item(d, K_units, bounded_string((p)->units, MAX_UNITS_SIZE)) < 0 ||    \
      set_item(d, K_upper_disp_limit, conv((p)->upper_disp_limit)) < 0 ||       \
      set_item(d, K_lower_disp_limit, conv((p)->lower_disp_limit)) < 0 ||       \
@@ -181,11 +182,11 @@ static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRI
      set_item(d, K_upper_warning_limit, conv((p)->upper_warning_limit)) < 0 || \
      set_item(d, K_lower_warning_limit, conv((p)->lower_warning_limit)) < 0 || \
      set_item(d, K_lower_alarm_limit, conv((p)->lower_alarm_limit)) < 0)
-#define CTRL_LIMITS(p, conv) \
-    (GR_LIMITS(p, conv) ||                                                      \
+#define CTRL_LIMITS(d, p, conv) \
+    (GR_LIMITS(d, p, conv) ||                                                      \
      set_item(d, K_upper_ctrl_limit, conv((p)->upper_ctrl_limit)) < 0 ||       \
      set_item(d, K_lower_ctrl_limit, conv((p)->lower_ctrl_limit)) < 0)
-#define PRECISION(p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
+#define PRECISION(d, p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
 
 static PyObject *from_long(long v) { return PyLong_FromLong(v); }
 static PyObject *from_double(double v) { return PyFloat_FromDouble(v); }
@@ -205,24 +206,24 @@ static int metadata(PyObject *d, long type, const void *dbr)
     if (dbr_type_is_TIME(type))
         return set_stamp(d, &((const struct dbr_time_short *)dbr)->stamp);
     switch (type) {
-    case DBR_GR_SHORT:   return GR_LIMITS((const struct dbr_gr_short *)dbr, from_long) ? -1 : 0;
-    case DBR_GR_CHAR:    return GR_LIMITS((const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
-    case DBR_GR_LONG:    return GR_LIMITS((const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_SHORT:   return GR_LIMITS(d, (const struct dbr_gr_short *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_CHAR:    return GR_LIMITS(d, (const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
+    case DBR_GR_LONG:    return GR_LIMITS(d, (const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
     case DBR_GR_FLOAT:
-        return (PRECISION((const struct dbr_gr_float *)dbr) < 0 ||
-                GR_LIMITS((const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_gr_float *)dbr) < 0 ||
+                GR_LIMITS(d, (const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
     case DBR_GR_DOUBLE:
-        return (PRECISION((const struct dbr_gr_double *)dbr) < 0 ||
-                GR_LIMITS((const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
-    case DBR_CTRL_SHORT: return CTRL_LIMITS((const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
-    case DBR_CTRL_CHAR:  return CTRL_LIMITS((const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
-    case DBR_CTRL_LONG:  return CTRL_LIMITS((const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_gr_double *)dbr) < 0 ||
+                GR_LIMITS(d, (const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
+    case DBR_CTRL_SHORT: return CTRL_LIMITS(d, (const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_CHAR:  return CTRL_LIMITS(d, (const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
+    case DBR_CTRL_LONG:  return CTRL_LIMITS(d, (const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
     case DBR_CTRL_FLOAT:
-        return (PRECISION((const struct dbr_ctrl_float *)dbr) < 0 ||
-                CTRL_LIMITS((const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_ctrl_float *)dbr) < 0 ||
+                CTRL_LIMITS(d, (const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
     case DBR_CTRL_DOUBLE:
-        return (PRECISION((const struct dbr_ctrl_double *)dbr) < 0 ||
-                CTRL_LIMITS((const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
+        return (PRECISION(d, (const struct dbr_ctrl_double *)dbr) < 0 ||
+                CTRL_LIMITS(d, (const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
     case DBR_GR_ENUM: {
         const struct dbr_gr_enum *p = dbr;
         return set_enum_strings(d, p->no_str, (char (*)[MAX_ENUM_STRING_SIZE])p->strs);
@@ -258,7 +259,7 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
     return d;
 }
 
-PyObject *event_args_dict(struct event_handler_args *args, int use_numpy)
+PyObject *event_dict(struct event_handler_args *args, int use_numpy)
 {
     PyObject *d = PyDict_New(), *value;
     if (!d)
@@ -377,7 +378,7 @@ PyTypeObject DBRValueType = {
     .tp_methods = dbrvalue_methods,
 };
 
-PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
+PyObject *dbr_new_value(long type, unsigned long count, int use_numpy)
 {
     DBRValueObject *v = PyObject_New(DBRValueObject, &DBRValueType);
     if (!v)
@@ -396,7 +397,7 @@ PyObject *dbrvalue_new(long type, unsigned long count, int use_numpy)
 /* Large copies let other threads run, as libca's own copy did. */
 #define COPY_WITHOUT_GIL_BYTES (1u << 20)
 
-void dbrvalue_fill(DBRValueObject *value, unsigned long count, const void *dbr)
+void dbr_fill(DBRValueObject *value, unsigned long count, const void *dbr)
 {
     size_t meta = dbr_size[value->type] - dbr_value_size[value->type];
     size_t room = dbrvalue_size(value);
@@ -571,17 +572,45 @@ static int put_real(PyObject *item, int plain, char *out)
     return 0;
 }
 
-/* Complex numbers (Python's, numpy's) are no CA value: refused, as the cffi
- * backend does, instead of writing their real part (numpy's __float__) or
- * their text. */
+/* Complex numbers (Python's, numpy's) are no CA value: refused instead of
+ * writing their real part (numpy's __float__) or their text.  Complex is a
+ * numbers.Complex that is no numbers.Real, as in the cffi backend; the
+ * abstract classes are asked only for what is neither int nor float.
+ * -1 with an exception if the numbers module cannot be read. */
 static int is_complex(PyObject *item)
 {
-    return PyComplex_Check(item) || strstr(Py_TYPE(item)->tp_name, "complex") != NULL;
+    static PyObject *complex_abc, *real_abc;
+    int answer;
+    if (PyLong_Check(item) || PyFloat_Check(item))
+        return 0;
+    if (PyComplex_Check(item))
+        return 1;
+    if (!complex_abc) {
+        PyObject *numbers = PyImport_ImportModule("numbers");
+        if (!numbers)
+            return -1;
+        complex_abc = PyObject_GetAttrString(numbers, "Complex");
+        real_abc = PyObject_GetAttrString(numbers, "Real");
+        Py_DECREF(numbers);
+        if (!complex_abc || !real_abc) {
+            Py_CLEAR(complex_abc);
+            Py_CLEAR(real_abc);
+            return -1;
+        }
+    }
+    answer = PyObject_IsInstance(item, complex_abc);
+    if (answer != 1)
+        return answer;
+    answer = PyObject_IsInstance(item, real_abc);
+    return answer < 0 ? -1 : !answer;
 }
 
 static int put_element(PyObject *item, int plain, char *out)
 {
-    if (is_complex(item)) {
+    int complex_number = is_complex(item);
+    if (complex_number < 0)
+        return -1;
+    if (complex_number) {
         PyErr_Format(PyExc_TypeError, "cannot write %.100s to CA",
                      Py_TYPE(item)->tp_name);
         return -1;
@@ -636,15 +665,108 @@ static int is_sequence(PyObject *value)
     return 1;
 }
 
-int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
-                  unsigned long *count, void **buffer)
+/* Text to a char array: its bytes and a terminating 0, at most `limit`. */
+static int encode_chars(PyObject *value, unsigned long limit, void **buffer,
+                        unsigned long *count)
 {
-    int plain;
-    unsigned long n, limit, i;
-    size_t size;
-    char *out;
-    PyObject *bytes = NULL, *seq = NULL, *flat;
-    int multidim = 0;
+    PyObject *bytes;
+    unsigned long n;
+    if (text_bytes(value, &bytes) < 0)
+        return -1;
+    n = (unsigned long)PyBytes_GET_SIZE(bytes) + 1;
+    if (n > limit)
+        n = limit;
+    *buffer = calloc(1, n ? n : 1);
+    if (!*buffer) {
+        Py_DECREF(bytes);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*buffer, PyBytes_AS_STRING(bytes),
+           n <= (unsigned long)PyBytes_GET_SIZE(bytes) ? n : n - 1);
+    Py_DECREF(bytes);
+    *count = n;
+    return 0;
+}
+
+/* A contiguous buffer (a numpy array) whose items are exactly the request
+ * type's C type is copied as it is, without converting each element.
+ * -> 1 done, 0 not such a buffer (*multidim says whether it has several
+ * dimensions), -1 with an exception. */
+static int encode_as_is(PyObject *value, int plain, unsigned long limit, void **buffer,
+                        unsigned long *count, int *multidim)
+{
+    Py_buffer view;
+    unsigned long n;
+    *multidim = 0;
+    if (!PyObject_CheckBuffer(value))
+        return 0;
+    if (PyObject_GetBuffer(value, &view, PyBUF_RECORDS_RO) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (plain == DBR_STRING || !PyBuffer_IsContiguous(&view, 'C') ||
+        !format_matches(&view, plain) ||
+        view.itemsize != (Py_ssize_t)dbr_value_size[plain]) {
+        *multidim = view.ndim > 1;
+        PyBuffer_Release(&view);
+        return 0;
+    }
+    n = (unsigned long)(view.len / view.itemsize);
+    if (n > limit)
+        n = limit;
+    *buffer = malloc(n ? n * view.itemsize : 1);
+    if (*buffer)
+        memcpy(*buffer, view.buf, n * view.itemsize);
+    PyBuffer_Release(&view);
+    if (!*buffer) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *count = n;
+    return 1;
+}
+
+/* The elements of a sequence; an image written to a waveform goes in row
+ * by row, flattened.  New reference (PySequence_Fast) or NULL. */
+static PyObject *flat_items(PyObject *value, int multidim)
+{
+    PyObject *flat = multidim ? PyObject_CallMethod(value, "reshape", "i", -1) : NULL, *seq;
+    if (multidim && !flat)
+        return NULL;
+    seq = PySequence_Fast(flat ? flat : value, "value must be a number, a string or a sequence");
+    Py_XDECREF(flat);
+    return seq;
+}
+
+/* n elements, each converted by value: those of `seq`, or `value` itself. */
+static int encode_elements(PyObject *seq, PyObject *value, unsigned long n, int plain,
+                           void **buffer)
+{
+    size_t size = dbr_value_size[plain];
+    unsigned long i;
+    char *out = calloc(n ? n : 1, size);
+    if (!out) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = seq ? PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i) : value;
+        if (put_element(item, plain, out + i * size) < 0) {
+            free(out);
+            return -1;
+        }
+    }
+    *buffer = out;
+    return 0;
+}
+
+int dbr_encode(PyObject *value, long *type, unsigned long native_count,
+               unsigned long *count, void **buffer)
+{
+    int plain, multidim, status;
+    unsigned long limit, n;
+    PyObject *seq;
 
     if (value == Py_None) {
         PyErr_SetString(PyExc_TypeError, "cannot write None");
@@ -661,86 +783,26 @@ int python_to_dbr(PyObject *value, long *type, unsigned long native_count,
     if (PyUnicode_Check(value) || PyBytes_Check(value)) {
         if (plain == DBR_ENUM && *type == DBR_ENUM)
             *type = plain = DBR_STRING;   /* the server looks the state up */
-        if (plain == DBR_CHAR) {
-            /* text to a char array: its bytes and a terminating 0 */
-            if (text_bytes(value, &bytes) < 0)
-                return -1;
-            n = (unsigned long)PyBytes_GET_SIZE(bytes) + 1;
-            if (n > limit)
-                n = limit;
-            *buffer = calloc(1, n ? n : 1);
-            if (!*buffer) {
-                Py_DECREF(bytes);
-                PyErr_NoMemory();
-                return -1;
-            }
-            memcpy(*buffer, PyBytes_AS_STRING(bytes),
-                   n <= (unsigned long)PyBytes_GET_SIZE(bytes) ? n : n - 1);
-            Py_DECREF(bytes);
-            *count = n;
-            return 0;
-        }
-        n = 1;   /* one string, or one number parsed from it */
-    } else if (is_sequence(value)) {
-        if (PyObject_CheckBuffer(value)) {
-            Py_buffer view;
-            if (PyObject_GetBuffer(value, &view, PyBUF_RECORDS_RO) == 0) {
-                if (plain != DBR_STRING && PyBuffer_IsContiguous(&view, 'C') &&
-                    format_matches(&view, plain) &&
-                    view.itemsize == (Py_ssize_t)dbr_value_size[plain]) {
-                    n = (unsigned long)(view.len / view.itemsize);
-                    if (n > limit)
-                        n = limit;
-                    *buffer = malloc(n ? n * view.itemsize : 1);
-                    if (*buffer)
-                        memcpy(*buffer, view.buf, n * view.itemsize);
-                    PyBuffer_Release(&view);
-                    if (!*buffer) {
-                        PyErr_NoMemory();
-                        return -1;
-                    }
-                    *count = n;
-                    return 0;
-                }
-                multidim = view.ndim > 1;
-                PyBuffer_Release(&view);
-            } else {
-                PyErr_Clear();
-            }
-        }
-        /* An image written to a waveform goes in row by row, flattened. */
-        flat = multidim ? PyObject_CallMethod(value, "reshape", "i", -1) : NULL;
-        if (multidim && !flat)
-            return -1;
-        seq = PySequence_Fast(flat ? flat : value,
-                              "value must be a number, a string or a sequence");
-        Py_XDECREF(flat);
-        if (!seq)
-            return -1;
-        n = (unsigned long)PySequence_Fast_GET_SIZE(seq);
-        if (n > limit)
-            n = limit;
-    } else {
-        n = 1;
+        if (plain == DBR_CHAR)
+            return encode_chars(value, limit, buffer, count);
+        /* one string, or one number parsed from it */
+        *count = 1;
+        return encode_elements(NULL, value, 1, plain, buffer);
     }
-
-    size = dbr_value_size[plain];
-    out = calloc(n ? n : 1, size);
-    if (!out) {
-        Py_XDECREF(seq);
-        PyErr_NoMemory();
+    if (!is_sequence(value)) {
+        *count = 1;
+        return encode_elements(NULL, value, 1, plain, buffer);
+    }
+    if ((status = encode_as_is(value, plain, limit, buffer, count, &multidim)) != 0)
+        return status < 0 ? -1 : 0;
+    if (!(seq = flat_items(value, multidim)))
         return -1;
-    }
-    for (i = 0; i < n; i++) {
-        PyObject *item = seq ? PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i) : value;
-        if (put_element(item, plain, out + i * size) < 0) {
-            free(out);
-            Py_XDECREF(seq);
-            return -1;
-        }
-    }
-    Py_XDECREF(seq);
-    *buffer = out;
-    *count = n;
-    return 0;
+    n = (unsigned long)PySequence_Fast_GET_SIZE(seq);
+    if (n > limit)
+        n = limit;
+    status = encode_elements(seq, NULL, n, plain, buffer);
+    Py_DECREF(seq);
+    if (status == 0)
+        *count = n;
+    return status;
 }

@@ -31,7 +31,7 @@ static PyObject *subscription_repr(SubscriptionObject *self)
 
 PyTypeObject SubscriptionType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.evid",
+    .tp_name = "CaChannel._ca.Evid",
     .tp_basicsize = sizeof(SubscriptionObject),
     .tp_dealloc = (destructor)subscription_dealloc,
     .tp_repr = (reprfunc)subscription_repr,
@@ -56,18 +56,12 @@ static PyObject *syncgroup_repr(SyncGroupObject *self)
                                 self->valid ? "" : " (deleted)");
 }
 
-static Py_hash_t syncgroup_hash(SyncGroupObject *self)
-{
-    return (Py_hash_t)self->gid + 1;
-}
-
 PyTypeObject SyncGroupType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "CaChannel._ca.sync_group",
+    .tp_name = "CaChannel._ca.SyncGroup",
     .tp_basicsize = sizeof(SyncGroupObject),
     .tp_dealloc = (destructor)syncgroup_dealloc,
     .tp_repr = (reprfunc)syncgroup_repr,
-    .tp_hash = (hashfunc)syncgroup_hash,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Opaque CA synchronous group identifier.",
 };
@@ -175,7 +169,7 @@ static void request_deliver(GetRequest *req, struct event_handler_args *args)
     /* libca cancels the reads of a group that was reset. */
     if (req->group && req->generation != counter->generation)
         return;
-    dbrvalue_fill(req->value, args->count, args->dbr);
+    dbr_fill(req->value, args->count, args->dbr);
     io_counter_complete(counter, req->generation);
 }
 
@@ -188,7 +182,7 @@ static void get_handler(struct event_handler_args args)
     /* First, because the callback may clear this request's channel. */
     request_unlink(req);
     if (req->callback)
-        cb_call(req->callback, event_args_dict(&args, req->use_numpy));
+        cb_call(req->callback, event_dict(&args, req->use_numpy));
     else
         request_deliver(req, &args);
     request_free(req);
@@ -208,22 +202,93 @@ static int request_issue(GetRequest *req, long type, unsigned long count)
     return status;
 }
 
-/* One-shot put callback; usr is (callback, request type, count) held for
- * this call: libca itself reports neither type nor count to put callbacks. */
+/* ---- puts with callback and in groups ------------------------------------ */
+
+/* The usr of a put with callback, or of a put in a group: the type and
+ * count sent (libca reports neither to put callbacks), or the group that
+ * counts it.  libca calls every put callback, also when the channel is
+ * cleared (ECA_CHANDESTROY), so the record is freed there. */
+typedef struct {
+    PyObject *callback;         /* NULL: a put in a group */
+    long type;
+    unsigned long count;
+    SyncGroupObject *group;
+    unsigned long generation;
+} PutRequest;
+
+static PutRequest *put_request_new(PyObject *callback, long type, unsigned long count,
+                                   SyncGroupObject *group)
+{
+    PutRequest *req = PyMem_Malloc(sizeof(PutRequest));
+    if (!req) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    req->callback = callback;
+    Py_XINCREF(callback);
+    req->type = type;
+    req->count = count;
+    req->group = group;
+    Py_XINCREF(group);
+    req->generation = group ? io_counter_issue(&group->io) : 0;
+    live_usr++;
+    return req;
+}
+
+static void put_request_free(PutRequest *req)
+{
+    live_usr--;
+    Py_XDECREF(req->callback);
+    Py_XDECREF(req->group);
+    PyMem_Free(req);
+}
+
 static void put_handler(struct event_handler_args args)
 {
     cb_state gil;
-    PyObject *usr = args.usr, *d;
+    PutRequest *req = args.usr;
     if (!cb_enter(&gil))
         return;
-    d = Py_BuildValue("{O:O,O:O,O:O,O:N}",
-                      keys[K_chid], (PyObject *)ca_puser(args.chid),
-                      keys[K_type], PyTuple_GET_ITEM(usr, 1),
-                      keys[K_count], PyTuple_GET_ITEM(usr, 2),
-                      keys[K_status], ECA_OBJ(args.status));
-    cb_call(PyTuple_GET_ITEM(usr, 0), d);
-    usr_release(usr);
+    cb_call(req->callback,
+            Py_BuildValue("{O:O,O:N,O:k,O:N}",
+                          keys[K_chid], (PyObject *)ca_puser(args.chid),
+                          keys[K_type], enum_member(DBR_members, req->type),
+                          keys[K_count], req->count,
+                          keys[K_status], ECA_OBJ(args.status)));
+    put_request_free(req);
     cb_leave(gil);
+}
+
+static void group_put_handler(struct event_handler_args args)
+{
+    cb_state gil;
+    PutRequest *req = args.usr;
+    if (!cb_enter(&gil))
+        return;
+    /* A failed put stays outstanding, as in libca's own groups: sg_block
+     * times out. */
+    if (args.status == ECA_NORMAL)
+        io_counter_complete(&req->group->io, req->generation);
+    put_request_free(req);
+    cb_leave(gil);
+}
+
+/* Issues a put with callback (or in a group); the request is withdrawn if
+ * libca refuses it. */
+static int put_request_issue(PutRequest *req, ChannelObject *chan, const void *buffer)
+{
+    int status;
+    chid cid = chan->cid;
+    /* libca copies the value into its send buffer before returning. */
+    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+                 ca_array_put_callback(req->type, req->count, cid, buffer,
+                                       req->group ? group_put_handler : put_handler, req));
+    if (status != ECA_NORMAL) {
+        if (req->group)
+            io_counter_complete(&req->group->io, req->generation);
+        put_request_free(req);
+    }
+    return status;
 }
 
 static void subscription_handler(struct event_handler_args args)
@@ -237,7 +302,7 @@ static void subscription_handler(struct event_handler_args args)
     if (sub->valid && sub->callback) {
         PyObject *callback = sub->callback;
         Py_INCREF(callback);
-        cb_call(callback, event_args_dict(&args, sub->use_numpy));
+        cb_call(callback, event_dict(&args, sub->use_numpy));
         Py_DECREF(callback);
     }
     Py_DECREF(sub);
@@ -246,28 +311,35 @@ static void subscription_handler(struct event_handler_args args)
 
 /* ---- argument checks shared by the calls below ---------------------------- */
 
-static ChannelObject *live_channel(PyObject *obj, int *gone)
+/* The request type of a get (writing 0) or put (writing 1): chtype None is
+ * the channel's native type.  -> 0, the ECA status that refuses the request
+ * (ECA_DISCONN with no native type yet, ECA_BADTYPE), or -1 with an
+ * exception for an argument that is no integer (the twin of request_type in
+ * caffi_backend/getput.py). */
+static int request_type(PyObject *chtype, chid cid, int writing, long *type)
 {
-    ChannelObject *chan = channel_arg(obj);
-    *gone = chan && (!chan->valid || !chan->context->valid);
-    return chan;
-}
-
-/* ECA status for a request type that cannot be read (0: readable). */
-static int readable_type(long type)
-{
-    if (type == TYPE_DISCONNECTED)
-        return ECA_DISCONN;
-    if (!dbr_type_is_valid(type) || type == DBR_PUT_ACKT || type == DBR_PUT_ACKS)
-        return ECA_BADTYPE;
-    return 0;
-}
-
-static int writable_type(long type)
-{
-    if (type == TYPE_DISCONNECTED)
-        return ECA_DISCONN;
-    if (!dbr_type_is_plain(type) && type != DBR_PUT_ACKT && type != DBR_PUT_ACKS)
+    if (chtype == NULL || chtype == Py_None) {
+        short field = ca_field_type(cid);
+        if (field < 0)
+            return ECA_DISCONN;
+        *type = dbf_type_to_DBR(field);
+    } else {
+        if (!PyIndex_Check(chtype)) {
+            PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
+                         Py_TYPE(chtype)->tp_name);
+            return -1;
+        }
+        *type = PyLong_AsLong(chtype);
+        if (*type == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                return -1;
+            PyErr_Clear();
+            return ECA_BADTYPE;
+        }
+    }
+    if (*type == DBR_PUT_ACKT || *type == DBR_PUT_ACKS)
+        return writing ? 0 : ECA_BADTYPE;   /* write-only */
+    if (writing ? !dbr_type_is_plain(*type) : !dbr_type_is_valid(*type))
         return ECA_BADTYPE;
     return 0;
 }
@@ -288,7 +360,7 @@ static PyObject *get_into_value(ChannelObject *chan, SyncGroupObject *group, lon
     int status;
     if (count == 0)   /* a disconnected channel has no native count */
         return status_pair(ECA_DISCONN, NULL);
-    value = dbrvalue_new(type, count, use_numpy);
+    value = dbr_new_value(type, count, use_numpy);
     if (!value)
         return NULL;
     req = request_new(chan, NULL, use_numpy, (DBRValueObject *)value, group);
@@ -320,10 +392,10 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
 
     if (callback != Py_None) {
@@ -344,17 +416,15 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
                        void **buffer)
 {
     int status;
-    if (parse_chtype(chtype, chan->cid, type) < 0)
-        return -1;
-    if ((status = writable_type(*type)))
+    if ((status = request_type(chtype, chan->cid, 1, type)) != 0)
         return status;
     if (count_obj == Py_None)
         *count = 0;
-    else if (parse_count(count_obj, ULONG_MAX, 0, count) < 0)
+    else if (request_count(count_obj, ULONG_MAX, 0, count) < 0)
         return -1;
     else if (*count == ULONG_MAX)
         *count = 0;   /* <= 0: no limit from the caller */
-    if (python_to_dbr(value, type, ca_element_count(chan->cid), count, buffer) < 0)
+    if (dbr_encode(value, type, ca_element_count(chan->cid), count, buffer) < 0)
         return -1;
     return 0;
 }
@@ -384,17 +454,12 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
     if (status)
         return ECA_OBJ(status);
     if (callback != Py_None) {
-        PyObject *usr = Py_BuildValue("(ONk)", callback, enum_member(DBR_members, type), count);
-        if (!usr) {
+        PutRequest *req = put_request_new(callback, type, count, NULL);
+        if (!req) {
             free(buffer);
             return NULL;
         }
-        live_usr++;   /* the tuple's own reference is the one lent to libca */
-        /* libca copies the value into its send buffer before returning. */
-        LIBCA_STATUS(chan->context, status, ECA_BADCHID,
-                     ca_array_put_callback(type, count, chan->cid, buffer, put_handler, usr));
-        if (status != ECA_NORMAL)
-            usr_release(usr);
+        status = put_request_issue(req, chan, buffer);
     } else {
         LIBCA_STATUS(chan->context, status, ECA_BADCHID,
                      ca_array_put(type, count, chan->cid, buffer));
@@ -433,10 +498,10 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
 
     sub = PyObject_GC_New(SubscriptionObject, &SubscriptionType);
@@ -573,40 +638,12 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
         return status_pair(ECA_BADSYNCGRP, NULL);
     if (cgone)
         return status_pair(ECA_BADCHID, NULL);
-    if (parse_chtype(chtype, chan->cid, &type) < 0 ||
-        parse_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
+    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
+        request_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
         return NULL;
-    if ((status = readable_type(type)))
+    if (status)
         return status_pair(status, NULL);
     return get_into_value(chan, group, type, count, use_numpy);
-}
-
-/* The usr of a put in a group: libca calls every put callback, also when
- * the channel is cleared (ECA_CHANDESTROY), so it is freed there. */
-typedef struct {
-    SyncGroupObject *group;
-    unsigned long generation;
-} GroupPut;
-
-static void group_put_free(GroupPut *put)
-{
-    live_usr--;
-    Py_DECREF(put->group);
-    PyMem_Free(put);
-}
-
-static void group_put_handler(struct event_handler_args args)
-{
-    cb_state gil;
-    GroupPut *put = args.usr;
-    if (!cb_enter(&gil))
-        return;
-    /* A failed put stays outstanding, as in libca's own groups: sg_block
-     * times out. */
-    if (args.status == ECA_NORMAL)
-        io_counter_complete(&put->group->io, put->generation);
-    group_put_free(put);
-    cb_leave(gil);
 }
 
 PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
@@ -616,11 +653,10 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
     int ggone, cgone, status;
     SyncGroupObject *group;
     ChannelObject *chan;
-    GroupPut *put;
+    PutRequest *req;
     long type;
     unsigned long count;
     void *buffer = NULL;
-    chid cid;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OO:sg_put", kwlist, &gobj, &cobj,
                                      &value, &chtype, &count_obj))
@@ -636,22 +672,12 @@ PyObject *py_sg_put(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (status)
         return ECA_OBJ(status);
-    if (!(put = PyMem_Malloc(sizeof(GroupPut)))) {
+    if (!(req = put_request_new(NULL, type, count, group))) {
         free(buffer);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    put->group = group;
-    Py_INCREF(group);
-    put->generation = io_counter_issue(&group->io);
-    live_usr++;
-    cid = chan->cid;
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
-                 ca_array_put_callback(type, count, cid, buffer, group_put_handler, put));
+    status = put_request_issue(req, chan, buffer);
     free(buffer);
-    if (status != ECA_NORMAL) {
-        io_counter_complete(&group->io, put->generation);
-        group_put_free(put);
-    }
     return ECA_OBJ(status);
 }
 
@@ -664,7 +690,7 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     int gone, status;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:sg_block", kwlist, &gobj, &timeout_obj))
         return NULL;
-    if (!(group = group_arg(gobj, &gone)) || parse_timeout(timeout_obj, &timeout) < 0)
+    if (!(group = group_arg(gobj, &gone)) || timeout_arg(timeout_obj, &timeout) < 0)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);

@@ -99,28 +99,6 @@ void cb_call(PyObject *callback, PyObject *arg)
         PyErr_WriteUnraisable(callback);
 }
 
-int parse_chtype(PyObject *obj, chid cid, long *type)
-{
-    if (obj == NULL || obj == Py_None) {
-        short field = ca_field_type(cid);
-        *type = field < 0 ? TYPE_DISCONNECTED : dbf_type_to_DBR(field);
-        return 0;
-    }
-    if (!PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *type = PyLong_AsLong(obj);
-    if (*type == -1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return -1;
-        PyErr_Clear();
-        *type = -3;   /* reported as ECA.BADTYPE by the caller */
-    }
-    return 0;
-}
-
 int check_optional_callback(PyObject *callback)
 {
     if (callback == Py_None || PyCallable_Check(callback))
@@ -129,7 +107,24 @@ int check_optional_callback(PyObject *callback)
     return -1;
 }
 
-int parse_count(PyObject *obj, unsigned long native, int allow_zero,
+/* timeout argument: a number, not NaN, not negative (0: for ever) */
+int timeout_arg(PyObject *arg, double *timeout)
+{
+    *timeout = PyFloat_AsDouble(arg);
+    if (*timeout == -1.0 && PyErr_Occurred())
+        return -1;
+    if (*timeout != *timeout) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
+        return -1;
+    }
+    if (*timeout < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
+        return -1;
+    }
+    return 0;
+}
+
+int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
     long long requested;
@@ -159,19 +154,6 @@ int parse_count(PyObject *obj, unsigned long native, int allow_zero,
     else
         *count = (unsigned long)requested;
     return 0;
-}
-
-static PyObject *py_message(PyObject *self, PyObject *arg)
-{
-    long status = PyLong_AsLong(arg);
-    if (status == -1 && PyErr_Occurred())
-        return NULL;
-    return PyUnicode_FromString(ca_message(status));
-}
-
-static PyObject *py_version(PyObject *self, PyObject *unused)
-{
-    return PyUnicode_FromString(ca_version());
 }
 
 static PyObject *py__live_callbacks(PyObject *self, PyObject *unused)
@@ -390,26 +372,41 @@ static PyObject *member_map(PyObject *constants, const char *enum_name)
 }
 
 /* os.register_at_fork(after_in_child=_after_fork_child): a forked child
- * must not use the parent's context (see context.c). */
-static int register_fork_hook(PyObject *m)
+ * must not use the parent's context (see context.c); and atexit runs
+ * _shutdown before the interpreter finalizes, registered by the backend
+ * itself (as caffi_backend does), so a backend loaded beside the selected
+ * one is covered too. */
+static int register_process_hooks(PyObject *m)
 {
     PyObject *os = PyImport_ImportModule("os"), *reg = NULL, *hook = NULL,
-             *empty = NULL, *kw = NULL, *r = NULL;
+             *empty = NULL, *kw = NULL, *r = NULL, *atexit = NULL, *r2 = NULL;
     if (os && (reg = PyObject_GetAttrString(os, "register_at_fork")) &&
         (hook = PyObject_GetAttrString(m, "_after_fork_child")) &&
         (empty = PyTuple_New(0)) &&
         (kw = Py_BuildValue("{s:O}", "after_in_child", hook)))
         r = PyObject_Call(reg, empty, kw);
+    if (r && (atexit = PyImport_ImportModule("atexit")))
+        r2 = PyObject_CallMethod(atexit, "register", "N", PyObject_GetAttrString(m, "_shutdown"));
     Py_XDECREF(os);
     Py_XDECREF(reg);
     Py_XDECREF(hook);
     Py_XDECREF(empty);
     Py_XDECREF(kw);
-    if (!r)
+    Py_XDECREF(atexit);
+    Py_XDECREF(r);
+    if (!r2)
         return -1;
-    Py_DECREF(r);
+    Py_DECREF(r2);
     return 0;
 }
+
+static const struct {
+    const char *name;
+    PyTypeObject *type;
+} exported_types[] = {
+    {"DBRValue", &DBRValueType}, {"Chid", &ChannelType}, {"Evid", &SubscriptionType},
+    {"Context", &ContextType}, {"SyncGroup", &SyncGroupType},
+};
 
 PyMODINIT_FUNC PyInit__ca(void)
 {
@@ -444,13 +441,18 @@ PyMODINIT_FUNC PyInit__ca(void)
     m = PyModule_Create(&moduledef);
     if (!m)
         return NULL;
-    Py_INCREF(&DBRValueType);
-    if (PyModule_AddObject(m, "DBRValue", (PyObject *)&DBRValueType) < 0) {
-        Py_DECREF(&DBRValueType);
-        Py_DECREF(m);
-        return NULL;
+    /* _names.TYPES: for isinstance() and annotations; none of them can be
+       instantiated from Python (no tp_new). */
+    for (i = 0; i < (int)(sizeof(exported_types) / sizeof(exported_types[0])); i++) {
+        PyTypeObject *type = exported_types[i].type;
+        Py_INCREF(type);
+        if (PyModule_AddObject(m, exported_types[i].name, (PyObject *)type) < 0) {
+            Py_DECREF(type);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
-    if (register_fork_hook(m) < 0) {
+    if (register_process_hooks(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

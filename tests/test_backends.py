@@ -280,3 +280,85 @@ def test_same_put_conversion_through_both_backends(both):
     finally:
         c.clear_channel(chid_c)
         caffi.clear_channel(chid_f)
+
+
+# --- behaviour once decided for both (DEVELOPERS.md, "The twins") -----------
+
+def test_host_name_is_the_same_through_both(both):
+    c, caffi = both
+    names = [ca.host_name(connect(ca, 'catest')) for ca in (c, caffi)]
+    assert names[0] == names[1] and names[0]
+
+
+def test_destroyed_context_never_equals_a_new_one(ca_backend):
+    ca = ca_backend
+
+    def in_thread():
+        assert ca.create_context() == ca.ECA.NORMAL
+        first = ca.current_context()
+        assert first == ca.current_context() and hash(first) == hash(ca.current_context())
+        ca.destroy_context()
+        assert ca.create_context() == ca.ECA.NORMAL
+        second = ca.current_context()
+        ca.destroy_context()
+        return first, second
+
+    from ca_helpers import run_in_thread
+    first, second = run_in_thread(in_thread)
+    assert first != second
+    assert len({first, second}) == 2
+
+
+def test_deleted_group_is_gone_in_both(ca_backend):
+    ca = ca_backend
+    status, gid = ca.sg_create()
+    assert ca.sg_delete(gid) == ca.ECA.NORMAL
+    assert ca.sg_delete(gid) == ca.ECA.BADSYNCGRP
+    assert ca.sg_test(gid) == ca.ECA.BADSYNCGRP
+
+
+@pytest.mark.parametrize('value', [1j, np.complex64(1), np.complex128(2), np.array([1j])])
+def test_complex_values_refused_by_both(ca_backend, value):
+    ca = ca_backend
+    chid = connect(ca, 'catest')
+    with pytest.raises(TypeError):
+        ca.put(chid, value)
+
+
+def test_real_numpy_scalars_written_by_both(ca_backend):
+    ca = ca_backend
+    chid = connect(ca, 'catest')
+    for value in (np.float32(1.5), np.int16(3), np.uint8(2), np.float64(2.5)):
+        put_ok(ca, chid, value)
+        assert get_value(ca, chid) == float(value)
+
+
+@pytest.mark.parametrize('backend', ['c', 'caffi'])
+def test_numpy_imported_on_first_use_only(backend, tmp_path):
+    """Importing a backend and reading scalars loads no numpy."""
+    import os
+    import subprocess
+    import sys
+    code = ('import sys\nfrom CaChannel import ca\nm = ca.load_backend(%r)\n'
+            'status, chid = m.create_channel("catest")\nm.pend_io(5)\n'
+            'status, v = m.get(chid)\nm.pend_io(5)\nv.get()\n'
+            'print("numpy" in sys.modules)\n' % backend)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=60, cwd=str(tmp_path), env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'False', out.stdout + out.stderr
+
+
+def test_each_backend_registers_its_own_exit_hook(tmp_path):
+    """The backend loaded beside the selected one is shut down at exit too:
+    a subscription pouring events through it ends cleanly."""
+    import os
+    import subprocess
+    import sys
+    code = ('from CaChannel import ca\nother = ca.load_backend("caffi" if ca.backend == "c" else "c")\n'
+            'status, chid = other.create_channel("catest")\nother.pend_io(5)\n'
+            'status, evid = other.create_subscription(chid, lambda a: None)\nother.pend_event(0.2)\n')
+    out = subprocess.run([sys.executable, '-X', 'dev', '-c', code], capture_output=True,
+                         text=True, timeout=60, cwd=str(tmp_path), env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert 'Fatal' not in out.stderr and 'Segmentation' not in out.stderr, out.stderr

@@ -239,10 +239,11 @@ def test_all_lists_every_public_name():
     assert set(C.__all__) == public
 
 
-def test_dbr_helpers_of_names_are_here():
-    for name in NAMES.DBR_HELPERS:
-        assert name in C.__all__
-        assert callable(getattr(C, name))
+def test_dbr_helpers_are_public_functions_here():
+    helpers = [name for name in C.__all__ if name.startswith(('dbf_', 'dbr_', 'alarm'))]
+    assert len(helpers) == 27
+    assert all(callable(getattr(C, name)) for name in helpers)
+    assert not set(helpers) & set(NAMES.FUNCTIONS)
 
 
 # ---------------------------------------------------------------------------

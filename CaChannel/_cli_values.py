@@ -1,0 +1,311 @@
+"""How the console tools print values, as base's tool_lib does.
+
+A :class:`PV` holds one channel of a tool run and the last data it
+received; :func:`value_text` is one element, :func:`extra_text` the
+alarm/limit/enum block of ``caget -d``, :func:`wide_line` the
+"name stamp value stat sevr" line of ``caget -a``, ``caput -l`` and every
+camonitor update.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from CaChannel._cli_common import Output, Settings
+from CaChannel._cli_text import (EPICS_EPOCH, c_double, escape, format_stamp, now, signed,
+                                 stamp_difference, to_int32)
+
+#: Alarm condition and severity names (alarmString.h), by number.
+STATUS_NAMES = ('NO_ALARM', 'READ', 'WRITE', 'HIHI', 'HIGH', 'LOLO', 'LOW', 'STATE', 'COS',
+                'COMM', 'TIMEOUT', 'HWLIMIT', 'CALC', 'SCAN', 'LINK', 'SOFT', 'BAD_SUB', 'UDF',
+                'DISABLE', 'SIMM', 'READ_ACCESS', 'WRITE_ACCESS')
+SEVERITY_NAMES = ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')
+
+#: Most states an enum may have (db_access.h MAX_ENUM_STATES).
+MAX_ENUM_STATES = 16
+
+Stamp = Tuple[int, int]
+
+
+def status_name(value: Any) -> bytes:
+    number = int(value)
+    return STATUS_NAMES[number].encode() if 0 <= number < len(STATUS_NAMES) else b'??'
+
+
+def severity_name(value: Any) -> bytes:
+    number = int(value)
+    return SEVERITY_NAMES[number].encode() if 0 <= number < len(SEVERITY_NAMES) else b'??'
+
+
+def raw(text: Any) -> bytes:
+    """A string the ca layer returned, as the bytes libca held."""
+    return text if isinstance(text, bytes) else str(text).encode('utf-8')
+
+
+class PV:
+    """One channel of a tool run (tool_lib's ``pv`` structure)."""
+
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+        self.chid: Any = None
+        self.dbf_type = -1
+        self.dbr_type = -1
+        self.count = 0          # elements of the data held
+        self.request_count = 0  # elements asked for
+        self.status = 0
+        #: What the last reply carried: a dict for STS and richer types
+        #: (the ca layer's), else ``{'value': ...}``; None before any.
+        self.record: Optional[Dict[str, Any]] = None
+        self.previous_client: Stamp = (0, 0)
+        self.previous_server: Stamp = (0, 0)
+        self.first_stamp_printed = False
+        self.once_connected = False
+        self.evid: Any = None
+
+    def take(self, dbr_type: int, count: int, value: Any) -> None:
+        """Keep a reply: *value* as the ca layer delivered it."""
+        self.dbr_type = int(dbr_type)
+        self.count = count
+        self.record = value if isinstance(value, dict) and 'value' in value and \
+            not _plain(self.dbr_type) else {'value': value}
+
+    def elements(self) -> List[Any]:
+        assert self.record is not None
+        value = self.record['value']
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if hasattr(value, 'tolist') and not isinstance(value, (bytes, str)):
+            items = value.tolist()
+            return items if isinstance(items, list) else [items]
+        return [value]
+
+    def char_bytes(self) -> bytes:
+        """A CHAR array's elements as the bytes they are."""
+        return bytes(int(item) & 0xFF for item in self.elements()[:self.count])
+
+
+def time_type(dbf_type: int, settings: Settings, float_as_string: bool = False) -> int:
+    """The DBR_TIME type base's tools read a channel of *dbf_type* with.
+
+    Enums as strings unless -n (then as DBR_TIME_INT), floating point as the
+    server's strings with -s.
+    """
+    if dbf_type == 3:
+        return 15 if settings.enum_as_number else 14
+    if float_as_string and dbf_type in (2, 6):
+        return 14
+    return dbf_type + 14 if 0 <= dbf_type <= 6 else -1
+
+
+def _plain(dbr_type: int) -> bool:
+    return 0 <= dbr_type <= 6
+
+
+def base_type(dbr_type: int) -> int:
+    """The plain DBR type of any DBR type (db_access.h's modulo rule)."""
+    if dbr_type in (37, 38):          # DBR_STSACK_STRING, DBR_CLASS_NAME
+        return 0
+    return dbr_type % 7
+
+
+def _radix(value: int, kind: str) -> bytes:
+    if kind == 'bin':
+        return b'0' if value == 0 else bin(value & 0xFFFFFFFF)[2:].encode()
+    if kind == 'oct':
+        return b'0o%o' % (value & 0xFFFFFFFF)
+    if kind == 'hex':
+        return b'0x%X' % (value & 0xFFFFFFFF)
+    return b'%d' % value
+
+
+def value_text(pv: PV, index: int, settings: Settings, dbr_type: Optional[int] = None) -> bytes:
+    """One element as base's ``val2str`` prints it."""
+    kind = pv.dbr_type if dbr_type is None else dbr_type
+    if not 0 <= kind <= 38:
+        return b'*** invalid type'
+    record = pv.record or {}
+    items = pv.elements()
+    if index >= len(items):
+        return b'!!!'
+    item = items[index]
+    plain = base_type(kind)
+    if plain == 0:
+        return escape(raw(item).split(b'\0', 1)[0])
+    if plain in (2, 6):
+        number = float(item)
+        if settings.float_int_format == 'dec':
+            return c_double(settings.double_format, number)
+        rounded = number + 0.5 if number > 0.0 else number - 0.5
+        return _radix(to_int32(rounded), settings.float_int_format)
+    if plain == 4:
+        return b'%d' % signed(int(item), 8)
+    if plain in (1, 5):
+        return _radix(int(item), settings.int_format)
+    # DBR_ENUM: a state string only from a GR/CTRL reply, which carries them.
+    number = int(item)
+    if 21 <= kind <= 34 and not settings.enum_as_number:
+        if number >= MAX_ENUM_STATES:
+            return b'Illegal Value (%d)' % number
+        if number >= int(record.get('no_str', 0)):
+            return b'Enum Index Overflow (%d)' % number
+        return raw(record['strs'][number])
+    return b'%d' % number
+
+
+def stamp_of(record: Dict[str, Any]) -> Stamp:
+    stamp = record.get('stamp') or {}
+    return int(stamp.get('seconds', EPICS_EPOCH)), int(stamp.get('nanoseconds', 0))
+
+
+def stamp_text(stamp: Stamp) -> bytes:
+    return format_stamp(stamp[0], stamp[1])
+
+
+def _limits(record: Dict[str, Any], names: Tuple[str, ...], kind: int) -> List[bytes]:
+    out = []
+    for name in names:
+        number = record.get(name, 0)
+        if kind in (2, 6):
+            out.append(c_double('%g', float(number)))
+        elif kind == 4:
+            out.append(b'%8d' % signed(int(number), 8))
+        else:
+            out.append(b'%8d' % int(number))
+    return out
+
+
+_GR_LINES = (('Lo disp limit', 'lower_disp_limit'), ('Hi disp limit', 'upper_disp_limit'),
+             ('Lo alarm limit', 'lower_alarm_limit'), ('Lo warn limit', 'lower_warning_limit'),
+             ('Hi warn limit', 'upper_warning_limit'), ('Hi alarm limit', 'upper_alarm_limit'))
+_CTRL_LINES = (('Lo ctrl limit', 'lower_ctrl_limit'), ('Hi ctrl limit', 'upper_ctrl_limit'))
+
+
+def _field(label: str, text: bytes) -> bytes:
+    return b'    %-18s%s' % ((label + ':').encode(), text)
+
+
+def extra_text(pv: PV) -> bytes:
+    """What base's ``dbr2str`` adds after the value for a non-plain type."""
+    kind = pv.dbr_type
+    record = pv.record or {}
+    status = [_field('Status', status_name(record.get('status', 0))),
+              _field('Severity', severity_name(record.get('severity', 0)))]
+    plain = base_type(kind)
+    if 7 <= kind <= 13 or kind in (21, 28):      # STS, and GR/CTRL of STRING
+        lines = status
+    elif 14 <= kind <= 20:
+        lines = [_field('Timestamp', stamp_text(stamp_of(record)))] + status
+    elif kind in (24, 31):                       # GR/CTRL of ENUM
+        strs = list(record.get('strs', ()))
+        lines = status + [_field('Enums', b'(%2d)' % int(record.get('no_str', 0)))]
+        lines += [b'                      [%2d] %s' % (i, raw(text)) for i, text in enumerate(strs)]
+    elif 21 <= kind <= 34:
+        lines = status + [_field('Units', raw(record.get('units', '')).split(b'\0', 1)[0])]
+        if plain in (2, 6):
+            lines.append(_field('Precision', b'%d' % int(record.get('precision', 0))))
+        names = _GR_LINES + (_CTRL_LINES if kind >= 28 else ())
+        texts = _limits(record, tuple(name for _, name in names), plain)
+        lines += [_field(label, text) for (label, _), text in zip(names, texts)]
+    elif kind == 37:
+        lines = status + [_field('Ack transient?', b'YES' if record.get('ackt') else b'NO'),
+                          _field('Ack severity', severity_name(record.get('acks', 0)))]
+    else:
+        return b"can't print data type"
+    return b'\n'.join(lines)
+
+
+def char_string(pv: PV, limit: Optional[int] = None) -> bytes:
+    """A CHAR array printed as text: up to its first 0 byte, escaped."""
+    data = pv.char_bytes()
+    if limit is not None:
+        data = data[:limit]
+    return escape(data.split(b'\0', 1)[0])
+
+
+class StampClock:
+    """The reference stamps of camonitor's relative and incremental modes."""
+
+    def __init__(self) -> None:
+        self.start: Stamp = now()
+        self.first: Optional[Stamp] = None
+        self.previous_client: Stamp = (0, 0)
+        self.previous_server: Stamp = (0, 0)
+
+
+def wide_line(pv: PV, requested: int, settings: Settings, clock: StampClock, out: Output) -> None:
+    """Print one "name stamp value stat sevr" line (tool_lib's print_time_val_sts)."""
+    sep = settings.separator
+    client = now()
+    client_text = stamp_text(client)
+    name = b'%-30s' % pv.name if pv.count <= 1 and sep == b' ' else pv.name
+    line = name + sep
+    if not pv.once_connected:
+        out.write(line + b'*** Not connected (PV not found)\n')
+        return
+    from CaChannel import ca
+    if pv.status == ca.ECA_DISCONN:
+        out.write(line + client_text + b' *** disconnected\n')
+        return
+    if pv.status == ca.ECA_NORDACCESS:
+        out.write(line + client_text + b' *** no read access\n')
+        return
+    if pv.status != ca.ECA_NORMAL:
+        out.write(line + client_text + b' *** CA error %s\n' % ca.message(pv.status).encode())
+        return
+    if pv.record is None:
+        out.write(line + client_text + b' *** no data available (timeout)\n')
+        return
+    if not 14 <= pv.dbr_type <= 20:
+        out.write(line + b"can't print data type\n")
+        return
+    record = pv.record
+    server = stamp_of(record)
+    if clock.first is None:
+        clock.first = server
+    absolute = not pv.first_stamp_printed or settings.stamp_kind == 'absolute'
+    parts = [line]
+    if absolute:
+        if settings.server_stamp:
+            parts.append(stamp_text(server))
+        if settings.client_stamp:
+            parts.append(b'(' + client_text + b')')
+        pv.first_stamp_printed = True
+    else:
+        if settings.stamp_kind == 'relative':
+            ref_client, ref_server = clock.start, clock.first
+        elif settings.stamp_kind == 'incremental':
+            ref_client, ref_server = clock.previous_client, clock.previous_server
+        else:
+            ref_client, ref_server = pv.previous_client, pv.previous_server
+        if settings.server_stamp:
+            parts.append(b'              %+12.6f' % stamp_difference(server, ref_server))
+        if settings.client_stamp:
+            parts.append(b'              (%+12.6f)' % stamp_difference(client, ref_client))
+    if settings.stamp_kind == 'by-channel':
+        pv.previous_client, pv.previous_server = client, server
+    clock.previous_client, clock.previous_server = client, server
+    if settings.char_as_string and base_type(pv.dbr_type) == 4 and (requested or pv.count > 1):
+        limit = requested if requested and requested < pv.count else pv.count
+        parts.append(sep + char_string(pv, limit))
+    else:
+        if requested or pv.count > 1:
+            parts.append(sep + b'%d' % pv.count)
+        parts += [sep + value_text(pv, i, settings) for i in range(pv.count)]
+    status, severity = int(record.get('status', 0)), int(record.get('severity', 0))
+    if status or severity:
+        parts.append(sep + status_name(status) + sep + severity_name(severity) + b'\n')
+    else:
+        parts.append(sep + sep + b'\n')
+    out.write(b''.join(parts))
+
+
+def zero_record(dbr_type: int, count: int) -> Dict[str, Any]:
+    """What base prints from a reply buffer that never got filled: zeros."""
+    plain = base_type(dbr_type)
+    item: Any = b'' if plain == 0 else 0.0 if plain in (2, 6) else 0
+    value: Any = [item] * count if count != 1 else item
+    record: Dict[str, Any] = {'value': value, 'status': 0, 'severity': 0}
+    if 14 <= dbr_type <= 20:
+        record['stamp'] = {'seconds': EPICS_EPOCH, 'nanoseconds': 0}
+    if dbr_type in (24, 31):
+        record.update(no_str=0, strs=())
+    return record
