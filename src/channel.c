@@ -283,8 +283,16 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     chan->valid = 1;
     chan->context = rec;
     Py_INCREF(rec);
-    chan->name = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes),
-                                      "surrogateescape");
+    /* A str name encoded strictly, so decoding would give an equal str:
+     * share the caller's (CaChannel keeps it too) instead of a copy per
+     * channel. */
+    if (PyUnicode_CheckExact(name)) {
+        chan->name = name;
+        Py_INCREF(name);
+    } else {
+        chan->name = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes),
+                                          "surrogateescape");
+    }
     chan->conn_callback = callback == Py_None ? NULL : callback;
     Py_XINCREF(chan->conn_callback);
     chan->access_callback = NULL;
