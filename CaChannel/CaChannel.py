@@ -17,6 +17,7 @@ suite relies on this when it swaps the module-level :data:`ca` per backend.
 
 from __future__ import annotations
 
+import os as _os
 import sys
 import types
 
@@ -34,9 +35,8 @@ if _TYPE_CHECKING:
 
 __all__ = ['CaChannel', 'CaChannelException']
 
-#: The :mod:`CaChannel.ca` module in use; ``None`` until first needed.
-#: Tests may set it to ``CaChannel.ca.load_backend(name)``.
-ca: Optional[types.ModuleType] = None
+# CaChannel.ca once imported (the import selects a backend).
+_selected: Optional[types.ModuleType] = None
 
 # Keys of the ``ca`` layer's DBR dicts that CaChannel renames; every other
 # key ``k`` becomes ``'pv_' + k``.  The names are the caPython ones.
@@ -55,12 +55,22 @@ _PV_KEYS = {
 
 
 def _ca() -> types.ModuleType:
-    """Return the ``ca`` module, importing (and so selecting a backend) on first use."""
-    global ca
-    if ca is None:
+    """The ``ca`` module of the backend chosen the way users choose it.
+
+    That is :mod:`CaChannel.ca` (imported, and so selected, on first use),
+    unless ``CACHANNEL_BACKEND`` names the other backend by now: then that
+    one, from ``ca.load_backend``; this is how the test suite runs the object
+    layer on both backends in one process. Each channel keeps the module it
+    was searched with.
+    """
+    global _selected
+    if _selected is None:
         from . import ca as module
-        ca = module
-    return ca
+        _selected = module
+    wanted = _os.environ.get('CACHANNEL_BACKEND', '').strip().lower()
+    if not wanted or wanted == _selected.backend:
+        return _selected
+    return _selected.load_backend(wanted)
 
 
 # The package object itself (complete or not, it is in sys.modules before any
@@ -377,7 +387,7 @@ class CaChannel:
         if pvName is None:
             raise ValueError('no process variable name given')
         self._pvname = pvName
-        self._ca = cam = ca if ca is not None else _ca()
+        self._ca = cam = _ca()
         status, chid = cam.create_channel(pvName, callback)
         if status != _ECA_NORMAL:
             raise CaChannelException(status)
