@@ -720,6 +720,4 @@ class CaChannel:
         if callable(callback):
             def wrapper(message: str) -> None:
                 callback(message, user_args)
-        status = _ca().replace_printf_handler(wrapper)
-        if status is not None:
-            cls._check(status)
+        cls._check(_ca().replace_printf_handler(wrapper))
