@@ -136,26 +136,19 @@ static PyObject *channels_of(ContextObject *rec)
     return mine;
 }
 
-int channels_mark_stale(ContextObject *rec)
+int channels_stale(ContextObject *rec, int release)
 {
     PyObject *chans = channels_of(rec);
     Py_ssize_t i;
     if (!chans)
         return -1;
-    for (i = 0; i < PyList_GET_SIZE(chans); i++)
-        ((ChannelObject *)PyList_GET_ITEM(chans, i))->valid = 0;
-    Py_DECREF(chans);
-    return 0;
-}
-
-int channels_release(ContextObject *rec)
-{
-    PyObject *chans = channels_of(rec);
-    Py_ssize_t i;
-    if (!chans)
-        return -1;
-    for (i = 0; i < PyList_GET_SIZE(chans); i++)
-        channel_invalidate((ChannelObject *)PyList_GET_ITEM(chans, i));
+    for (i = 0; i < PyList_GET_SIZE(chans); i++) {
+        ChannelObject *chan = (ChannelObject *)PyList_GET_ITEM(chans, i);
+        if (release)
+            channel_invalidate(chan);
+        else
+            chan->valid = 0;
+    }
     Py_DECREF(chans);
     return 0;
 }
