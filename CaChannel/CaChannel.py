@@ -17,20 +17,26 @@ suite relies on this when it swaps the module-level :data:`ca` per backend.
 
 from __future__ import annotations
 
-import logging
+import os as _os
 import sys
 import types
-from typing import Any, Callable, Dict, Optional, Tuple
+
+from ._constants import ECA_NORMAL as _ECA_NORMAL
+from ._constants import POSIX_TIME_AT_EPICS_EPOCH as _EPICS_EPOCH
+from ._constants import dbr_type_is_TIME
+
+# typing and logging cost milliseconds of every script's start-up: the
+# annotations are strings, and a log record is only made on a rare error.
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    Callback = Callable[..., Any]
 
 __all__ = ['CaChannel', 'CaChannelException']
 
-logger = logging.getLogger(__name__)
-
-#: The :mod:`CaChannel.ca` module in use; ``None`` until first needed.
-#: Tests may set it to ``CaChannel.ca.load_backend(name)``.
-ca: Optional[types.ModuleType] = None
-
-Callback = Callable[..., Any]
+# CaChannel.ca once imported (the import selects a backend).
+_selected: Optional[types.ModuleType] = None
 
 # Keys of the ``ca`` layer's DBR dicts that CaChannel renames; every other
 # key ``k`` becomes ``'pv_' + k``.  The names are the caPython ones.
@@ -49,12 +55,22 @@ _PV_KEYS = {
 
 
 def _ca() -> types.ModuleType:
-    """Return the ``ca`` module, importing (and so selecting a backend) on first use."""
-    global ca
-    if ca is None:
+    """The ``ca`` module of the backend chosen the way users choose it.
+
+    That is :mod:`CaChannel.ca` (imported, and so selected, on first use),
+    unless ``CACHANNEL_BACKEND`` names the other backend by now: then that
+    one, from ``ca.load_backend``; this is how the test suite runs the object
+    layer on both backends in one process. Each channel keeps the module it
+    was searched with.
+    """
+    global _selected
+    if _selected is None:
         from . import ca as module
-        ca = module
-    return ca
+        _selected = module
+    wanted = _os.environ.get('CACHANNEL_BACKEND', '').strip().lower()
+    if not wanted or wanted == _selected.backend:
+        return _selected
+    return _selected.load_backend(wanted)
 
 
 # The package object itself (complete or not, it is in sys.modules before any
@@ -90,7 +106,9 @@ class CaChannelException(Exception):
             try:
                 return _ca().message(self.status)
             except Exception:  # a message must never hide the original error
-                logger.debug('ca.message(%r) failed', self.status, exc_info=True)
+                import logging
+                logging.getLogger(__name__).debug('ca.message(%r) failed', self.status,
+                                                  exc_info=True)
         return str(self.status)
 
 
@@ -140,6 +158,49 @@ def _chars_to_str(value: Any) -> Any:
         return bytes(raw)
 
 
+# pv_* name of each key of the ca layer's DBR dicts ('stamp' is split in two).
+_PV_NAMES = dict(
+    {key: 'pv_' + key for key in ('value', 'status', 'severity', 'units', 'precision',
+                                  'ackt', 'acks')},
+    **_PV_KEYS)
+
+# Values that need no conversion unless a char array is read as a string.
+_PLAIN_VALUES = frozenset((float, int, str, bytes, type(None)))
+
+
+def _convert_value(value: Any, use_numpy: bool, as_string: bool) -> Any:
+    """A char array read as a string assembled; numpy arrays as lists unless asked for."""
+    if as_string:
+        return value if value is None else _chars_to_str(value)
+    if not use_numpy and value.__class__ not in _PLAIN_VALUES and hasattr(value, 'tolist'):
+        return value.tolist()
+    return value
+
+
+def _add_pv_fields(dbr: Any, result: Dict[str, Any]) -> None:
+    """Add the ``pv_*`` keys of a ``ca``-layer value (plain value or DBR dict)."""
+    if dbr.__class__ is not dict:
+        result['pv_value'] = dbr
+        return
+    for key, item in dbr.items():
+        if key == 'stamp':
+            # caPython counted seconds from the EPICS epoch; the ca layer
+            # gives POSIX seconds.
+            result['pv_seconds'] = item['seconds'] - _EPICS_EPOCH
+            result['pv_nseconds'] = item['nanoseconds']
+        else:
+            result[_PV_NAMES.get(key) or 'pv_' + key] = item
+
+
+def _convert_pv_value(result: Dict[str, Any], use_numpy: bool, as_string: bool) -> Dict[str, Any]:
+    value = result.get('pv_value')
+    if as_string or value.__class__ not in _PLAIN_VALUES:
+        converted = _convert_value(value, use_numpy, as_string)
+        if converted is not value:
+            result['pv_value'] = converted
+    return result
+
+
 def _format_value(dbr: Any, use_numpy: bool, as_string: bool) -> Dict[str, Any]:
     """Turn a ``ca``-layer value (plain value or DBR dict) into the ``pv_*`` dict.
 
@@ -147,39 +208,58 @@ def _format_value(dbr: Any, use_numpy: bool, as_string: bool) -> Dict[str, Any]:
     monitor callback path.
     """
     result: Dict[str, Any] = {}
-    if isinstance(dbr, dict):
-        for key, item in dbr.items():
-            if key == 'stamp':
-                # caPython counted seconds from the EPICS epoch; the ca layer
-                # gives POSIX seconds.
-                result['pv_seconds'] = item['seconds'] - _ca().POSIX_TIME_AT_EPICS_EPOCH
-                result['pv_nseconds'] = item['nanoseconds']
-            else:
-                result[_PV_KEYS.get(key, 'pv_' + key)] = item
-    else:
-        result['pv_value'] = dbr
-    value: Any = result.get('pv_value')
-    if as_string and value is not None:
-        result['pv_value'] = _chars_to_str(value)
-    elif not use_numpy and hasattr(value, 'tolist'):
-        result['pv_value'] = value.tolist()
-    return result
+    _add_pv_fields(dbr, result)
+    return _convert_pv_value(result, use_numpy, as_string)
 
-
-
-def _read_value(value: Any, options: Tuple[bool, bool]) -> Any:
-    """What getValue/getw return for a completed DBRValue."""
-    use_numpy, as_string = options
-    dbr = value.get()
-    formatted = _format_value(dbr, use_numpy, as_string)
-    return formatted if isinstance(dbr, dict) else formatted['pv_value']
 
 def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
                           as_string: bool) -> Dict[str, Any]:
     """The documented get/monitor callback dict: ``chid type count status`` plus ``pv_*``."""
-    result = {key: args[key] for key in ('chid', 'type', 'count', 'status')}
-    result.update(_format_value(args.get('value'), use_numpy, as_string))
-    return result
+    result = {'chid': args['chid'], 'type': args['type'], 'count': args['count'],
+              'status': args['status']}
+    _add_pv_fields(args.get('value'), result)
+    return _convert_pv_value(result, use_numpy, as_string)
+
+
+def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
+                      as_string: bool, chtype: Optional[int]) -> Callback:
+    """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
+    if as_string or chtype is None or not dbr_type_is_TIME(chtype):
+        def on_value(args: Dict[str, Any]) -> None:
+            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+        return on_value
+
+    def on_value(args: Dict[str, Any]) -> None:  # type: ignore[no-redef]
+        # A scalar of a TIME type, what monitors mostly ask for, in one step:
+        # this runs for every event.
+        dbr = args['value']
+        if dbr is not None:
+            value = dbr['value']
+            if value.__class__ in _PLAIN_VALUES:
+                stamp = dbr['stamp']
+                callback({'chid': args['chid'], 'type': args['type'], 'count': args['count'],
+                          'status': args['status'], 'pv_value': value,
+                          'pv_status': dbr['status'], 'pv_severity': dbr['severity'],
+                          'pv_seconds': stamp['seconds'] - _EPICS_EPOCH,
+                          'pv_nseconds': stamp['nanoseconds']}, user_args)
+                return
+        callback(_format_callback_args(args, use_numpy, as_string), user_args)
+    return on_value
+
+
+def _read_value(value: Any, flags: int) -> Any:
+    """What getValue/getw return for a completed DBRValue read with _VAL_* flags."""
+    dbr = value.get()
+    if dbr.__class__ is dict:
+        return _format_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
+    if dbr.__class__ in _PLAIN_VALUES and not flags & _VAL_STRING:
+        return dbr
+    return _convert_value(dbr, bool(flags & _VAL_NUMPY), bool(flags & _VAL_STRING))
+
+
+# CaChannel._flags: the channel was cleared; how to present the value of the
+# last array_get.
+_CLEARED, _VAL_NUMPY, _VAL_STRING = 1, 2, 4
 
 
 class CaChannel:
@@ -197,15 +277,20 @@ class CaChannel:
     #: Default timeout (seconds) of the waiting methods; see :meth:`setTimeout`.
     ca_timeout: float = 3.0
 
+    # Slots keep a channel small (tens of thousands of them are common); the
+    # '__dict__' slot keeps scripts' own attributes working, and the dict is
+    # only made when a script sets one.
+    __slots__ = ('_pvname', '_ca', '_chid', '_evid', '_timeout', '_val', '_flags',
+                 '__dict__', '__weakref__')
+
     def __init__(self, pvName: Optional[str] = None) -> None:
         self._pvname = pvName
         self._ca: Optional[types.ModuleType] = None
         self._chid: Any = None
         self._evid: Any = None
-        self._cleared = False
         self._timeout: Optional[float] = None
         self._val: Any = None
-        self._val_options: Tuple[bool, bool] = (False, False)
+        self._flags = 0
 
     def __del__(self) -> None:
         # Channels dropped without clear_channel() would stay in libca for the
@@ -234,7 +319,9 @@ class CaChannel:
 
     @staticmethod
     def _check(status: Any) -> None:
-        if status != _ca().ECA_NORMAL:
+        # Both backends return the shared ECA members: compare with the
+        # constant rather than look the ca module up at every call.
+        if status != _ECA_NORMAL:
             raise CaChannelException(status)
 
     @staticmethod
@@ -265,7 +352,7 @@ class CaChannel:
         chid, self._chid, self._evid = self._chid, None, None
         if chid is not None:
             cam.clear_channel(chid)  # also cancels its subscriptions
-            self._cleared = True
+            self._flags |= _CLEARED
 
     # ------------------------------------------------------------------
     # timeout
@@ -302,9 +389,10 @@ class CaChannel:
         self._pvname = pvName
         self._ca = cam = _ca()
         status, chid = cam.create_channel(pvName, callback)
-        self._check(status)
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
         self._chid = chid
-        self._cleared = False
+        self._flags &= ~_CLEARED
 
     def search(self, pvName: Optional[str] = None) -> None:
         """Attempt to establish a connection to a process variable.
@@ -375,18 +463,25 @@ class CaChannel:
         :keyword use_numpy: return arrays as numpy arrays (default ``CaChannel.USE_NUMPY``)
         :raises CaChannelException: if error happens
         """
-        self._val, self._val_options = self._request_value(req_type, count, keywords)
+        self._val, flags = self._request_value(req_type, count, keywords)
+        self._flags = (self._flags & _CLEARED) | flags
 
     def _request_value(self, req_type: Optional[int], count: Optional[int],
-                       keywords: Dict[str, Any]) -> Tuple[Any, Tuple[bool, bool]]:
-        """Issue a get without callback -> (its DBRValue, formatting options)."""
-        use_numpy = self._use_numpy(keywords)
-        chid = self._chid_or_raise()
+                       keywords: Dict[str, Any]) -> Tuple[Any, int]:
+        """Issue a get without callback -> (its DBRValue, its _VAL_* flags)."""
+        use_numpy = (bool(keywords['use_numpy']) if 'use_numpy' in keywords
+                     else _package_use_numpy())
+        chid = self._chid
+        if chid is None:
+            raise CaChannelException(self._backend.ECA_BADCHID)
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
-        status, value = self._backend.get(chid, chtype, count, None, use_numpy)
-        self._check(status)
-        return value, (use_numpy, as_string)
+        # A channel with a chid has its ca module (set by its search).
+        cam = self._ca if self._ca is not None else _ca()
+        status, value = cam.get(chid, chtype, count, None, use_numpy)
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
+        return value, (_VAL_NUMPY if use_numpy else 0) | (_VAL_STRING if as_string else 0)
 
     def getValue(self) -> Any:
         """Return the value(s) after :meth:`array_get` has completed.
@@ -397,7 +492,7 @@ class CaChannel:
         if self._val is None:
             # nothing was requested: the closest CA status is a failed read
             raise CaChannelException(self._backend.ECA_GETFAIL)
-        return _read_value(self._val, self._val_options)
+        return _read_value(self._val, self._flags)
 
     def array_get_callback(self, req_type: Optional[int], count: Optional[int],
                            callback: Callback, *user_args: Any, **keywords: Any) -> None:
@@ -413,9 +508,7 @@ class CaChannel:
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
 
-        def on_get(args: Dict[str, Any]) -> None:
-            callback(_format_callback_args(args, use_numpy, as_string), user_args)
-
+        on_get = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, _ = self._backend.get(chid, chtype, count, on_get, use_numpy)
         self._check(status)
 
@@ -431,9 +524,9 @@ class CaChannel:
         """
         # Its own request, not the one array_get keeps for getValue: threads
         # sharing this object each read the reply they waited for.
-        value, options = self._request_value(req_type, count, keywords)
+        value, flags = self._request_value(req_type, count, keywords)
         self.pend_io(self.getTimeout())
-        return _read_value(value, options)
+        return _read_value(value, flags)
 
     # ------------------------------------------------------------------
     # write
@@ -489,9 +582,7 @@ class CaChannel:
             mask = cam.DBE_VALUE | cam.DBE_ALARM
         chtype, as_string = self._request_type(req_type)
 
-        def on_event(args: Dict[str, Any]) -> None:
-            callback(_format_callback_args(args, use_numpy, as_string), user_args)
-
+        on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, evid = cam.create_subscription(chid, on_event, chtype, count, mask, use_numpy)
         self._check(status)
         self._evid = evid
@@ -516,7 +607,9 @@ class CaChannel:
         """
         if timeout is None:
             timeout = self.getTimeout()
-        self._check(self._backend.pend_io(float(timeout)))
+        status = self._backend.pend_io(float(timeout))
+        if status != _ECA_NORMAL:
+            raise CaChannelException(status)
 
     def pend_event(self, timeout: Optional[float] = None) -> Any:
         """Flush and process callbacks for *timeout* seconds (default 0.1).
@@ -564,7 +657,8 @@ class CaChannel:
         """
         cam = self._backend
         if self._chid is None:
-            return cam.ChannelState.CLOSED if self._cleared else cam.ChannelState.NEVER_SEARCH
+            return (cam.ChannelState.CLOSED if self._flags & _CLEARED
+                    else cam.ChannelState.NEVER_SEARCH)
         return cam.state(self._chid)
 
     def host_name(self) -> str:
@@ -626,6 +720,4 @@ class CaChannel:
         if callable(callback):
             def wrapper(message: str) -> None:
                 callback(message, user_args)
-        status = _ca().replace_printf_handler(wrapper)
-        if status is not None:
-            cls._check(status)
+        cls._check(_ca().replace_printf_handler(wrapper))

@@ -17,9 +17,12 @@ and work before the C extension is built.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from .CaChannel import CaChannel, CaChannelException
+
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:  # typing costs milliseconds of start-up; annotations are strings
+    from typing import Any
 
 __all__ = ['CaChannel', 'CaChannelException', 'ca', 'USE_NUMPY']
 

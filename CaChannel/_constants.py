@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum as _enum
 import operator as _operator
-from typing import Tuple as _Tuple
+
 
 __all__ = [
     # enumerations
@@ -630,13 +630,13 @@ del _names_before_aliases
 # entry, so both backends print the names C programs print.
 
 # dbf_text[t + 1] names field type t; entry 0 is for TYPENOTCONN.
-_DBF_TEXT: _Tuple[str, ...] = (
+_DBF_TEXT: tuple[str, ...] = (
     'TYPENOTCONN', 'DBF_STRING', 'DBF_SHORT', 'DBF_FLOAT', 'DBF_ENUM',
     'DBF_CHAR', 'DBF_LONG', 'DBF_DOUBLE', 'DBF_NO_ACCESS',
 )
 _DBF_TEXT_INVALID = 'DBF_invalid'
 
-_DBR_TEXT: _Tuple[str, ...] = (
+_DBR_TEXT: tuple[str, ...] = (
     'DBR_STRING', 'DBR_SHORT', 'DBR_FLOAT', 'DBR_ENUM', 'DBR_CHAR',
     'DBR_LONG', 'DBR_DOUBLE',
     'DBR_STS_STRING', 'DBR_STS_SHORT', 'DBR_STS_FLOAT', 'DBR_STS_ENUM',
@@ -651,11 +651,11 @@ _DBR_TEXT: _Tuple[str, ...] = (
 )
 _DBR_TEXT_INVALID = 'DBR_invalid'
 
-_ALARM_SEVERITY_STRINGS: _Tuple[str, ...] = (
+_ALARM_SEVERITY_STRINGS: tuple[str, ...] = (
     'NO_ALARM', 'MINOR', 'MAJOR', 'INVALID',
 )
 
-_ALARM_CONDITION_STRINGS: _Tuple[str, ...] = (
+_ALARM_CONDITION_STRINGS: tuple[str, ...] = (
     'NO_ALARM', 'READ', 'WRITE', 'HIHI', 'HIGH', 'LOLO', 'LOW', 'STATE',
     'COS', 'COMM', 'TIMEOUT', 'HWLIMIT', 'CALC', 'SCAN', 'LINK', 'SOFT',
     'BAD_SUB', 'UDF', 'DISABLE', 'SIMM', 'READ_ACCESS', 'WRITE_ACCESS',

@@ -57,16 +57,23 @@ def _namespace(name: str, module: types.ModuleType) -> dict:
     return names
 
 
+_views: dict = {}
+
+
 def load_backend(name: str) -> types.ModuleType:
-    """Return a module holding backend *name*'s whole ``ca`` API.
+    """Return a module holding backend *name*'s whole ``ca`` API (the same
+    module object for the same name).
 
     Used by the test suite to run every test against each backend in one
     process; applications use ``CaChannel.ca`` itself.
     """
-    module = _import_backend(name)
-    view = types.ModuleType('CaChannel.ca[%s]' % name)
-    view.__dict__.update(_namespace(name, module))
-    view._backend_module = module
+    view = _views.get(name)
+    if view is None:
+        module = _import_backend(name)
+        view = types.ModuleType('CaChannel.ca[%s]' % name)
+        view.__dict__.update(_namespace(name, module))
+        view._backend_module = module
+        view = _views.setdefault(name, view)
     return view
 
 

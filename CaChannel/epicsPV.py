@@ -82,6 +82,8 @@ class epicsPV(CaChannel):
                  and the caller must :meth:`pend_io` later.
     """
 
+    __slots__ = ('callBack',)
+
     def __init__(self, pvName: Optional[str] = None, wait: bool = True) -> None:
         super().__init__()
         self.callBack = callBack()

@@ -2,21 +2,29 @@
 
     python -m bench            # from the repository root
 
-What it does, in about five minutes on a 2-core machine:
+What it does, in about seven minutes on a 2-core machine:
 
 1. compiles ``bench/cbench.c`` (the same workloads written directly on libca)
-   against the epicscorelibs wheel;
+   against the epicscorelibs wheel, and byte-compiles CaChannel as an
+   installation does;
 2. starts a softIoc on loopback (``CaChannel.testing.SoftIoc``) with a
-   generated database: 10,000 scalars, one round-trip PV and a
+   generated database: 100,000 scalars, one round-trip PV and a
    4,000,000-element DOUBLE waveform, and runs, for every client, the
-   scalar workloads in a fresh process per repetition;
-3. starts a second softIoc with 2,000 counters processed at 10 Hz and runs
-   the monitor workload, again one fresh process per client and repetition;
+   scalar workloads in a fresh process per repetition (connect + read
+   10,000 channels, round trips, a waveform's first read and its steady
+   state);
+3. connects and reads 1,000 and 100,000 channels (the scaling curve; a
+   client whose time per channel predicts more than the time cap is not
+   run at the larger count);
 4. times the start of a process that imports the library and creates a CA
    context;
-5. prints the table (each figure also as a ratio to the C program of the
-   same run, medians of the repetitions) and writes ``docs/performance.rst``
-   and ``docs/_static/performance.png``.
+5. starts a second softIoc with 2,000 counters processed at 10 Hz (20,000
+   events/s) and runs the monitor workload through the low-level layer and
+   through the object layer scripts use, one fresh process per client,
+   layer and repetition;
+6. prints the table (each figure also as a ratio to the C program of the
+   same run, medians of the repetitions) and writes ``docs/performance.rst``,
+   ``docs/_static/performance.png`` and ``docs/_static/scaling.png``.
 
 Every IOC and client gets the environment of
 ``CaChannel.testing.loopback_environ``: nothing leaves 127.0.0.1.
@@ -25,15 +33,19 @@ Every IOC and client gets the environment of
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
+import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from CaChannel.testing import SoftIoc, free_port, loopback_environ
+from CaChannel.testing import (SoftIoc, free_port, loopback_environ, shared_repeater_port,
+                               start_repeater)
 
 from . import report
 
@@ -50,6 +62,13 @@ CLIENTS = {
     'caproto': 'caproto threading',
 }
 
+#: monitor layers each client is measured through (caproto has one API).
+MONITOR_LAYERS = {
+    'c': ('ca', 'object'), 'cachannel-c': ('ca', 'object'),
+    'cachannel-cffi': ('ca', 'object'), 'pyepics': ('ca', 'object'),
+    'caproto': ('object',),
+}
+
 # Channel Access client side: large arrays for every client alike (pyepics
 # would otherwise set 16 MB, too small for the 32 MB waveform).
 MAX_ARRAY_BYTES = '100000000'
@@ -58,14 +77,22 @@ MAX_ARRAY_BYTES = '100000000'
 class Config:
     def __init__(self, quick: bool, repetitions: int | None) -> None:
         self.scalars = 1000 if quick else 10000
+        self.scale_counts = [100, 1000, 3000] if quick else [1000, 10000, 100000]
         self.rt_calls = 300 if quick else 5000
         self.wf_count = 400000 if quick else 4000000
-        self.wf_reps = 3
+        self.wf_reads = 5 if quick else 20
         self.monitors = 200 if quick else 2000
-        self.monitor_warmup = 1.0 if quick else 2.0
-        self.monitor_window = 1.5 if quick else 4.0
+        self.monitor_warmup = 1.0 if quick else 1.5
+        self.monitor_window = 1.5 if quick else 3.0
         self.repetitions = repetitions or (1 if quick else 5)
-        self.start_reps = 3 if quick else 7
+        self.scale_reps = min(self.repetitions, 3)
+        self.monitor_reps = min(self.repetitions, 3)
+        self.start_reps = 3 if quick else 9
+        # A run predicted (from the client's time per channel at the count
+        # before) to take longer than this many seconds is not started.
+        self.time_cap = 20.0 if quick else 40.0
+        if self.scalars not in self.scale_counts:
+            raise ValueError('the table count must be one of the scaling counts')
 
 
 # --- building and databases --------------------------------------------------
@@ -100,6 +127,13 @@ def scalar_database(n: int, wf_count: int) -> str:
     lines += ['record(ao, "bench:s%d") {\n    field(VAL, "%d")\n}\n' % (i, i)
               for i in range(n)]
     return ''.join(lines)
+
+
+def byte_compile() -> None:
+    """Write the .pyc files an installation would have (pip compiles on
+    install), so start-up times do not include compiling our sources."""
+    for package in ('CaChannel', 'caffi_backend', 'bench'):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
 
 
 def monitor_database(n: int) -> str:
@@ -140,49 +174,77 @@ def worker_cmd(client: str, *args: object) -> list[str]:
     return [sys.executable, '-m', 'bench.workers', library] + [str(a) for a in args]
 
 
+def check_connect(client: str, raw: dict, n: int) -> None:
+    if float(raw['connect_check']) != n - 1:
+        raise RuntimeError('%s read %r from bench:s%d' % (client, raw['connect_check'], n - 1))
+
+
+def connect_figures(raw: dict, n: int) -> dict:
+    return {'connect_%d_s' % n: raw['connect_seconds'],
+            'connect_cpu_%d_s' % n: raw['connect_cpu'],
+            'rss_%d' % n: raw['rss_per_channel']}
+
+
 def run_scalars(exe: Path, client: str, ioc: SoftIoc, cfg: Config) -> dict:
     env = client_env(ioc, client)
     if client == 'c':
         connect = run_json([str(exe), 'connect', 'bench:s', str(cfg.scalars)], env)
         rt = run_json([str(exe), 'roundtrip', 'bench:rt', str(cfg.rt_calls)], env)
         wf = run_json([str(exe), 'waveform', 'bench:wf', str(cfg.wf_count),
-                       str(cfg.wf_reps)], env)
-        raw = {'connect_seconds': connect['seconds'],
+                       str(cfg.wf_reads)], env)
+        raw = {'connect_seconds': connect['seconds'], 'connect_cpu': connect['cpu'],
                'rss_per_channel': connect['rss_per_channel'],
                'connect_check': connect['check'],
                'roundtrip_seconds': rt['seconds_per_call'],
-               'waveform_seconds': wf['seconds'], 'waveform_check': wf['check']}
+               'waveform_first': wf['first'], 'waveform_steady': wf['steady'],
+               'waveform_check': wf['check']}
     else:
         raw = run_json(worker_cmd(client, 'scalars', 'bench:s', cfg.scalars, 'bench:rt',
-                                  cfg.rt_calls, 'bench:wf', cfg.wf_count, cfg.wf_reps), env)
-    if float(raw['connect_check']) != cfg.scalars - 1:
-        raise RuntimeError('%s read %r from bench:s%d' % (client, raw['connect_check'],
-                                                           cfg.scalars - 1))
+                                  cfg.rt_calls, 'bench:wf', cfg.wf_count, cfg.wf_reads), env)
+    check_connect(client, raw, cfg.scalars)
     if float(raw['waveform_check']) != cfg.wf_count - 1:
         raise RuntimeError('%s read %r as last waveform element' % (client,
                                                                     raw['waveform_check']))
-    wf_bytes = cfg.wf_count * 8
-    return {
-        'connect_s': raw['connect_seconds'],
+    wf_mb = cfg.wf_count * 8 / 1e6
+    figures = connect_figures(raw, cfg.scalars)
+    figures.update({
         'roundtrip_us': raw['roundtrip_seconds'] * 1e6,
-        'waveform_MBps': wf_bytes / statistics.median(raw['waveform_seconds']) / 1e6,
-        'rss_per_channel': raw['rss_per_channel'],
-    }
+        'waveform_steady_MBps': wf_mb / statistics.median(raw['waveform_steady']),
+        'waveform_first_MBps': wf_mb / raw['waveform_first'],
+    })
+    return figures
 
 
-def run_monitor(exe: Path, client: str, ioc: SoftIoc, cfg: Config) -> dict:
+def run_connect(exe: Path, client: str, ioc: SoftIoc, n: int, timeout: float) -> dict:
+    env = client_env(ioc, client)
+    if client == 'c':
+        raw = run_json([str(exe), 'connect', 'bench:s', str(n)], env, timeout)
+        raw = {'connect_seconds': raw['seconds'], 'connect_cpu': raw['cpu'],
+               'rss_per_channel': raw['rss_per_channel'], 'connect_check': raw['check']}
+    else:
+        raw = run_json(worker_cmd(client, 'connect', 'bench:s', n), env, timeout)
+    check_connect(client, raw, n)
+    return connect_figures(raw, n)
+
+
+def run_monitor(exe: Path, client: str, layer: str, ioc: SoftIoc, cfg: Config) -> dict:
     env = client_env(ioc, client)
     args = ('bench:m', cfg.monitors, cfg.monitor_warmup, cfg.monitor_window)
     if client == 'c':
-        raw = run_json([str(exe), 'monitor'] + [str(a) for a in args], env)
+        # The C twin of each layer asks for what that layer delivers.
+        dbr = 'DBR_TIME_DOUBLE' if layer == 'object' else 'DBR_DOUBLE'
+        raw = run_json([str(exe), 'monitor'] + [str(a) for a in args] + [dbr], env)
     else:
-        raw = run_json(worker_cmd(client, 'monitor', *args), env)
+        raw = run_json(worker_cmd(client, 'monitor', layer, *args), env)
     sent = raw['events'] + raw['lost']
+    prefix = 'monitor_' if layer == 'object' else 'monitor_ca_'
     return {
-        'monitor_cpu_us': raw['cpu'] / max(raw['events'], 1) * 1e6,
-        'monitor_delivered': raw['events'] / sent if sent else 0.0,
-        'monitor_lost': raw['lost'],
-        'monitor_sent_rate': sent / raw['wall'],
+        # A run that saw no event has no CPU per event (caproto's
+        # subscriptions sometimes deliver nothing in the window).
+        prefix + 'cpu_us': raw['cpu'] / raw['events'] * 1e6 if raw['events'] else None,
+        prefix + 'delivered': raw['events'] / sent if sent else 0.0,
+        prefix + 'lost': raw['lost'],
+        prefix + 'sent_rate': sent / raw['wall'],
     }
 
 
@@ -194,22 +256,29 @@ STARTUP_CODE = {
 }
 
 
-def run_startup(exe: Path, client: str, env_ioc: SoftIoc) -> dict:
-    """Wall time of a fresh process that loads the library and makes a context."""
-    env = client_env(env_ioc, client)
-    cmd = [str(exe), 'start'] if client == 'c' else [sys.executable, '-c', STARTUP_CODE[client]]
+def timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU milliseconds of a process run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)
-    return {'startup_ms': (time.perf_counter() - t0) * 1e3}
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall * 1e3, cpu * 1e3
 
 
-def python_startup_ms(env: dict[str, str], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, '-c', 'pass'], env=env, check=True)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+def run_startup(exe: Path, client: str, env_ioc: SoftIoc) -> dict:
+    """Wall and CPU time of a fresh process that loads the library and makes a context."""
+    env = client_env(env_ioc, client)
+    cmd = [str(exe), 'start'] if client == 'c' else [sys.executable, '-c', STARTUP_CODE[client]]
+    wall, cpu = timed_process(cmd, env)
+    return {'startup_ms': wall, 'startup_cpu_ms': cpu}
+
+
+def python_startup_ms(env: dict[str, str], reps: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``python -c pass``."""
+    runs = [timed_process([sys.executable, '-c', 'pass'], env) for _ in range(reps)]
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
 
 
 # --- main -------------------------------------------------------------------
@@ -221,21 +290,33 @@ def log(message: str) -> None:
 _T0 = time.perf_counter()
 
 
+def load_average() -> str:
+    """The 1-minute load average: how busy the shared machine was."""
+    try:
+        return '%.2f' % os.getloadavg()[0]
+    except OSError:
+        return 'n/a'
+
+
 def collect(cfg: Config, clients: list[str]) -> dict:
     samples: dict[str, dict[str, list[float]]] = {c: {} for c in clients}
+    skipped: dict[str, dict[int, str]] = {c: {} for c in clients}
+    loads = [load_average()]
 
     def add(client: str, figures: dict) -> None:
         for key, value in figures.items():
             samples[client].setdefault(key, []).append(value)
 
     exe = build_cbench()
-    log('built %s' % exe.relative_to(ROOT))
+    byte_compile()
+    log('built %s; load average %s' % (exe.relative_to(ROOT), loads[0]))
 
-    with SoftIoc(scalar_database(cfg.scalars, cfg.wf_count),
+    n_max = max(cfg.scale_counts)
+    with SoftIoc(scalar_database(n_max, cfg.wf_count),
                  env=loopback_environ(free_port()),
-                 ready_pvs=['bench:rt', 'bench:wf', 'bench:s%d' % (cfg.scalars - 1)],
-                 start_timeout=60) as ioc:
-        log('scalar IOC on 127.0.0.1:%d' % ioc.port)
+                 ready_pvs=['bench:rt', 'bench:wf', 'bench:s%d' % (n_max - 1)],
+                 start_timeout=120) as ioc:
+        log('scalar IOC (%d records) on 127.0.0.1:%d' % (n_max, ioc.port))
         run_json([str(exe), 'fill', 'bench:wf', str(cfg.wf_count)], client_env(ioc, 'c'))
         # Repetitions outermost: a slow phase of the machine hits every client.
         for rep in range(cfg.repetitions):
@@ -243,30 +324,83 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                 figures = run_scalars(exe, client, ioc, cfg)
                 add(client, figures)
                 log('scalars rep %d %-15s %s' % (rep + 1, client, _fmt(figures)))
+        loads.append(load_average())
+        for n in cfg.scale_counts:
+            if n == cfg.scalars:
+                continue
+            for rep in range(cfg.scale_reps):
+                for client in clients:
+                    if n in skipped[client]:
+                        continue
+                    reason = predicted_over_cap(samples[client], n, cfg.time_cap)
+                    if reason is None:
+                        try:
+                            figures = run_connect(exe, client, ioc, n, cfg.time_cap + 20)
+                        except subprocess.TimeoutExpired:
+                            reason = 'did not finish within %.0f s' % (cfg.time_cap + 20)
+                    if reason is not None:
+                        skipped[client][n] = reason
+                        log('scale %d %-15s skipped: %s' % (n, client, reason))
+                        continue
+                    add(client, figures)
+                    log('scale %d rep %d %-15s %s' % (n, rep + 1, client, _fmt(figures)))
+        loads.append(load_average())
         for rep in range(cfg.start_reps):
             for client in clients:
                 add(client, run_startup(exe, client, ioc))
-        python_ms = python_startup_ms(client_env(ioc, 'pyepics'), cfg.start_reps)
+        python_ms, python_cpu_ms = python_startup_ms(client_env(ioc, 'pyepics'),
+                                                     cfg.start_reps)
         log('start-up times done')
 
     with SoftIoc(monitor_database(cfg.monitors), env=loopback_environ(free_port()),
                  ready_pvs=['bench:m0', 'bench:m%d' % (cfg.monitors - 1)],
                  start_timeout=60) as ioc:
         log('monitor IOC on 127.0.0.1:%d' % ioc.port)
-        for rep in range(cfg.repetitions):
+        for rep in range(cfg.monitor_reps):
             for client in clients:
-                figures = run_monitor(exe, client, ioc, cfg)
-                add(client, figures)
-                log('monitor rep %d %-15s %s' % (rep + 1, client, _fmt(figures)))
+                for layer in MONITOR_LAYERS[client]:
+                    figures = run_monitor(exe, client, layer, ioc, cfg)
+                    add(client, figures)
+                    log('monitor rep %d %-15s %-6s %s' % (rep + 1, client, layer,
+                                                         _fmt(figures)))
+        loads.append(load_average())
 
-    medians = {c: {k: statistics.median(v) for k, v in figs.items()}
+    medians = {c: {k: statistics.median(x for x in v if x is not None)
+                   for k, v in figs.items() if any(x is not None for x in v)}
                for c, figs in samples.items()}
     return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
-            'config': vars(cfg)}
+            'python_startup_cpu_ms': python_cpu_ms,
+            'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
+            'load_averages': loads, 'config': vars(cfg)}
+
+
+def predicted_over_cap(samples: dict, n: int, cap: float) -> str | None:
+    """Why a connect run of n channels is not started, or None to start it.
+
+    The prediction extrapolates the growth between the two counts below n
+    (never less than linear): a client whose time per channel grows with
+    the count (caproto's does) is stopped before it runs for minutes.
+    """
+    times = {int(k.split('_')[1]): statistics.median(v) for k, v in samples.items()
+             if k.startswith('connect_') and k.endswith('_s') and k.count('_') == 2}
+    known = sorted(m for m in times if m < n)
+    if not known:
+        return None
+    m = known[-1]
+    exponent = 1.0
+    if len(known) > 1 and times[known[-2]] > 0:
+        low = known[-2]
+        exponent = max(1.0, math.log(times[m] / times[low]) / math.log(m / low))
+    predicted = times[m] * (n / m) ** exponent
+    if predicted > cap:
+        return ('%.0f s predicted from %s channels (cap %.0f s)'
+                % (predicted, '{:,}'.format(m), cap))
+    return None
 
 
 def _fmt(figures: dict) -> str:
-    return ' '.join('%s=%.4g' % item for item in figures.items())
+    return ' '.join('%s=%s' % (k, 'n/a' if v is None else '%.4g' % v)
+                    for k, v in figures.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--quick', action='store_true',
                         help='small sizes and one repetition (a smoke test); no report')
     parser.add_argument('--repetitions', type=int, default=None,
-                        help='repetitions of each workload (default 5)')
+                        help='repetitions of the scalar workloads (default 5; scaling and '
+                             'monitors: at most 3)')
     parser.add_argument('--clients', default=','.join(CLIENTS),
                         help='comma-separated subset of %s' % ', '.join(CLIENTS))
     parser.add_argument('--json', type=Path, default=None,
@@ -289,7 +424,15 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Config(args.quick, args.repetitions)
     started = time.perf_counter()
-    data = collect(cfg, clients)
+    # Our own repeater on the run's private port, stopped at the end:
+    # otherwise the first client would start caRepeater from PATH and leave
+    # it running.
+    repeater = start_repeater(shared_repeater_port())
+    try:
+        data = collect(cfg, clients)
+    finally:
+        repeater.terminate()
+        repeater.wait(10)
     data['elapsed_s'] = time.perf_counter() - started
     data['environment'] = report.environment()
     data['labels'] = {c: CLIENTS[c] for c in clients}
@@ -300,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.targets_text(data))
     if not (args.quick or args.no_report):
-        rst, png = report.write_docs(data, ROOT / 'docs')
-        log('wrote %s and %s' % (rst.relative_to(ROOT), png.relative_to(ROOT)))
+        written = report.write_docs(data, ROOT / 'docs')
+        log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
     log('total %.0f s' % data['elapsed_s'])
     return 0

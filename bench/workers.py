@@ -8,16 +8,26 @@ repetition, with the loopback-only environment of the IOC it talks to::
 LIBRARY is ``cachannel`` (the backend comes from ``CACHANNEL_BACKEND``),
 ``pyepics`` or ``caproto``.  MODE is:
 
-``scalars PREFIX N RT_PV RT_CALLS WF_PV WF_COUNT WF_REPS``
+``connect PREFIX N``
     connect and read N scalars (``PREFIX0`` ...) with the library's fastest
-    documented idiom and the resident memory they added, then sequential
-    round trips on RT_PV, then WF_REPS reads of a WF_COUNT-element DOUBLE
-    waveform into numpy.
-``monitor PREFIX N WARMUP WINDOW``
+    documented idiom; the time (wall and process CPU) from the first channel
+    creation to all values in hand and the resident memory the channels and
+    values added.
+``scalars PREFIX N RT_PV RT_CALLS WF_PV WF_COUNT WF_READS``
+    ``connect``, then sequential round trips on RT_PV, then reads of a
+    WF_COUNT-element DOUBLE waveform into numpy: the first read of the
+    process, then WF_READS more the way a script polls an image
+    (``v = read()`` in a loop, so the previous array is alive during each
+    read).
+``monitor LAYER PREFIX N WARMUP WINDOW``
     subscribe to N counter PVs (each increments by one per scan) with a
     trivial callback; after WARMUP seconds count, for WINDOW seconds, the
     events delivered, the events the IOC posted but the client never saw
-    (gaps in the counter), and the process CPU time.
+    (gaps in the counter), and the process CPU time. LAYER ``ca`` is the
+    library's low-level call with plain DOUBLE values, ``object`` the one
+    its documentation shows scripts (for CaChannel
+    ``CaChannel.add_masked_array_event(ca.DBR_TIME_DOUBLE, None, None,
+    callback)``, for pyepics ``epics.PV(name, callback=...)``).
 
 Each mode prints one JSON object on the last line of stdout.  Each library
 gets the same work as the C program ``bench/cbench.c`` does on libca.
@@ -73,32 +83,76 @@ def measure_monitor(counters: Counters, warmup: float, window: float) -> dict:
             'cpu': cpu1 - cpu0, 'wall': wall1 - wall0}
 
 
-def timed_waveform(read, reps: int) -> tuple[list[float], float]:
-    times = []
-    last = 0.0
-    for _ in range(reps):
+def timed_waveform(read, reads: int) -> dict:
+    """The first read of the process, then *reads* more as a polling loop does."""
+    t0 = time.perf_counter()
+    array = read()
+    first = time.perf_counter() - t0
+    steady = []
+    for _ in range(reads):
         t0 = time.perf_counter()
-        array = read()
-        times.append(time.perf_counter() - t0)
-        last = float(array[-1])
-        del array
-    return times, last
+        array = read()  # the previous array is released only now
+        steady.append(time.perf_counter() - t0)
+    return {'waveform_first': first, 'waveform_steady': steady,
+            'waveform_check': float(array[-1])}
+
+
+def timed_connect(connect_read, names) -> dict:
+    rss0 = rss_bytes()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    values = connect_read(names)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    rss1 = rss_bytes()
+    return {'connect_seconds': seconds, 'connect_cpu': cpu,
+            'rss_per_channel': (rss1 - rss0) / len(names),
+            'connect_check': float(values[-1]), 'keep': values}
+
+
+def timed_roundtrip(read, calls: int) -> float:
+    for _ in range(calls // 10 + 1):
+        read()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        read()
+    return (time.perf_counter() - t0) / calls
+
+
+class Library:
+    """The modes every library shares; subclasses supply the library calls."""
+
+    def connect_read(self, names):  # -> the values, in the order of names
+        raise NotImplementedError
+
+    def reader(self, pv, count=None):  # -> a function reading pv once
+        raise NotImplementedError
+
+    def connect(self, names) -> dict:
+        result = timed_connect(self.connect_read, names)
+        del result['keep']
+        return result
+
+    def scalars(self, names, rt_pv, rt_calls, wf_pv, wf_count, wf_reads) -> dict:
+        result = timed_connect(self.connect_read, names)
+        keep = result.pop('keep')  # the channels stay alive, as in a script
+        result['roundtrip_seconds'] = timed_roundtrip(self.reader(rt_pv), rt_calls)
+        result.update(timed_waveform(self.reader(wf_pv, wf_count), wf_reads))
+        del keep
+        return result
 
 
 # --- CaChannel (C or cffi backend) -------------------------------------------
 
-class CaChannelLib:
+class CaChannelLib(Library):
     def __init__(self) -> None:
         from CaChannel import CaChannel, ca
         self.CaChannel = CaChannel
         self.ca = ca
         ca.create_context(True)
 
-    def scalars(self, names, rt_pv, rt_calls, wf_pv, wf_count, wf_reps) -> dict:
+    def connect_read(self, names):
         CaChannel = self.CaChannel
-        result = {}
-        rss0 = rss_bytes()
-        t0 = time.perf_counter()
         # The documentation's "Connect Multiple Channels And Get Values".
         chans = {name: CaChannel(name) for name in names}
         for chan in chans.values():
@@ -109,28 +163,23 @@ class CaChannelLib:
             chan.array_get()
         first.pend_io(TIMEOUT)
         values = {name: chan.getValue() for name, chan in chans.items()}
-        result['connect_seconds'] = time.perf_counter() - t0
-        result['rss_per_channel'] = (rss_bytes() - rss0) / len(names)
-        result['connect_check'] = values[names[-1]]
+        self._keep = chans, values
+        return [values[name] for name in names]
 
-        chan = CaChannel(rt_pv)
+    def reader(self, pv, count=None):
+        chan = self.CaChannel(pv)
         chan.setTimeout(TIMEOUT)
         chan.searchw()
-        for _ in range(rt_calls // 10 + 1):
-            chan.getw()
-        t0 = time.perf_counter()
-        for _ in range(rt_calls):
-            chan.getw()
-        result['roundtrip_seconds'] = (time.perf_counter() - t0) / rt_calls
+        if count is None:
+            return chan.getw
+        import numpy  # noqa: F401  a script asking for numpy arrays has it
+        return lambda: chan.getw(count=count, use_numpy=True)
 
-        wf = CaChannel(wf_pv)
-        wf.setTimeout(TIMEOUT)
-        wf.searchw()
-        result['waveform_seconds'], result['waveform_check'] = timed_waveform(
-            lambda: wf.getw(count=wf_count, use_numpy=True), wf_reps)
-        return result
-
-    def monitor(self, names, warmup, window) -> dict:
+    def monitor(self, layer, names, warmup, window) -> dict:
+        counters = Counters(len(names))
+        on_value = counters.on_value
+        if layer == 'object':
+            return self._monitor_object(names, counters, warmup, window)
         ca = self.ca
         chids = []
         for name in names:
@@ -139,8 +188,6 @@ class CaChannelLib:
         if ca.pend_io(TIMEOUT) != ca.ECA_NORMAL:
             raise RuntimeError('channels did not connect')
         index = {chid: i for i, chid in enumerate(chids)}
-        counters = Counters(len(names))
-        on_value = counters.on_value
 
         def callback(args):
             on_value(index[args['chid']], args['value'])
@@ -152,10 +199,30 @@ class CaChannelLib:
             ca.clear_subscription(evid)
         return result
 
+    def _monitor_object(self, names, counters, warmup, window) -> dict:
+        ca = self.ca
+        on_value = counters.on_value
+        chans = [self.CaChannel(name) for name in names]
+        for chan in chans:
+            chan.search()
+        chans[0].pend_io(TIMEOUT)
+
+        # The documentation's monitor callback: (epics_args, user_args).
+        def callback(epics_args, user_args):
+            on_value(user_args[0], epics_args['pv_value'])
+
+        for i, chan in enumerate(chans):
+            chan.add_masked_array_event(ca.DBR_TIME_DOUBLE, None, None, callback, i)
+        chans[0].flush_io()
+        result = measure_monitor(counters, warmup, window)
+        for chan in chans:
+            chan.clear_event()
+        return result
+
 
 # --- pyepics -----------------------------------------------------------------
 
-class PyepicsLib:
+class PyepicsLib(Library):
     def __init__(self) -> None:
         from epics import ca
         self.ca = ca
@@ -170,36 +237,22 @@ class PyepicsLib:
         ca.poll()
         return chids
 
-    def scalars(self, names, rt_pv, rt_calls, wf_pv, wf_count, wf_reps) -> dict:
+    def connect_read(self, names):
         ca = self.ca
-        result = {}
-        rss0 = rss_bytes()
-        t0 = time.perf_counter()
         chids = self.connect_all(names)
         for chid in chids:
             ca.get(chid, wait=False)
         ca.poll()
-        values = [ca.get_complete(chid, timeout=TIMEOUT) for chid in chids]
-        result['connect_seconds'] = time.perf_counter() - t0
-        result['rss_per_channel'] = (rss_bytes() - rss0) / len(names)
-        result['connect_check'] = values[-1]
+        return [ca.get_complete(chid, timeout=TIMEOUT) for chid in chids]
 
-        chid = ca.create_channel(rt_pv, connect=True, auto_cb=False)
-        for _ in range(rt_calls // 10 + 1):
-            ca.get(chid, timeout=TIMEOUT)
-        t0 = time.perf_counter()
-        for _ in range(rt_calls):
-            ca.get(chid, timeout=TIMEOUT)
-        result['roundtrip_seconds'] = (time.perf_counter() - t0) / rt_calls
-
-        wf = ca.create_channel(wf_pv, connect=True, auto_cb=False)
-        result['waveform_seconds'], result['waveform_check'] = timed_waveform(
-            lambda: ca.get(wf, count=wf_count, as_numpy=True, timeout=TIMEOUT), wf_reps)
-        return result
-
-    def monitor(self, names, warmup, window) -> dict:
+    def reader(self, pv, count=None):
         ca = self.ca
-        chids = self.connect_all(names)
+        chid = ca.create_channel(pv, connect=True, auto_cb=False)
+        if count is None:
+            return lambda: ca.get(chid, timeout=TIMEOUT)
+        return lambda: ca.get(chid, count=count, as_numpy=True, timeout=TIMEOUT)
+
+    def monitor(self, layer, names, warmup, window) -> dict:
         index = {name: i for i, name in enumerate(names)}
         counters = Counters(len(names))
         on_value = counters.on_value
@@ -207,6 +260,17 @@ class PyepicsLib:
         def callback(pvname=None, value=None, **kws):
             on_value(index[pvname], value)
 
+        if layer == 'object':
+            import epics
+            pvs = [epics.PV(name, callback=callback) for name in names]
+            for pv in pvs:
+                pv.wait_for_connection(timeout=TIMEOUT)
+            result = measure_monitor(counters, warmup, window)
+            for pv in pvs:
+                pv.clear_callbacks()
+            return result
+        ca = self.ca
+        chids = self.connect_all(names)
         # create_subscription's return value holds the references libca's
         # callbacks need: keep it.
         subscriptions = [ca.create_subscription(chid, callback=callback) for chid in chids]
@@ -219,7 +283,7 @@ class PyepicsLib:
 
 # --- caproto's threading client ----------------------------------------------
 
-class CaprotoLib:
+class CaprotoLib(Library):
     def __init__(self) -> None:
         from caproto._utils import get_address_list
         from caproto.threading.client import Batch, Context
@@ -236,10 +300,7 @@ class CaprotoLib:
             pv.wait_for_connection(timeout=TIMEOUT)
         return pvs
 
-    def scalars(self, names, rt_pv, rt_calls, wf_pv, wf_count, wf_reps) -> dict:
-        result = {}
-        rss0 = rss_bytes()
-        t0 = time.perf_counter()
+    def connect_read(self, names):
         # caproto's "Batched Requests": one batch of reads, answers stashed
         # by a callback on caproto's thread.
         pvs = self.connect_all(names)
@@ -257,24 +318,17 @@ class CaprotoLib:
                 batch.read(pv, lambda response, name=pv.name: stash(name, response))
         if not done.wait(TIMEOUT):
             raise RuntimeError('caproto: only %d of %d reads arrived' % (len(values), n))
-        result['connect_seconds'] = time.perf_counter() - t0
-        result['rss_per_channel'] = (rss_bytes() - rss0) / n
-        result['connect_check'] = float(values[names[-1]])
+        self._keep = pvs
+        return [values[name] for name in names]
 
-        pv, = self.connect_all([rt_pv])
-        for _ in range(rt_calls // 10 + 1):
-            pv.read()
-        t0 = time.perf_counter()
-        for _ in range(rt_calls):
-            pv.read()
-        result['roundtrip_seconds'] = (time.perf_counter() - t0) / rt_calls
+    def reader(self, pv, count=None):
+        pv, = self.connect_all([pv])
+        if count is None:
+            return pv.read
+        return lambda: pv.read(data_count=count, timeout=TIMEOUT).data
 
-        wf, = self.connect_all([wf_pv])
-        result['waveform_seconds'], result['waveform_check'] = timed_waveform(
-            lambda: wf.read(data_count=wf_count, timeout=TIMEOUT).data, wf_reps)
-        return result
-
-    def monitor(self, names, warmup, window) -> dict:
+    def monitor(self, layer, names, warmup, window) -> dict:
+        # caproto has one API for both layers.
         pvs = self.connect_all(names)
         index = {name: i for i, name in enumerate(names)}
         counters = Counters(len(names))
@@ -295,17 +349,23 @@ class CaprotoLib:
 LIBRARIES = {'cachannel': CaChannelLib, 'pyepics': PyepicsLib, 'caproto': CaprotoLib}
 
 
+def names_of(prefix: str, n: str) -> list[str]:
+    return ['%s%d' % (prefix, i) for i in range(int(n))]
+
+
 def main(argv: list[str]) -> int:
     library, mode, *args = argv
     lib = LIBRARIES[library]()
-    if mode == 'scalars':
-        prefix, n, rt_pv, rt_calls, wf_pv, wf_count, wf_reps = args
-        names = ['%s%d' % (prefix, i) for i in range(int(n))]
-        result = lib.scalars(names, rt_pv, int(rt_calls), wf_pv, int(wf_count), int(wf_reps))
+    if mode == 'connect':
+        prefix, n = args
+        result = lib.connect(names_of(prefix, n))
+    elif mode == 'scalars':
+        prefix, n, rt_pv, rt_calls, wf_pv, wf_count, wf_reads = args
+        result = lib.scalars(names_of(prefix, n), rt_pv, int(rt_calls), wf_pv,
+                             int(wf_count), int(wf_reads))
     elif mode == 'monitor':
-        prefix, n, warmup, window = args
-        names = ['%s%d' % (prefix, i) for i in range(int(n))]
-        result = lib.monitor(names, float(warmup), float(window))
+        layer, prefix, n, warmup, window = args
+        result = lib.monitor(layer, names_of(prefix, n), float(warmup), float(window))
     else:
         raise SystemExit('unknown mode %r' % mode)
     sys.stdout.write(json.dumps(result) + '\n')

@@ -69,7 +69,12 @@ def _numpy() -> Any:
 def _is_ndarray(value: Any) -> bool:
     # No numpy imported: no numpy array can exist.
     numpy = sys.modules.get('numpy')
-    return numpy is not None and isinstance(value, numpy.ndarray)
+    if numpy is None:
+        return False
+    ndarray = getattr(numpy, 'ndarray', None)
+    if ndarray is None:             # another thread is importing it: wait
+        ndarray = _numpy().ndarray
+    return isinstance(value, ndarray)
 
 
 def is_complex(item: Any) -> bool:

@@ -201,12 +201,9 @@ class IOCounter:
             while self.outstanding:
                 if door.closed or _common.shutting_down:
                     break
-                step = WAIT_SLICE
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return _common.ECA_TIMEOUT
-                    step = min(step, remaining)
+                step = _step(deadline, WAIT_SLICE)
+                if step is None:
+                    return _common.ECA_TIMEOUT
                 self._changed.wait(step)
             else:
                 return _common.ECA_NORMAL
@@ -219,15 +216,21 @@ class IOCounter:
             if door.closed or _common.shutting_down:
                 park_if_exiting()
                 return _common.ECA_NOCACTX
-            step = poll
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return _common.ECA_TIMEOUT
-                step = min(step, remaining)
+            step = _step(deadline, poll)
+            if step is None:
+                return _common.ECA_TIMEOUT
             gated(ctx_address, None, lib.ca_pend_event, step)
             poll = min(poll * 2, _POLL_MAX)
         return _common.ECA_NORMAL
+
+
+def _step(deadline: Optional[float], longest: float) -> Optional[float]:
+    """The next slice of a wait: at most *longest*, None once *deadline*
+    (None: never) has passed."""
+    if deadline is None:
+        return longest
+    remaining = deadline - time.monotonic()
+    return min(longest, remaining) if remaining > 0 else None
 
 
 class _Accounts(threading.local):

@@ -220,10 +220,9 @@ ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
 ChannelObject *live_channel(PyObject *obj, int *gone);
 /* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
-/* Marks every channel of rec stale (before its context is destroyed). */
-int channels_mark_stale(ContextObject *rec);
-/* Releases what libca held for every channel of rec (after it is destroyed). */
-int channels_release(ContextObject *rec);
+/* Marks every channel of rec stale (before its context is destroyed), or
+ * with `release` also lets go of what libca held for them (after). */
+int channels_stale(ContextObject *rec, int release);
 PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_clear_channel(PyObject *self, PyObject *arg);
 PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);

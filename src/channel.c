@@ -136,26 +136,19 @@ static PyObject *channels_of(ContextObject *rec)
     return mine;
 }
 
-int channels_mark_stale(ContextObject *rec)
+int channels_stale(ContextObject *rec, int release)
 {
     PyObject *chans = channels_of(rec);
     Py_ssize_t i;
     if (!chans)
         return -1;
-    for (i = 0; i < PyList_GET_SIZE(chans); i++)
-        ((ChannelObject *)PyList_GET_ITEM(chans, i))->valid = 0;
-    Py_DECREF(chans);
-    return 0;
-}
-
-int channels_release(ContextObject *rec)
-{
-    PyObject *chans = channels_of(rec);
-    Py_ssize_t i;
-    if (!chans)
-        return -1;
-    for (i = 0; i < PyList_GET_SIZE(chans); i++)
-        channel_invalidate((ChannelObject *)PyList_GET_ITEM(chans, i));
+    for (i = 0; i < PyList_GET_SIZE(chans); i++) {
+        ChannelObject *chan = (ChannelObject *)PyList_GET_ITEM(chans, i);
+        if (release)
+            channel_invalidate(chan);
+        else
+            chan->valid = 0;
+    }
     Py_DECREF(chans);
     return 0;
 }
@@ -283,8 +276,16 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     chan->valid = 1;
     chan->context = rec;
     Py_INCREF(rec);
-    chan->name = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes),
-                                      "surrogateescape");
+    /* A str name encoded strictly, so decoding would give an equal str:
+     * share the caller's (CaChannel keeps it too) instead of a copy per
+     * channel. */
+    if (PyUnicode_CheckExact(name)) {
+        chan->name = name;
+        Py_INCREF(name);
+    } else {
+        chan->name = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes),
+                                          "surrogateescape");
+    }
     chan->conn_callback = callback == Py_None ? NULL : callback;
     Py_XINCREF(chan->conn_callback);
     chan->access_callback = NULL;

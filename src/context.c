@@ -170,7 +170,7 @@ static PyObject *destroy_record(ContextObject *rec)
     Py_INCREF(rec);
     if (default_context == rec)
         default_context = NULL;
-    if (channels_mark_stale(rec) < 0) {
+    if (channels_stale(rec, 0) < 0) {
         Py_DECREF(rec);
         return NULL;
     }
@@ -187,7 +187,7 @@ static PyObject *destroy_record(ContextObject *rec)
     Py_BEGIN_ALLOW_THREADS
     ca_context_destroy();
     Py_END_ALLOW_THREADS
-    if (channels_release(rec) < 0) {
+    if (channels_stale(rec, 1) < 0) {
         Py_DECREF(rec);
         return NULL;
     }

@@ -131,14 +131,20 @@ static int set_alarm(PyObject *d, long status, long severity)
     return set_item(d, K_severity, enum_member(Severity_members, severity));
 }
 
+/* Built item by item: a monitor of a TIME type makes one for every event,
+ * and Py_BuildValue would parse its format string each time. */
 static int set_stamp(PyObject *d, const epicsTimeStamp *stamp)
 {
-    double seconds = (double)stamp->secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH;
-    PyObject *s = Py_BuildValue(
-        "{O:K,O:k,O:d}",
-        keys[K_seconds], (unsigned long long)stamp->secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH,
-        keys[K_nanoseconds], (unsigned long)stamp->nsec,
-        keys[K_timestamp], seconds + stamp->nsec * 1e-9);
+    unsigned long long seconds = (unsigned long long)stamp->secPastEpoch +
+                                 POSIX_TIME_AT_EPICS_EPOCH;
+    PyObject *s = PyDict_New();
+    if (!s ||
+        set_item(s, K_seconds, PyLong_FromUnsignedLongLong(seconds)) < 0 ||
+        set_item(s, K_nanoseconds, PyLong_FromUnsignedLong(stamp->nsec)) < 0 ||
+        set_item(s, K_timestamp, PyFloat_FromDouble((double)seconds + stamp->nsec * 1e-9)) < 0) {
+        Py_XDECREF(s);
+        return -1;
+    }
     return set_item(d, K_stamp, s);
 }
 

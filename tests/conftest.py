@@ -11,6 +11,8 @@ Fixtures:
   the ports in os.environ.  Its output is shown at the end of a failed run.
 * ``ca_backend`` (parametrized 'c', 'caffi'): the full ``ca`` namespace of
   one backend, from ``CaChannel.ca.load_backend(name)``.
+* ``object_layer``: the same, with the object layer set to use it through
+  ``CACHANNEL_BACKEND``, as users select a backend.
 * ``ca_module``: ``CaChannel.ca`` itself, with the backend it selected.
 """
 
@@ -96,6 +98,14 @@ def ca_backend(request: pytest.FixtureRequest) -> ModuleType:
         if os.environ.get('CI'):
             pytest.fail(f'backend {request.param!r} not available in CI: {exc}')
         pytest.skip(f'backend {request.param!r} not available: {exc}')
+
+
+@pytest.fixture
+def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The object layer (CaChannel, epicsPV, util) on *ca_backend*, chosen
+    the way users choose it: ``CACHANNEL_BACKEND``."""
+    monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
+    return ca_backend
 
 
 @pytest.fixture

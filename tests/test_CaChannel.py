@@ -8,7 +8,6 @@ backend they were created with).
 
 from __future__ import annotations
 
-import sys
 import threading
 from types import ModuleType
 from typing import Any, List
@@ -18,13 +17,8 @@ import pytest
 import CaChannel as package
 from CaChannel import CaChannel, CaChannelException
 
-_module = sys.modules['CaChannel.CaChannel']
 
 
-@pytest.fixture
-def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.setattr(_module, 'ca', ca_backend)
-    return ca_backend
 
 
 def connected(name: str) -> CaChannel:

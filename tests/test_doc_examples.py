@@ -25,9 +25,7 @@ from __future__ import annotations
 import doctest
 import gc
 import io
-import sys
 import threading
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict
@@ -104,11 +102,6 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
     return report.getvalue() if failed else ''
 
 
-@pytest.fixture
-def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Make the object layer use *ca_backend* for this test."""
-    monkeypatch.setattr(sys.modules['CaChannel.CaChannel'], 'ca', ca_backend)
-    return ca_backend
 
 
 @pytest.mark.parametrize('name', sorted(FILES))

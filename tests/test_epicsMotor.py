@@ -7,7 +7,6 @@ at dial -150 and +150.
 
 from __future__ import annotations
 
-import sys
 import time
 from types import ModuleType
 from typing import Any
@@ -28,7 +27,7 @@ NAME = 'sim:m1'
 @pytest.fixture
 def motor(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch,
           motor_simulator: Any) -> epicsMotor:
-    monkeypatch.setattr(sys.modules['CaChannel.CaChannel'], 'ca', ca_backend)
+    monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
     motor_sim.reset_motor(NAME)
     return epicsMotor(NAME)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 
 import pytest
@@ -11,10 +10,6 @@ from CaChannel import CaChannelException
 from CaChannel.epicsPV import epicsPV
 
 
-@pytest.fixture
-def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.setattr(sys.modules['CaChannel.CaChannel'], 'ca', ca_backend)
-    return ca_backend
 
 
 def test_constructor_waits_by_default(object_layer: ModuleType) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from types import ModuleType
@@ -15,7 +14,7 @@ from CaChannel import CaChannelException, util
 
 @pytest.fixture
 def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(sys.modules['CaChannel.CaChannel'], 'ca', ca_backend)
+    monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
     util._channel_.clear()  # cached channels belong to the other backend
     yield ca_backend
     for chan in util._channel_.values():
