@@ -222,7 +222,7 @@ setup(
         'Typing :: Typed',
     ],
     python_requires='>=%s' % PYTHONS[0],
-    packages=['CaChannel', 'caffi_backend'],
+    packages=['CaChannel', 'CaChannel.testing', 'caffi_backend'],
     package_data={'CaChannel': ['*.pyi', 'py.typed', 'demo.db']},
     py_modules=['epicsPV', 'epicsMotor', 'ca'],
     ext_modules=[Extension('CaChannel._ca', SOURCES, optional=True)],
@@ -245,8 +245,8 @@ setup(
             # the source tree first, which holds no compiled extension.
             'cachannel-demo = CaChannel.demo:main',
         ],
-        # The softioc_db fixture of CaChannel.testing for every pytest run.
-        'pytest11': ['cachannel = CaChannel.testing'],
+        # The softioc fixture of CaChannel.testing for every pytest run.
+        'pytest11': ['cachannel = CaChannel.testing.plugin'],
     },
     zip_safe=False,
 )

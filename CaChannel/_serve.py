@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .testing import SoftIoc, shared_repeater_port, start_repeater
+from .testing import SoftIoc, shared_repeater_port, start_repeater, stop_process
 
 # What a CA client needs to find the IOC (the rest are server settings).
 CLIENT_VARIABLES = ('EPICS_CA_AUTO_ADDR_LIST', 'EPICS_CA_ADDR_LIST', 'EPICS_CA_NAME_SERVERS',
@@ -104,5 +104,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             report.flush()
             return _serve_forever(ioc)
     finally:
-        repeater.terminate()
-        repeater.wait()
+        stop_process(repeater)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import time
 
-from .testing import SoftIoc, apply_loopback_environ, shared_repeater_port, start_repeater
+from .testing import (SoftIoc, apply_loopback_environ, shared_repeater_port, start_repeater,
+                      stop_process)
 
 DEMO_DB = os.path.join(os.path.dirname(__file__), 'demo.db')
 
@@ -76,8 +77,7 @@ def main() -> None:
             print('softIoc running on 127.0.0.1:%d' % ioc.port)
             tour()
     finally:
-        repeater.terminate()
-        repeater.wait()
+        stop_process(repeater)
     print('\nsoftIoc stopped. Tour done.')
 
 

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 from CaChannel.testing import (SoftIoc, free_port, loopback_environ, shared_repeater_port,
-                               start_repeater)
+                               start_repeater, stop_process)
 
 from . import report
 
@@ -431,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = collect(cfg, clients)
     finally:
-        repeater.terminate()
-        repeater.wait(10)
+        stop_process(repeater, 10)
     data['elapsed_s'] = time.perf_counter() - started
     data['environment'] = report.environment()
     data['labels'] = {c: CLIENTS[c] for c in clients}

@@ -150,13 +150,9 @@ class BadServer:
         raise RuntimeError(f'bad server not listening on {self.port} after {timeout} s')
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from CaChannel.testing import stop_process
+        if self.proc is not None:
+            stop_process(self.proc)
         if self.proc is not None and self.proc.stdout is not None:
             self.log = self.proc.stdout.read()
             self.proc.stdout.close()

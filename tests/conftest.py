@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from CaChannel.testing import (SoftIoc, apply_loopback_environ, free_port, loopback_environ,
-                               start_repeater)
+                               start_repeater, stop_process)
 
 CATEST_DB = Path(__file__).parent / 'ioc' / 'catest.db'
 
@@ -36,7 +36,7 @@ BACKENDS = ['c', 'caffi']
 
 # Where the session IOC's output is kept for pytest_terminal_summary.
 _ioc_log_key = pytest.StashKey[str]()
-_repeater_key = pytest.StashKey['subprocess.Popen[bytes]']()
+_repeater_key = pytest.StashKey[subprocess.Popen[bytes]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,12 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     repeater = config.stash.get(_repeater_key, None)
     if repeater is not None:
-        repeater.terminate()
-        try:
-            repeater.wait(5)
-        except subprocess.TimeoutExpired:
-            repeater.kill()
-            repeater.wait()
+        stop_process(repeater)
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -123,13 +123,9 @@ class MotorSimulator:
         return ''.join(self._output)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from CaChannel.testing import stop_process
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> 'MotorSimulator':

@@ -27,7 +27,7 @@ from typing import Iterator, List, Optional
 
 import pytest
 
-from CaChannel.testing import LOOPBACK, _bindable
+from CaChannel.testing import LOOPBACK, port_is_free, start_repeater, stop_process
 
 BIN = Path(sys.executable).parent
 TIMESTAMP = r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}'
@@ -59,24 +59,14 @@ def assert_no_repeater_warning(stderr: str) -> None:
 @pytest.fixture(scope='module', autouse=True)
 def repeater() -> Iterator[Optional[subprocess.Popen]]:
     port = int(os.environ['EPICS_CA_REPEATER_PORT'])
-    if not _bindable(port):
+    if not port_is_free(port):
         yield None  # a repeater (ours, spawned by libca) is already there
         return
-    proc = subprocess.Popen([sys.executable, '-m', 'CaChannel.repeater'],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 10
-    while _bindable(port) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_repeater(port)
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_environment_is_loopback() -> None:

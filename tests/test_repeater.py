@@ -13,13 +13,13 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator, List
 
 import pytest
 
-from CaChannel.testing import LOOPBACK, _bindable, free_port, loopback_environ
+from CaChannel.testing import (LOOPBACK, free_port, loopback_environ, stop_process,
+                               wait_until_bound)
 
 _HEADER = struct.Struct('!HHHHII')
 _REPEATER_CONFIRM = 17
@@ -43,19 +43,12 @@ def repeater(request: pytest.FixtureRequest) -> Iterator[int]:
     proc = subprocess.Popen(repeater_command(), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 15
-        while _bindable(port):
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, 'caRepeater never bound its port'
-            time.sleep(0.05)
+        bound = wait_until_bound(port, proc, timeout=15)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert bound, 'caRepeater never bound its port'
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_repeater_confirms_registration(repeater: int) -> None:

@@ -44,11 +44,12 @@ def _stop():
     # The clients first: libca would report the IOC's disappearance as a
     # "Virtual circuit disconnect" if their channels were still open.
     import sys
+
+    from CaChannel.testing import stop_process
     ca = sys.modules.get('CaChannel.ca')
     try:
         if ca is not None and hasattr(ca._backend_module, '_shutdown'):
             ca._backend_module._shutdown()
     finally:
         _ioc.stop()
-        _repeater.terminate()
-        _repeater.wait()
+        stop_process(_repeater)
