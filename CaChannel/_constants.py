@@ -430,10 +430,9 @@ ALARM_NSTATUS: int = len(AlarmCondition)
 # ---------------------------------------------------------------------------
 # Plain constants with the C names. They are written out one by one, not
 # generated, so that readers, IDEs and type checkers see every name;
-# tests/test_constants.py checks that they agree with the enums. Each is
-# public: __all__ takes every name this section defines.
-
-_names_before_aliases = set(globals())
+# tests/test_constants.py checks that they agree with the enums and that
+# __all__ below lists exactly the names this module defines (type checkers
+# need the list written out to see them through ``from ... import *``).
 
 # caerr.h
 CA_K_INFO = CA_K.INFO
@@ -620,8 +619,53 @@ SIMM_ALARM = AlarmCondition.Simm
 READ_ACCESS_ALARM = AlarmCondition.ReadAccess
 WRITE_ACCESS_ALARM = AlarmCondition.WriteAccess
 
-__all__ += sorted(set(globals()) - _names_before_aliases - {'_names_before_aliases'})
-del _names_before_aliases
+__all__ += [
+    'CA_K_INFO', 'CA_K_ERROR', 'CA_K_SUCCESS', 'CA_K_WARNING', 'CA_K_SEVERE',
+    'CA_K_FATAL',
+    'ECA_NORMAL', 'ECA_MAXIOC', 'ECA_UKNHOST', 'ECA_UKNSERV', 'ECA_SOCK',
+    'ECA_CONN', 'ECA_ALLOCMEM', 'ECA_UKNCHAN', 'ECA_UKNFIELD', 'ECA_TOLARGE',
+    'ECA_TIMEOUT', 'ECA_NOSUPPORT', 'ECA_STRTOBIG', 'ECA_DISCONNCHID',
+    'ECA_BADTYPE', 'ECA_CHIDNOTFND', 'ECA_CHIDRETRY', 'ECA_INTERNAL',
+    'ECA_DBLCLFAIL', 'ECA_GETFAIL', 'ECA_PUTFAIL', 'ECA_ADDFAIL',
+    'ECA_BADCOUNT', 'ECA_BADSTR', 'ECA_DISCONN', 'ECA_DBLCHNL',
+    'ECA_EVDISALLOW', 'ECA_BUILDGET', 'ECA_NEEDSFP', 'ECA_OVEVFAIL',
+    'ECA_BADMONID', 'ECA_NEWADDR', 'ECA_NEWCONN', 'ECA_NOCACTX',
+    'ECA_DEFUNCT', 'ECA_EMPTYSTR', 'ECA_NOREPEATER', 'ECA_NOCHANMSG',
+    'ECA_DLCKREST', 'ECA_SERVBEHIND', 'ECA_NOCAST', 'ECA_BADMASK',
+    'ECA_IODONE', 'ECA_IOINPROGRESS', 'ECA_BADSYNCGRP', 'ECA_PUTCBINPROG',
+    'ECA_NORDACCESS', 'ECA_NOWTACCESS', 'ECA_ANACHRONISM',
+    'ECA_NOSEARCHADDR', 'ECA_NOCONVERT', 'ECA_BADCHID', 'ECA_BADFUNCPTR',
+    'ECA_ISATTACHED', 'ECA_UNAVAILINSERV', 'ECA_CHANDESTROY',
+    'ECA_BADPRIORITY', 'ECA_NOTTHREADED', 'ECA_16KARRAYCLIENT',
+    'ECA_CONNSEQTMO', 'ECA_UNRESPTMO',
+    'DBF_STRING', 'DBF_INT', 'DBF_SHORT', 'DBF_FLOAT', 'DBF_ENUM',
+    'DBF_CHAR', 'DBF_LONG', 'DBF_DOUBLE', 'DBF_NO_ACCESS',
+    'DBR_STRING', 'DBR_INT', 'DBR_SHORT', 'DBR_FLOAT', 'DBR_ENUM',
+    'DBR_CHAR', 'DBR_LONG', 'DBR_DOUBLE',
+    'DBR_STS_STRING', 'DBR_STS_INT', 'DBR_STS_SHORT', 'DBR_STS_FLOAT',
+    'DBR_STS_ENUM', 'DBR_STS_CHAR', 'DBR_STS_LONG', 'DBR_STS_DOUBLE',
+    'DBR_TIME_STRING', 'DBR_TIME_INT', 'DBR_TIME_SHORT', 'DBR_TIME_FLOAT',
+    'DBR_TIME_ENUM', 'DBR_TIME_CHAR', 'DBR_TIME_LONG', 'DBR_TIME_DOUBLE',
+    'DBR_GR_STRING', 'DBR_GR_INT', 'DBR_GR_SHORT', 'DBR_GR_FLOAT',
+    'DBR_GR_ENUM', 'DBR_GR_CHAR', 'DBR_GR_LONG', 'DBR_GR_DOUBLE',
+    'DBR_CTRL_STRING', 'DBR_CTRL_INT', 'DBR_CTRL_SHORT', 'DBR_CTRL_FLOAT',
+    'DBR_CTRL_ENUM', 'DBR_CTRL_CHAR', 'DBR_CTRL_LONG', 'DBR_CTRL_DOUBLE',
+    'DBR_PUT_ACKT', 'DBR_PUT_ACKS', 'DBR_STSACK_STRING', 'DBR_CLASS_NAME',
+    'DBE_VALUE', 'DBE_LOG', 'DBE_ARCHIVE', 'DBE_ALARM', 'DBE_PROPERTY',
+    'cs_never_conn', 'cs_prev_conn', 'cs_conn', 'cs_closed',
+    'cs_never_search',
+    'CA_OP_GET', 'CA_OP_PUT', 'CA_OP_CREATE_CHANNEL', 'CA_OP_SEARCH',
+    'CA_OP_ADD_EVENT', 'CA_OP_CLEAR_EVENT', 'CA_OP_OTHER', 'CA_OP_CONN_UP',
+    'CA_OP_CONN_DOWN',
+    'CA_PRIORITY_MAX', 'CA_PRIORITY_MIN', 'CA_PRIORITY_DEFAULT',
+    'CA_PRIORITY_DB_LINKS', 'CA_PRIORITY_ARCHIVE', 'CA_PRIORITY_OPI',
+    'NO_ALARM', 'MINOR_ALARM', 'MAJOR_ALARM', 'INVALID_ALARM',
+    'READ_ALARM', 'WRITE_ALARM', 'HIHI_ALARM', 'HIGH_ALARM', 'LOLO_ALARM',
+    'LOW_ALARM', 'STATE_ALARM', 'COS_ALARM', 'COMM_ALARM', 'TIMEOUT_ALARM',
+    'HW_LIMIT_ALARM', 'CALC_ALARM', 'SCAN_ALARM', 'LINK_ALARM',
+    'SOFT_ALARM', 'BAD_SUB_ALARM', 'UDF_ALARM', 'DISABLE_ALARM',
+    'SIMM_ALARM', 'READ_ACCESS_ALARM', 'WRITE_ACCESS_ALARM',
+]
 
 
 # ---------------------------------------------------------------------------
