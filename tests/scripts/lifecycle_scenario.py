@@ -54,8 +54,22 @@ def connected(name: str) -> CaChannel:
 
 
 def stop_ioc() -> None:
-    """The IOC stops answering (SIGSTOP): a request then never completes."""
+    """The IOC stops answering (SIGSTOP): a request then never completes.
+
+    Returns once every thread of the IOC is seen stopped: a signal is
+    delivered asynchronously, and a thread still running could answer.
+    """
     os.kill(IOC_PID, signal.SIGSTOP)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir(f'/proc/{IOC_PID}/task'):
+            with open(f'/proc/{IOC_PID}/task/{task}/stat') as stat:
+                states.append(stat.read().rsplit(')', 1)[1].split()[0])
+        if all(state in ('T', 't') for state in states):
+            return
+        time.sleep(0.01)
+    raise SystemExit(f'IOC {IOC_PID} did not stop: thread states {states}')
 
 
 # ---------------------------------------------------------------------------
