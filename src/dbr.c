@@ -562,7 +562,12 @@ static int put_real(PyObject *item, int plain, char *out)
         return -1;
     if (plain == DBR_FLOAT) {
         if (isfinite(d) && fabs(d) > FLT_MAX) {
-            PyErr_Format(PyExc_OverflowError, "%g is out of range for DBR_FLOAT", d);
+            /* PyErr_Format has no %g (3.12 refuses it): the float's repr. */
+            PyObject *shown = PyFloat_FromDouble(d);
+            if (shown) {
+                PyErr_Format(PyExc_OverflowError, "%R is out of range of DBR_FLOAT", shown);
+                Py_DECREF(shown);
+            }
             return -1;
         }
         *(dbr_float_t *)out = (dbr_float_t)d;
