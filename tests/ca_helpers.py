@@ -12,7 +12,8 @@ Every test of ``tests/test_ca_*.py`` takes the ``ca_backend`` fixture of
 * :func:`get_value`, :func:`get_callback`, :func:`put_wait`: one get or put,
   checked for its status, waited for with a short timeout;
 * :func:`run_in_thread`: run a function in a fresh Python thread and hand its
-  result (or exception) back to the test.
+  result (or exception) back to the test;
+* :data:`LOOPBACK_NAMES`: what libca may call the loopback server.
 
 Timeouts are short (the IOC is on the loopback) but generous enough for a
 loaded CI machine; nothing here asserts on speed.
@@ -20,12 +21,28 @@ loaded CI machine; nothing here asserts on speed.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from types import ModuleType
 from typing import Any, Callable
 
 import pytest
+
+def _loopback_names() -> frozenset:
+    names = {'127.0.0.1'}
+    try:
+        name, aliases, _ = socket.gethostbyaddr('127.0.0.1')
+        names.update([name] + aliases)
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+#: libca names a circuit by its dotted address until an asynchronous reverse
+#: lookup (its hostNameCache) replaces that with the host's name, so a host
+#: name read at any moment is one of these.
+LOOPBACK_NAMES = _loopback_names()
 
 #: Seconds allowed for a connection, a get or a put on the loopback IOC.
 TIMEOUT = 5.0

@@ -15,7 +15,8 @@ them with SIGINT, which both must die of.
 
 The differences docs/tools.rst lists are the only ones accepted, each named
 by the cases that show it: the help text (our own words, base's stream and
-exit status) and the exit status of a write the server refused.
+exit status) and the exit status of a write the server refused.  cainfo's
+"Host:" may name the loopback server by address or by name on either side.
 
 Without the oracle folder or a C compiler the module is skipped, saying why.
 """
@@ -37,6 +38,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import pytest
 
 from CaChannel.testing import SoftIoc
+from ca_helpers import LOOPBACK_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLITEST_DB = Path(__file__).parent / 'ioc' / 'clitest.db'
@@ -55,6 +57,9 @@ ARRAYS = [WD, WC, WU, WL, WS, WSTR]
 STAMP = re.compile(rb'()(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{6})')
 BANNER_TIME = re.compile(rb'(Current Time: )(\w{3} \w{3} \d\d \d{4} \d\d:\d\d:\d\d)\.(\d{9})')
 CLIENT_DIFF = re.compile(rb'\( *[+-]\d+\.\d{6}\)')
+#: cainfo's server, which libca may name by address or by name (LOOPBACK_NAMES).
+HOST_LINE = re.compile(rb'(    Host: +)(\S+)(:\d+\n)')
+LOOPBACK = tuple(name.encode() for name in LOOPBACK_NAMES)
 
 
 def find_oracle() -> Optional[Path]:
@@ -436,6 +441,8 @@ def normalise(text: bytes, start: float, end: float, case: Case) -> bytes:
     text = BANNER_TIME.sub(lambda m: replace(m, '%a %b %d %Y %H:%M:%S'), text)
     if case.client_clock:
         text = CLIENT_DIFF.sub(b'(<client clock>)', text)
+    text = HOST_LINE.sub(lambda m: m.group(1) + b'<loopback>' + m.group(3)
+                         if m.group(2) in LOOPBACK else m.group(), text)
     return text
 
 
