@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -90,7 +91,7 @@ def ca_backend(request: pytest.FixtureRequest) -> ModuleType:
     from CaChannel import ca
 
     try:
-        return ca.load_backend(request.param)
+        backend = ca.load_backend(request.param)
     except ImportError as exc:
         # Only a backend that cannot be imported (not built yet, libca not
         # found) is skipped on a developer's machine; CI must test both, so
@@ -98,6 +99,37 @@ def ca_backend(request: pytest.FixtureRequest) -> ModuleType:
         if os.environ.get('CI'):
             pytest.fail(f'backend {request.param!r} not available in CI: {exc}')
         pytest.skip(f'backend {request.param!r} not available: {exc}')
+    keep_circuit_open(backend)
+    return backend
+
+
+#: backend name -> (the main thread's context, a channel to the session IOC)
+_circuit_keepers: Dict[str, Tuple[Any, Any]] = {}
+
+
+def keep_circuit_open(backend: ModuleType) -> None:
+    """Keep one channel to the session IOC in the main thread's context.
+
+    libca closes a circuit when its last channel is cleared.  A search reply
+    that arrives while it closes installs the new channel on the closing
+    circuit (``cac::findOrCreateVirtCircuit`` hands back a circuit that is no
+    longer alive), which then reports "Virtual circuit disconnect", and libca's
+    disconnect governor delays the channel's next search by seconds.  Tests
+    clear their channels one after another, so about one run in two lost a
+    connection that way; with a channel held here the circuit never closes.
+    No context is made here: the first test of the main thread makes it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    context = backend.current_context()
+    if context is None:
+        return
+    held = _circuit_keepers.get(backend.backend)
+    if held is not None and held[0] == context:
+        return
+    status, chid = backend.create_channel('catest')
+    if status == backend.ECA.NORMAL and backend.pend_io(5.0) == backend.ECA.NORMAL:
+        _circuit_keepers[backend.backend] = (context, chid)
 
 
 @pytest.fixture

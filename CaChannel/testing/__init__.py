@@ -34,7 +34,7 @@ Typical use in a ``conftest.py``::
 
     @pytest.fixture(scope='session')
     def ioc():
-        with SoftIoc('tests/ioc/catest.db') as ioc:   # port from os.environ
+        with SoftIoc('tests/ioc/catest.db', env=os.environ) as ioc:   # the ports above
             yield ioc
 
 or simply ``ioc = softioc_fixture('tests/ioc/catest.db')``.
