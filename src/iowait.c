@@ -131,7 +131,10 @@ static PyObject *event_key, *accounts_key;
 static void event_capsule_destroy(PyObject *capsule)
 {
     epicsEventId event = PyCapsule_GetPointer(capsule, "CaChannel._ca.event");
-    if (event)
+    /* At exit Python clears the thread states of daemon threads while they
+     * are still parked on their events: destroying one then fails ("mutex
+     * busy"), so the process's end takes them instead. */
+    if (event && !shutting_down)
         epicsEventDestroy(event);
 }
 

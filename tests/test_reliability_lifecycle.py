@@ -236,6 +236,8 @@ def test_exit(lc_ioc, backend, name):
         assert took < EXIT_WITHIN, (took, outcome.report())
         # Daemon threads are stopped, not handed errors to raise at exit.
         assert 'Traceback' not in outcome.stderr, outcome.report()
+        # Nor is anything a parked thread still holds torn down under it.
+        assert 'failed' not in outcome.stderr, outcome.report()
     facts = outcomes[0][0].result
     if name.startswith('callback_holds'):
         assert facts['events'] >= 5, facts
