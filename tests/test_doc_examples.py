@@ -75,6 +75,11 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
 
     def run() -> None:
         ca_view.create_context(preemptive)
+        # The examples drop a channel and make the next at once; a channel
+        # held here keeps libca from attaching that one to a closing circuit
+        # (docs/threads.rst, "A libca race").
+        keeper = ca_view.create_channel('catest')[1]
+        ca_view.pend_io(5.0)
         try:
             parser = doctest.DocTestParser()
             test = parser.get_doctest(path.read_text(), _globs(ca_view), path.name, str(path), 0)
@@ -89,6 +94,7 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
                 chan.clear_channel()
             util._channel_.clear()
             gc.collect()
+            ca_view.clear_channel(keeper)
             ca_view.destroy_context()
 
     thread = threading.Thread(target=run, name='doctest-' + path.stem)
