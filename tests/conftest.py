@@ -127,9 +127,9 @@ def keep_circuit_open(backend: ModuleType) -> None:
     held = _circuit_keepers.get(backend.backend)
     if held is not None and held[0] == context:
         return
-    status, chid = backend.create_channel('catest')
-    if status == backend.ECA.NORMAL and backend.pend_io(5.0) == backend.ECA.NORMAL:
-        _circuit_keepers[backend.backend] = (context, chid)
+    from ca_helpers import connect
+
+    _circuit_keepers[backend.backend] = (context, connect(backend, 'catest'))
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from typing import Any, Dict
 import pytest
 
 import motor_sim
+from ca_helpers import connect
 
 motor_sim.reserve_port()  # before any CA context reads EPICS_CA_ADDR_LIST
 
@@ -78,8 +79,7 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
         # The examples drop a channel and make the next at once; a channel
         # held here keeps libca from attaching that one to a closing circuit
         # (docs/threads.rst, "A libca race").
-        keeper = ca_view.create_channel('catest')[1]
-        ca_view.pend_io(5.0)
+        keeper = connect(ca_view, 'catest')
         try:
             parser = doctest.DocTestParser()
             test = parser.get_doctest(path.read_text(), _globs(ca_view), path.name, str(path), 0)

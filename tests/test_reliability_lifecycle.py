@@ -51,7 +51,7 @@ LIBCA_CIRCUIT_RACE = 'Virtual circuit disconnect'
 
 BAD_TEXT = re.compile(r'Fatal Python error|Segmentation fault|Aborted|core dumped|'
                       r'std::|terminate called|Assertion|SystemError|'
-                      r'Exception ignored', re.IGNORECASE)
+                      r'Exception ignored|pthread_\w+ failed', re.IGNORECASE)
 
 
 def _database() -> str:
@@ -245,8 +245,6 @@ def test_exit(lc_ioc, backend, name):
         assert took < EXIT_WITHIN, (took, outcome.report())
         # Daemon threads are stopped, not handed errors to raise at exit.
         assert 'Traceback' not in outcome.stderr, outcome.report()
-        # Nor is anything a parked thread still holds torn down under it.
-        assert 'failed' not in outcome.stderr, outcome.report()
     facts = outcomes[0][0].result
     if name.startswith('callback_holds'):
         assert facts['events'] >= 5, facts
