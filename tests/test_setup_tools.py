@@ -1,5 +1,6 @@
 """The set-up helpers a new user meets: ``python -m CaChannel.testing serve``
-(the tutorial's PVs on loopback) and ``python -m CaChannel --version``.
+(the tutorial's PVs on loopback), ``python -m CaChannel --version``, and the
+warning of an install whose C extension cannot load.
 
 Each runs as users run it, in a fresh interpreter.
 """
@@ -97,3 +98,98 @@ def test_base_release_of_a_file_without_one(tmp_path: Path) -> None:
     assert _libpath.epics_base_version(str(other)) == 'unknown'
     assert _libpath.epics_base_version(str(tmp_path / 'missing.so')) == 'unknown'
     assert _libpath.epics_base_version(None) == 'unknown'
+
+
+# Imported first by every interpreter started with it on PYTHONPATH: the C
+# extension cannot be imported, and the build record says what an install
+# without a compiler records (the compiler's failure, naming its temporary
+# files), so CaChannel.ca falls back as it does after such an install. It
+# writes the backend chosen to the file CACHANNEL_TEST_BACKEND_FILE names.
+NO_EXTENSION = """
+import atexit, os, sys, types
+sys.modules['CaChannel._ca'] = None
+record = types.ModuleType('CaChannel._build_config')
+record.EPICS = record.EPICS_BASE = record.LIBCA = record.LIBCOM = None
+record.NOT_BUILT = ("Command '['/bin/false', '-E', '-o', '/tmp/tmpgone/eval_macros_out.c']' "
+                    "returned non-zero exit status 1")
+sys.modules['CaChannel._build_config'] = record
+
+@atexit.register
+def _tell_backend():
+    ca = sys.modules.get('CaChannel.ca')
+    with open(os.environ['CACHANNEL_TEST_BACKEND_FILE'], 'w') as out:
+        out.write(ca.backend if ca is not None else 'none')
+"""
+
+
+def without_extension(tmp_path: Path, **extra: str) -> tuple:
+    """The environment of an interpreter whose C extension cannot load, and
+    the file where it records the backend it ran on."""
+    site = tmp_path / 'no_extension'
+    site.mkdir()
+    (site / 'sitecustomize.py').write_text(NO_EXTENSION)
+    told = tmp_path / 'backend.txt'
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get('PYTHONPATH')]))
+    env = dict(os.environ)
+    env.pop('CACHANNEL_BACKEND', None)
+    env.update(PYTHONPATH=path, CACHANNEL_TEST_BACKEND_FILE=str(told), **extra)
+    return env, told
+
+
+# Two ways a script first needs the ca layer: importing it, or the first
+# call of the object layer, which imports it on demand.
+USER_SCRIPTS = {
+    'import': ('import os\n\nfrom CaChannel import ca\nprint(ca.backend)\n', 3),
+    'first call': ('from CaChannel import CaChannel\n\nchan = CaChannel("catest")\n'
+                   'chan.searchw()\nprint(chan.getw())\n', 4),
+}
+
+
+@pytest.mark.parametrize('how', sorted(USER_SCRIPTS))
+def test_fallback_warning_names_the_users_line_and_the_remedy(tmp_path: Path, how: str) -> None:
+    text, line = USER_SCRIPTS[how]
+    script = tmp_path / 'example.py'
+    script.write_text(text)
+    env, told = without_extension(tmp_path)
+    result = run([sys.executable, str(script)], env=env, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert told.read_text() == 'caffi'
+    warning = result.stderr.splitlines()[0]
+    assert warning.startswith('%s:%d: RuntimeWarning: ' % (script, line)), result.stderr
+    assert 'Install a C compiler and reinstall CaChannel' in warning, warning
+    assert 'set CACHANNEL_BACKEND=caffi to choose the cffi backend and silence' in warning
+    # The build's temporary files are gone: the warning does not name them.
+    assert 'tmpgone' not in result.stderr and 'eval_macros' not in result.stderr
+    assert result.stderr.count('RuntimeWarning') == 1, result.stderr
+
+
+def test_fallback_chosen_with_the_variable_is_quiet(tmp_path: Path) -> None:
+    script = tmp_path / 'example.py'
+    script.write_text(USER_SCRIPTS['import'][0])
+    env, told = without_extension(tmp_path, CACHANNEL_BACKEND='caffi')
+    result = run([sys.executable, '-W', 'error', str(script)], env=env, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'caffi' and told.read_text() == 'caffi'
+    assert result.stderr == ''
+
+
+def console_script(name: str) -> str:
+    # Installed beside the interpreter by pip (venv bin/ or Scripts/).
+    path = Path(sys.executable).parent / name
+    assert path.exists(), '%s is not installed beside %s' % (name, sys.executable)
+    return str(path)
+
+
+@pytest.mark.parametrize('spelling', ['console script', 'python -m CaChannel'])
+def test_console_tools_are_quiet_about_the_fallback(tmp_path: Path, spelling: str) -> None:
+    """A caget in a shell script prints what base's caget prints, nothing more."""
+    if spelling == 'console script':
+        command = [console_script('caget')]
+    else:
+        command = [sys.executable, '-m', 'CaChannel', 'caget']
+    env, told = without_extension(tmp_path)
+    result = run(command + ['-w', '5', 'catest'], env=env, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert told.read_text() == 'caffi'
+    assert result.stdout.split()[0] == 'catest', result.stdout
+    assert result.stderr == ''
