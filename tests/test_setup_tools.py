@@ -65,6 +65,76 @@ def test_serve_another_database_with_macros(tmp_path: Path) -> None:
     assert result.stdout.strip() == '42'
 
 
+def test_serve_refuses_a_port_already_served(ioc) -> None:
+    """Never 'serving on PORT' while its IOC took another port."""
+    result = run([sys.executable, '-m', 'CaChannel.testing', 'serve', '-p', str(ioc.port),
+                  '--', sys.executable, '-c', 'print("ran")'])
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ''  # the command did not run
+    assert result.stderr == ('python -m CaChannel.testing serve: port %d of 127.0.0.1 is '
+                             'served already\n' % ioc.port)
+
+
+BAD_DATABASE = 'record(ai, "x") {\n    field(VAL, "1")\n    fieldd(EGU, "mm")\n}\n'
+
+# serve's argument -> (exit status, what its one line of stderr says)
+BAD_INPUT = {
+    'command not found': (['--', '/nonexistent/command'], 127,
+                          'cannot run /nonexistent/command: No such file or directory'),
+    'command not executable': (['--', '{tmp}/bad.db'], 126,
+                               'cannot run {tmp}/bad.db: Permission denied'),
+    'no database': (['-d', '{tmp}/missing.db', '--', 'true'], 1,
+                    'no database file {tmp}/missing.db'),
+    'bad database': (['-d', '{tmp}/bad.db', '--', 'true'], 1,
+                     "softIoc exited with status 1 before it was ready: syntax error at or "
+                     "before 'fieldd' in file \"{tmp}/bad.db\" line 3"),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_INPUT))
+def test_serve_reports_bad_input_in_one_line(tmp_path: Path, case: str) -> None:
+    (tmp_path / 'bad.db').write_text(BAD_DATABASE)
+    arguments, status, said = BAD_INPUT[case]
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
+    result = run([sys.executable, '-m', 'CaChannel.testing', 'serve'] + arguments)
+    assert result.returncode == status, result.stderr
+    complaint = [line for line in result.stderr.splitlines() if not line.startswith('softIoc serving')]
+    assert complaint == ['python -m CaChannel.testing serve: ' + said.format(tmp=tmp_path)], \
+        result.stderr
+
+
+def test_serve_refuses_a_port_epics_would_replace() -> None:
+    result = run([sys.executable, '-m', 'CaChannel.testing', 'serve', '-p', '80', '--', 'true'])
+    assert result.returncode == 2
+    assert '-p/--port: 80 is not a port EPICS serves on (5001-65535)' in result.stderr
+
+
+def children(pid: int) -> list:
+    with open('/proc/%d/task/%d/children' % (pid, pid)) as listed:
+        return [int(child) for child in listed.read().split()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_serve_stops_its_ioc_and_repeater_on_sigterm() -> None:
+    serve = subprocess.Popen([sys.executable, '-m', 'CaChannel.testing', 'serve'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        lines = [serve.stdout.readline() for _ in range(4)]
+        assert lines[-1] == 'Ctrl-C stops it.\n', lines
+        started = children(serve.pid)
+        assert len(started) == 2, started  # the repeater and the IOC
+        serve.terminate()
+        assert serve.wait(TIMEOUT) == 128 + 15, serve.stderr.read() if serve.stderr else ''
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    for pid in started:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_tutorial_database_is_the_test_suites() -> None:
     from CaChannel._serve import tutorial_database
     here = Path(__file__).resolve().parent
