@@ -263,3 +263,19 @@ def test_console_tools_are_quiet_about_the_fallback(tmp_path: Path, spelling: st
     assert told.read_text() == 'caffi'
     assert result.stdout.split()[0] == 'catest', result.stdout
     assert result.stderr == ''
+
+
+def test_demo_help_shows_usage_without_running_the_demo() -> None:
+    result = run([console_script('cachannel-demo'), '-h'])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('usage: cachannel-demo'), result.stdout
+    assert 'softIoc running' not in result.stdout and 'Tour done' not in result.stdout
+
+
+@pytest.mark.parametrize('arguments, status', [(['-h'], 0), ([], 2), (['cagte'], 2)])
+def test_usage_names_version(arguments: list, status: int) -> None:
+    result = run([sys.executable, '-m', 'CaChannel'] + arguments)
+    assert result.returncode == status
+    usage = result.stderr if arguments == ['cagte'] else result.stdout
+    assert 'usage: python -m CaChannel {caget,' in usage, usage
+    assert 'python -m CaChannel --version ' in usage, usage
