@@ -279,3 +279,14 @@ def test_usage_names_version(arguments: list, status: int) -> None:
     usage = result.stderr if arguments == ['cagte'] else result.stdout
     assert 'usage: python -m CaChannel {caget,' in usage, usage
     assert 'python -m CaChannel --version ' in usage, usage
+
+
+def test_build_outputs_are_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / '.git').exists():
+        pytest.skip('not a git checkout: .gitignore applies to clones only')
+    # The README's sphinx-build commands write here.
+    outputs = ['docs/_build/html/index.html', 'docs/_build/doctest/output.txt']
+    result = subprocess.run(['git', 'check-ignore', '--no-index'] + outputs, cwd=str(root),
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.stdout.split() == outputs, result.stdout + result.stderr
