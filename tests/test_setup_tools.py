@@ -290,3 +290,39 @@ def test_build_outputs_are_ignored_by_git() -> None:
     result = subprocess.run(['git', 'check-ignore', '--no-index'] + outputs, cwd=str(root),
                             capture_output=True, text=True, timeout=TIMEOUT)
     assert result.stdout.split() == outputs, result.stdout + result.stderr
+
+
+README = Path(__file__).resolve().parent.parent / 'README.md'
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index('\n## %s\n' % title)
+    end = text.find('\n## ', start + 1)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def test_readme_example_runs_where_the_readme_says(tmp_path: Path) -> None:
+    """The first example, saved where the README says (outside the clone)
+    and run with the command it gives, on the C extension without a word."""
+    text = README.read_text()
+    example = re.search(r'```python\n(.*?)```', text, re.S).group(1)
+    after = text[text.index(example) + len(example):]
+    where, command = re.search(r'```\n\n(.*?)```sh\n(.*?)\n```', after, re.S).groups()
+    assert 'save it as `example.py`\nin a folder outside the clone' in where, where
+    assert command == 'python -m CaChannel.testing serve -- python example.py'
+    (tmp_path / 'example.py').write_text(example)
+    env = dict(os.environ)
+    env.pop('CACHANNEL_BACKEND', None)
+    result = run([sys.executable if word == 'python' else word for word in command.split()],
+                 cwd=str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == '12.5', result.stdout
+    assert 'Warning' not in result.stderr, result.stderr
+
+
+def test_readme_says_how_to_reach_a_facilitys_iocs() -> None:
+    section = readme_section("Reaching your facility's IOCs")
+    for variable in ('EPICS_CA_ADDR_LIST', 'EPICS_CA_AUTO_ADDR_LIST'):
+        assert 'export %s=' % variable in section, section
+    assert '[docs/network.rst](docs/network.rst) ("Reaching IOCs")' in section, section
