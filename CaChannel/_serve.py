@@ -117,6 +117,16 @@ def _serve_forever(ioc: SoftIoc) -> int:
     return 1
 
 
+def _database(named: Optional[Path]) -> Path:
+    try:
+        database = named or tutorial_database()
+    except FileNotFoundError as exc:
+        raise _Failure(str(exc), 1) from None
+    if not database.is_file():
+        raise _Failure('no database file %s' % database, 1)
+    return database
+
+
 def _terminated(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C would, so the IOC and the repeater stop.
     raise SystemExit(128 + signum)
@@ -152,10 +162,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env = {'EPICS_CA_SERVER_PORT': str(args.port)} if args.port else {}
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        database = args.db or tutorial_database()
-        if not database.is_file():
-            raise _Failure('no database file %s' % database, 1)
-        return _serve(database, args.macros, env, command)
+        return _serve(_database(args.db), args.macros, env, command)
     except _Failure as failure:
         sys.stderr.write('%s serve: %s\n' % (PROG, failure))
         return failure.status

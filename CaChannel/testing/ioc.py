@@ -42,7 +42,7 @@ _POLL_INTERVAL = 0.05
 IOC_MAX_ARRAY_BYTES = '100000000'
 
 # epicscorelibs.ioc's main() loads the pvAccess server (qsrv) unless told
-# not to; releases before it had pvAccess take no arguments and serve CA only.
+# not to; older releases, from before it served pvAccess, take no arguments.
 _CA_ONLY_IOC = (
     'import inspect\n'
     'from epicscorelibs.ioc import main\n'
