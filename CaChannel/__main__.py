@@ -7,12 +7,21 @@ The tools are ``caget``, ``caput``, ``camonitor`` and ``cainfo`` (see
 """
 import sys
 
-from CaChannel.cli import main
+from CaChannel.cli import TOOLS, main
+
+# The line this program adds to the tools' usage that CaChannel.cli prints.
+VERSION_USAGE = ('       python -m CaChannel --version   '
+                 'CaChannel, backend, CA protocol and EPICS base versions')
 
 if __name__ == '__main__':
-    if sys.argv[1:] == ['--version']:
-        # CaChannel, backend, CA protocol and EPICS base versions.
+    args = sys.argv[1:]
+    if args == ['--version']:
         from CaChannel._libpath import version_text
         print(version_text())
         sys.exit(0)
-    sys.exit(main())
+    status = main()
+    if not args or args[0] not in TOOLS:
+        # main() printed the usage, to stderr after an unknown tool.
+        unknown = bool(args) and args[0] not in ('-h', '--help')
+        print(VERSION_USAGE, file=sys.stderr if unknown else sys.stdout)
+    sys.exit(status)

@@ -69,19 +69,6 @@ def c_backend_needs_epicscorelibs() -> bool:
     return record.EPICS != 'site'
 
 
-def c_backend_hint() -> str:
-    """Why the C extension may be missing, for the fallback warning."""
-    record = build_config()
-    if record is not None and record.NOT_BUILT:
-        return 'it was not built: %s' % record.NOT_BUILT
-    package = os.path.dirname(os.path.abspath(__file__))
-    checkout = os.path.dirname(package)
-    if record is None and os.path.exists(os.path.join(checkout, 'setup.py')):
-        return ('%s is a source tree without a built extension: run Python outside it, '
-                'or install with "pip install -e ."' % package)
-    return ''
-
-
 def libraries_in_use(ca: ModuleType) -> tuple[Optional[str], Optional[str]]:
     """``(libCom, libca)`` paths the selected backend of *ca* runs on."""
     backend: Any = getattr(ca, '_backend_module', None)

@@ -13,6 +13,7 @@ import os
 import sys
 import types
 import warnings
+from typing import Optional
 
 # libca reads this once, when the first context is created; large waveforms
 # (area detector images) need far more than libca's 16 kB default.
@@ -77,19 +78,79 @@ def load_backend(name: str) -> types.ModuleType:
     return view
 
 
-def _caller_level() -> int:
-    # The first frame outside this package and the import machinery;
-    # warnings.warn does not count importlib._bootstrap's frames.
-    frame, level = sys._getframe(1), 1
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if 'importlib' in filename and '_bootstrap' in filename:
-            frame = frame.f_back
-            continue
-        if frame.f_globals.get('__name__') not in (__name__, __package__, 'importlib'):
-            break
-        frame, level = frame.f_back, level + 1
-    return level
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# caPython-era scripts import these top-level re-exports, installed beside
+# the package; their frames are ours too.
+_LEGACY_MODULES = ('ca', 'epicsPV', 'epicsMotor')
+# The console tools print base's tools' stderr byte for byte: a fallback
+# warning there would break every shell script comparing it.
+_QUIET_CALLERS = ('CaChannel.cli',)
+
+
+def _is_ours(frame: types.FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    if ('importlib' in filename and '_bootstrap' in filename
+            or frame.f_globals.get('__name__') == 'importlib'):
+        return True
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE_DIR + os.sep):
+        return True
+    return (frame.f_globals.get('__name__') in _LEGACY_MODULES
+            and os.path.dirname(path) == os.path.dirname(_PACKAGE_DIR))
+
+
+def _user_frame() -> Optional[types.FrameType]:
+    """The frame whose line made CaChannel load a backend: the first one
+    outside this package and the import machinery (the user's import, or
+    the first call of theirs that needed the ``ca`` layer), or None when a
+    console tool did."""
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    last_ours = None
+    while frame is not None and _is_ours(frame):
+        if frame.f_globals.get('__name__') in _QUIET_CALLERS:
+            return None
+        last_ours = frame
+        frame = frame.f_back
+    if frame is None or frame.f_globals.get('__name__') == 'runpy':
+        # Started as `python -m CaChannel...`: no user line, name ours.
+        return last_ours
+    return frame
+
+
+def _fallback_message(error: ImportError) -> str:
+    record = _libpath.build_config()
+    checkout = os.path.dirname(_PACKAGE_DIR)
+    if record is not None and record.NOT_BUILT:
+        # NOT_BUILT is the compiler's failure, naming temporary files long
+        # gone; pip's verbose output shows the whole story.
+        why = ('it was not built when CaChannel was installed (the C compiler was '
+               'missing or failed)')
+        remedy = ('Install a C compiler and reinstall CaChannel (pip install -v shows '
+                  'the build)')
+    elif record is None and os.path.exists(os.path.join(checkout, 'setup.py')):
+        why = '%s is a source tree where it was never built' % _PACKAGE_DIR
+        remedy = ('Run Python outside this directory to use the installed CaChannel, or '
+                  'build it here with "pip install -e ."')
+    else:
+        why = str(error)
+        remedy = ('Reinstall CaChannel with a C compiler present (pip install -v shows '
+                  'the build)')
+    return ('CaChannel C extension unavailable: %s; using the slower cffi backend. %s, '
+            'or set CACHANNEL_BACKEND=caffi to choose the cffi backend and silence this '
+            'warning.' % (why, remedy))
+
+
+def _warn_fallback(error: ImportError) -> None:
+    frame = _user_frame()
+    if frame is None:
+        return
+    # warn_explicit, not a stacklevel: how many frames the import machinery
+    # adds, and which of them warnings.warn skips, varies by Python version.
+    caller = frame.f_globals
+    warnings.warn_explicit(_fallback_message(error), RuntimeWarning,
+                           frame.f_code.co_filename, frame.f_lineno,
+                           module=caller.get('__name__', '<string>'),
+                           registry=caller.setdefault('__warningregistry__', {}))
 
 
 def _select() -> tuple:
@@ -103,12 +164,7 @@ def _select() -> tuple:
             module = _import_backend('caffi')
         except ImportError:
             raise first_error
-        # The warning names the user's import line: past this module and
-        # importlib's frames.
-        hint = _libpath.c_backend_hint()
-        warnings.warn('CaChannel C extension unavailable (%s%s); using the cffi backend'
-                      % (first_error, '; ' + hint if hint else ''), RuntimeWarning,
-                      stacklevel=_caller_level())
+        _warn_fallback(first_error)
         return 'caffi', module
 
 

@@ -7,8 +7,10 @@ walks through the everyday calls, and stops the IOC again.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import time
+from typing import Optional, Sequence
 
 from .testing import (SoftIoc, apply_loopback_environ, shared_repeater_port, start_repeater,
                       stop_process)
@@ -67,7 +69,17 @@ def tour() -> None:
     ca.destroy_context()
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog='cachannel-demo',
+        description='A short tour of CaChannel: starts a softIoc on 127.0.0.1 serving a '
+                    'few demo PVs, shows searchw/putw/getw, an enum by name, a waveform '
+                    'as numpy, a monitor, cainfo and an epicsPV, then stops the IOC. '
+                    'Nothing leaves 127.0.0.1.')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    _parser().parse_args(argv)
     # Our own repeater on the demo's private port, stopped with the IOC, so
     # that libca starts no daemon that outlives the tour.
     repeater = start_repeater(shared_repeater_port())

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 import pytest
 from caproto.sync.client import read, write
 
 from CaChannel.testing import (
-    LOOPBACK, SoftIoc, apply_loopback_environ, free_port, loopback_environ)
+    LOOPBACK, SoftIoc, SoftIocError, apply_loopback_environ, free_port, loopback_environ)
 
 # Records of the second IOC; the macro prefix keeps the names apart from the
 # session IOC's, which shares the loopback address list.
@@ -138,10 +139,90 @@ def test_second_ioc_from_text(ioc, monkeypatch):
 def test_broken_database_raises_with_log():
     broken = SoftIoc('record(ao, "harness:broken") { field(NOSUCHFIELD, "1") }\n',
                      start_timeout=20.0)
-    with pytest.raises(RuntimeError, match='NOSUCHFIELD'):
+    with pytest.raises(RuntimeError, match='NOSUCHFIELD') as raised:
         broken.start()
     assert not broken.running
     assert broken.process.poll() is not None
+    # Besides the whole output, one line saying what the parser refused.
+    assert isinstance(raised.value, SoftIocError)
+    assert 'NOSUCHFIELD' in raised.value.reason and '\n' not in raised.value.reason
+
+
+def inet_sockets(pid: int) -> list:
+    """(protocol, local address, local port) of every IPv4 socket of *pid*
+    (what ``ss -uatnp`` shows for it)."""
+    inodes = set()
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith('socket:['):
+            inodes.add(target[len('socket:['):-1])
+    found = []
+    for protocol in ('udp', 'tcp'):
+        with open('/proc/%d/net/%s' % (pid, protocol)) as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[9] in inodes:
+                    address, port = fields[1].split(':')
+                    # The kernel prints the address in host byte order.
+                    packed = int(address, 16).to_bytes(4, sys.byteorder)
+                    found.append((protocol, socket.inet_ntoa(packed), int(port, 16)))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_ioc_serves_channel_access_only_on_loopback(ioc):
+    """No pvAccess server: its UDP sockets bound every interface's address,
+    its broadcast address and a multicast group."""
+    sockets = inet_sockets(ioc.pid)
+    assert ('tcp', LOOPBACK, ioc.port) in sockets and ('udp', LOOPBACK, ioc.port) in sockets
+    assert {address for _, address, _ in sockets} <= {LOOPBACK, '0.0.0.0'}, sockets
+    pva_ports = {int(ioc.environ[key]) for key in ioc.environ if key.startswith('EPICS_PVA')
+                 and key.endswith('_PORT')}
+    assert pva_ports and not pva_ports & {port for _, _, port in sockets}, sockets
+    # Wildcard sockets are the IOC's own CA client (links between records)
+    # and its beacon sender, on ports of their own: nothing listens on a
+    # known port from other interfaces.
+    wildcard = [(protocol, port) for protocol, address, port in sockets if address == '0.0.0.0']
+    assert all(protocol == 'udp' for protocol, _ in wildcard), sockets
+    known = {ioc.port, int(ioc.environ['EPICS_CA_REPEATER_PORT'])}
+    assert not known & {port for _, port in wildcard}, sockets
+
+
+def test_port_served_already_is_refused(ioc):
+    """rsrv would serve TCP elsewhere and answer searches on the shared UDP
+    port: two IOCs behind one address, and a port reported that is not the
+    IOC's."""
+    second = SoftIoc(SECOND_DB, macros='P=harness:',
+                     env={'EPICS_CA_SERVER_PORT': str(ioc.port)})
+    with pytest.raises(SoftIocError, match='port %d of 127.0.0.1 is served already' % ioc.port):
+        second.start()
+    assert not second.running
+    assert ioc.running and _accepts(ioc.port)
+
+
+def test_port_taken_without_a_listener_is_refused():
+    """A port bound by something that accepts no connection yet: rsrv moves
+    to another TCP port and says so; the harness refuses it."""
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((LOOPBACK, port))
+        second = SoftIoc(SECOND_DB, macros='P=harness:', env={'EPICS_CA_SERVER_PORT': str(port)})
+        with pytest.raises(SoftIocError, match='port %d of 127.0.0.1 is served already' % port):
+            second.start()
+        assert not second.running
+        assert second.process.poll() is not None
+
+
+def test_port_epics_would_replace_is_refused():
+    """libCom serves on 5064 instead of a port at or below 5000."""
+    low = SoftIoc(SECOND_DB, macros='P=harness:', env={'EPICS_CA_SERVER_PORT': '4000'})
+    with pytest.raises(SoftIocError, match='port 4000 is not one EPICS serves on'):
+        low.start()
+    assert low.process is None
 
 
 def test_apply_loopback_environ(monkeypatch):

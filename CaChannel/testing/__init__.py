@@ -15,11 +15,11 @@ arrange both, one module a job:
   repeater.
 * :mod:`~CaChannel.testing.search`: a raw CA name search, to tell when an
   IOC really serves its PVs.
-* :mod:`~CaChannel.testing.ioc`: :class:`SoftIoc` runs ``python -m
-  epicscorelibs.ioc`` (a real softIoc from the epicscorelibs wheel) in a
-  subprocess with that environment, waits until it serves Channel Access
-  and stops it again; :func:`softioc_fixture` makes a pytest fixture of a
-  database.
+* :mod:`~CaChannel.testing.ioc`: :class:`SoftIoc` runs the softIoc of the
+  epicscorelibs wheel (a real IOC, Channel Access only) in a subprocess with
+  that environment, waits until it serves Channel Access and stops it
+  again, refusing a port another server holds (:class:`SoftIocError`);
+  :func:`softioc_fixture` makes a pytest fixture of a database.
 * :mod:`~CaChannel.testing.plugin`: the pytest plugin (the ``softioc``
   marker and fixture), loaded by pytest through its entry point.
 * :mod:`~CaChannel.testing.process`: :func:`stop_process`, terminate, wait,
@@ -46,8 +46,8 @@ extension is built, and it is what the backend tests themselves stand on.
 
 from .environ import (LOOPBACK, apply_loopback_environ, free_port, loopback_environ,
                       port_is_free, shared_repeater_port, start_repeater, wait_until_bound)
-from .ioc import (DEFAULT_START_TIMEOUT, IOC_MAX_ARRAY_BYTES, SoftIoc, SoftIocHandle,
-                  softioc_fixture, softioc_python)
+from .ioc import (DEFAULT_START_TIMEOUT, IOC_MAX_ARRAY_BYTES, SoftIoc, SoftIocError,
+                  SoftIocHandle, softioc_fixture, softioc_python)
 from .process import stop_process
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     'wait_until_bound',
     'stop_process',
     'SoftIoc',
+    'SoftIocError',
     'SoftIocHandle',
     'softioc_fixture',
     'softioc_python',

@@ -121,9 +121,10 @@ def loopback_environ(server_port: int, repeater_port: int | None = None) -> dict
         environment this process already runs in, else a free one picked
         once per process (:func:`shared_repeater_port`).
 
-    The pvAccess ports are always picked fresh: the softIoc also starts a
-    pvAccess server, and a private port keeps it from colliding with any
-    other one on this host.
+    The pvAccess ports are always picked fresh: :class:`SoftIoc` serves CA
+    only, but ``python -m epicscorelibs.ioc`` or another IOC started with
+    this environment serves pvAccess too, and a private port keeps it from
+    colliding with any other one on this host.
     """
     if repeater_port is None:
         repeater_port = shared_repeater_port()

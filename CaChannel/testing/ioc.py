@@ -1,11 +1,12 @@
 """The softIoc lifecycle: start an IOC on loopback ports, wait until it
 serves, stop it.
 
-:class:`SoftIoc` runs ``python -m epicscorelibs.ioc`` (a real softIoc from
-the epicscorelibs wheel) in a subprocess with the environment of
-:func:`~CaChannel.testing.loopback_environ`; :func:`softioc_fixture` makes
-a pytest fixture of one, and :class:`SoftIocHandle` is what the plugin's
-``softioc`` fixture yields.
+:class:`SoftIoc` runs the softIoc of the epicscorelibs wheel
+(``epicscorelibs.ioc``, a real IOC) in a subprocess with the environment of
+:func:`~CaChannel.testing.loopback_environ`, serving Channel Access only:
+without the pvAccess server, whose UDP sockets would bind every interface
+of the machine; :func:`softioc_fixture` makes a pytest fixture of one, and
+:class:`SoftIocHandle` is what the plugin's ``softioc`` fixture yields.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Literal
 
-from .environ import free_port, loopback_environ
+from .environ import LOOPBACK, free_port, loopback_environ
 from .process import stop_process
 from .search import search_names, tcp_accepts
 
@@ -38,6 +40,51 @@ _POLL_INTERVAL = 0.05
 
 #: Large enough for the 4M-element DOUBLE waveform of the test database.
 IOC_MAX_ARRAY_BYTES = '100000000'
+
+# epicscorelibs.ioc's main() loads the pvAccess server (qsrv) unless told
+# not to; older releases, from before it served pvAccess, take no arguments.
+_CA_ONLY_IOC = (
+    'import inspect\n'
+    'from epicscorelibs.ioc import main\n'
+    "ca_only = 'extra_dbd_load' in inspect.signature(main).parameters\n"
+    'main(**(dict(extra_dbd_load=(), extra_dso_load=()) if ca_only else {}))\n')
+
+#: The server ports EPICS accepts: libCom takes 5064 instead of any other
+#: (envGetInetPortConfigParam: above IPPORT_USERRESERVED, 16 bits).
+SERVER_PORTS = range(5001, 65536)
+
+# What rsrv prints when its TCP port is taken: it then serves on another
+# port, while its UDP searches arrive on the configured one.
+_PORT_TAKEN = 'Configured TCP port was unavailable'
+
+
+class SoftIocError(RuntimeError):
+    """The softIoc did not start.  ``str()`` has the IOC's whole output;
+    :attr:`reason` says why in one line."""
+
+    def __init__(self, reason: str, log: str = '') -> None:
+        super().__init__(reason + ('; its output:\n' + log if log else ''))
+        self.reason = reason
+
+
+def _first_error(log: str) -> str:
+    """The IOC's first error as one line (the database parser's message and
+    the place it names), or its last line when it printed no error."""
+    lines = [re.sub(r'\x1b\[[0-9;]*m', '', line).strip() for line in log.splitlines()]
+    found: list[str] = []
+    for line in lines:
+        if line.startswith('ERROR:'):
+            line = line[len('ERROR:'):].strip()
+        elif not (found and line.startswith('at or before')):
+            continue
+        if line.startswith('Failed to load'):
+            break
+        found.append(line)
+        if line.startswith('at or before'):
+            break
+    if found:
+        return ' '.join(found)
+    return next((line for line in reversed(lines) if line), 'no output')
 
 
 def softioc_python() -> str:
@@ -81,10 +128,11 @@ class SoftIoc:
         file).
     :param macros: macro definitions for ``dbLoadRecords``, e.g. ``'P=x:'``.
     :param env: extra environment for the IOC.  Ports given here
-        (``EPICS_CA_SERVER_PORT``, ``EPICS_CA_REPEATER_PORT``,
-        ``EPICS_PVA*_PORT``) are used; the loopback address settings always
-        win, so the IOC cannot be pointed at another interface by accident.
-        Without a server port, the IOC gets a free one of its own.
+        (``EPICS_CA_SERVER_PORT``, ``EPICS_CA_REPEATER_PORT``) are used; the
+        loopback address settings always win, so the IOC cannot be pointed
+        at another interface by accident.  Without a server port, the IOC
+        gets a free one of its own; a server port that another server holds
+        is refused (:class:`SoftIocError`).
     :param ready_pvs: names that must answer a CA name search before
         :meth:`start` returns; by default the IOC is ready when it printed
         'IOC Running' and its CA TCP port accepts connections.
@@ -171,11 +219,6 @@ class SoftIoc:
         server_port = int(user['EPICS_CA_SERVER_PORT']) if 'EPICS_CA_SERVER_PORT' in user else free_port()
         repeater = int(user['EPICS_CA_REPEATER_PORT']) if 'EPICS_CA_REPEATER_PORT' in user else None
         loop = loopback_environ(server_port, repeater)
-        # pvAccess ports may be chosen by the caller too (e.g. to talk pva).
-        for key in ('EPICS_PVA_SERVER_PORT', 'EPICS_PVA_BROADCAST_PORT',
-                    'EPICS_PVAS_SERVER_PORT', 'EPICS_PVAS_BROADCAST_PORT'):
-            if key in user:
-                loop[key] = str(user[key])
         environ = {k: str(v) for k, v in user.items()}
         environ.setdefault('EPICS_CA_MAX_ARRAY_BYTES', IOC_MAX_ARRAY_BYTES)
         environ.update(loop)  # loopback settings always win
@@ -196,8 +239,9 @@ class SoftIoc:
     def start(self) -> 'SoftIoc':
         """Start the IOC and wait until it serves CA; returns self.
 
-        Raises RuntimeError, with the IOC's output, if it exits or is not
-        ready within ``start_timeout`` seconds.
+        Raises :class:`SoftIocError` (a RuntimeError) with the IOC's output
+        if its port is served already, or it exits or is not ready within
+        ``start_timeout`` seconds.
         """
         with self._lock:
             if self.running:
@@ -208,6 +252,13 @@ class SoftIoc:
             try:
                 db_path = self._database_path()
                 self._environ = self._build_environ()
+                if self.port not in SERVER_PORTS:
+                    raise SoftIocError(f'port {self.port} is not one EPICS serves on '
+                                       f'({SERVER_PORTS.start}-{SERVER_PORTS.stop - 1})')
+                if tcp_accepts(self.port):
+                    # rsrv would take another TCP port and still answer
+                    # searches on this one: two IOCs behind one address.
+                    raise SoftIocError(f'port {self.port} of {LOOPBACK} is served already')
                 self._log_path = Path(self._tmpdir) / 'ioc.log'
                 self._log_file = open(self._log_path, 'wb')
                 full_env = dict(os.environ)
@@ -217,7 +268,7 @@ class SoftIoc:
                 full_env['PYTHONUNBUFFERED'] = '1'
                 # '-m' must come before '-d': epicscorelibs.ioc pairs each
                 # database with the macros given so far.
-                cmd = [softioc_python(), '-m', 'epicscorelibs.ioc',
+                cmd = [softioc_python(), '-c', _CA_ONLY_IOC,
                        '-m', self.macros, '-d', db_path]
                 logger.debug('starting %s on port %s', cmd, self._port)
                 # stdin is a pipe the IOC's interactive shell reads: closing
@@ -243,11 +294,14 @@ class SoftIoc:
         deadline = time.monotonic() + self.start_timeout
         pending = list(self.ready_pvs or [])
         while True:
+            log = self.log_text()
+            if _PORT_TAKEN in log:
+                raise SoftIocError(f'port {self.port} of {LOOPBACK} is served already', log)
             if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f'softIoc exited with status {self._proc.returncode} '
-                    f'before it was ready; its output:\n{self.log_text()}')
-            if 'IOC Running' in self.log_text() and tcp_accepts(self.port):
+                raise SoftIocError(
+                    f'softIoc exited with status {self._proc.returncode} before it was '
+                    f'ready: {_first_error(log)}', log)
+            if 'IOC Running' in log and tcp_accepts(self.port):
                 if pending:
                     found = search_names(self.port, pending, timeout=_POLL_INTERVAL * 4)
                     pending = [name for name in pending if name not in found]
@@ -256,9 +310,9 @@ class SoftIoc:
                     return
             if time.monotonic() > deadline:
                 what = f'PVs {pending} not found' if pending else 'not running'
-                raise RuntimeError(
-                    f'softIoc on port {self._port} {what} after '
-                    f'{self.start_timeout} s; its output:\n{self.log_text()}')
+                raise SoftIocError(
+                    f'softIoc on port {self._port} {what} after {self.start_timeout} s',
+                    self.log_text())
             time.sleep(_POLL_INTERVAL)
 
     def stop(self, timeout: float = 5.0) -> int | None:
@@ -336,10 +390,7 @@ def softioc_fixture(
     @pytest.fixture(scope=scope, autouse=autouse, name=name)
     def _softioc() -> Iterator[SoftIoc]:
         ioc_env = dict(env) if env is not None else {
-            key: os.environ[key] for key in (
-                'EPICS_CA_SERVER_PORT', 'EPICS_CA_REPEATER_PORT',
-                'EPICS_PVA_SERVER_PORT', 'EPICS_PVA_BROADCAST_PORT',
-                'EPICS_PVAS_SERVER_PORT', 'EPICS_PVAS_BROADCAST_PORT')
+            key: os.environ[key] for key in ('EPICS_CA_SERVER_PORT', 'EPICS_CA_REPEATER_PORT')
             if key in os.environ}
         with SoftIoc(database, macros=macros, env=ioc_env, ready_pvs=ready) as ioc:
             yield ioc
