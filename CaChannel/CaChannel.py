@@ -163,6 +163,14 @@ def failure(status: Any, pvname: Any, action: str, why: Optional[str] = None) ->
     return CaChannelException(status, pvname, 'cannot %s %r: %s' % (action, pvname, why))
 
 
+def refused(status: Any, pvname: Any) -> CaChannelException:
+    """The exception of a write that failed with the server's *status*."""
+    if isinstance(status, int) and int(status) in _PLAIN_WORDS:
+        return failure(status, pvname, 'write')
+    return failure(status, pvname, 'write',
+                   'the server refused the write (%s)' % _status_text(status))
+
+
 # Statuses whose CA message would send a scientist the wrong way ("Invalid
 # channel identifier" for a channel never searched), in plain words.
 _PLAIN_WORDS = {
@@ -298,13 +306,31 @@ def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
     return _convert_pv_value(result, use_numpy, as_string)
 
 
+def _named_after(wrapper: Callback, callback: Any) -> Callback:
+    """*wrapper* under the name of the user's *callback*.
+
+    The ``ca`` layer reports an exception raised in a callback with
+    ``sys.unraisablehook``, naming the function it called: that should be
+    the user's function, not a wrapper of ours.
+    """
+    for attribute in ('__module__', '__name__', '__qualname__', '__doc__'):
+        try:
+            setattr(wrapper, attribute, getattr(callback, attribute))
+        except (AttributeError, TypeError):
+            if attribute in ('__name__', '__qualname__'):
+                # a callable object (functools.partial, an instance)
+                setattr(wrapper, attribute, repr(callback))
+    wrapper.__wrapped__ = callback  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
                       as_string: bool, chtype: Optional[int]) -> Callback:
     """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
     if as_string or chtype is None or not dbr_type_is_TIME(chtype):
         def on_value(args: Dict[str, Any]) -> None:
             callback(_format_callback_args(args, use_numpy, as_string), user_args)
-        return on_value
+        return _named_after(on_value, callback)
 
     def on_value(args: Dict[str, Any]) -> None:  # type: ignore[no-redef]
         # A scalar of a TIME type, what monitors mostly ask for, in one step:
@@ -321,7 +347,7 @@ def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy:
                           'pv_nseconds': stamp['nanoseconds']}, user_args)
                 return
         callback(_format_callback_args(args, use_numpy, as_string), user_args)
-    return on_value
+    return _named_after(on_value, callback)
 
 
 def _read_value(value: Any, flags: int) -> Any:
@@ -544,7 +570,7 @@ class CaChannel:
 
         def on_connection(args: Dict[str, Any]) -> None:
             callback(ConnectionArgs(args['chid'], args['op']), user_args)
-        return on_connection
+        return _named_after(on_connection, callback)
 
     def change_connection_event(self, callback: Optional[Callback], *user_args: Any) -> None:
         """Replace the connection callback; ``None`` or a non-callable removes it.
@@ -629,10 +655,14 @@ class CaChannel:
         :return: the value for plain request types, else a dict of ``pv_*`` keys
         :raises CaChannelException: if timeout or error happens
         """
+        return self._getw(req_type, count, keywords, self.getTimeout())
+
+    def _getw(self, req_type: Optional[int], count: Optional[int], keywords: Dict[str, Any],
+              timeout: float) -> Any:
         # Its own request, not the one array_get keeps for getValue: threads
         # sharing this object each read the reply they waited for.
         value, flags = self._request_value(req_type, count, keywords)
-        self._wait_io(self.getTimeout(), 'read')
+        self._wait_io(timeout, 'read')
         return _read_value(value, flags)
 
     # ------------------------------------------------------------------
@@ -663,6 +693,7 @@ class CaChannel:
         def on_put(args: Dict[str, Any]) -> None:
             callback(args, user_args)
 
+        _named_after(on_put, callback)
         self._put(self._chid_or_raise('write'), value, req_type, count, on_put)
 
     def _put(self, chid: Any, value: Any, req_type: Optional[int], count: Optional[int],
@@ -672,13 +703,12 @@ class CaChannel:
         self._check_on(self._backend.put(chid, value, req_type, count, callback), 'write')
 
     def _fit_text(self, value: Any, req_type: Optional[int]) -> Any:
-        """Text for a put, made to fit as base's ``caput`` does.
+        """Text for a CA string cut to its 39 bytes, as base's ``caput`` cuts it.
 
-        A string longer than a CA string (39 bytes) is cut at 39 bytes (at a
-        character boundary); text for a CHAR array must fit with its
-        terminating 0, or the write is refused (``ECA_BADCOUNT``).  Sequences
-        other than text are left to the ``ca`` layer, which drops what
-        exceeds the channel's element count (the original CaChannel's rule).
+        The ``ca`` layer refuses such text (``ValueError``); what exceeds a
+        channel is dropped everywhere else (the original CaChannel's rule,
+        kept by the ``ca`` layer: elements beyond the element count,
+        characters beyond a CHAR array's length), so here too.
         """
         cam = self._backend
         request = req_type
@@ -695,13 +725,6 @@ class CaChannel:
             return value
         if request in _STRING_REQUESTS:
             return _cut_string(value)
-        if request == cam.DBR_CHAR:
-            elements = cam.element_count(self._chid)
-            size = len(value.encode('utf-8') if isinstance(value, str) else value)
-            if elements > 1 and size + 1 > elements:
-                raise failure(cam.ECA_BADCOUNT, self._pvname, 'write',
-                              '%d bytes of text and the terminating 0 do not fit its %d '
-                              'elements' % (size, elements))
         return value
 
     def putw(self, value: Any, req_type: Optional[int] = None) -> None:
@@ -714,11 +737,10 @@ class CaChannel:
         round trip; the record's processing is not waited for (use
         :meth:`array_put_callback` or :meth:`epicsPV.putWait` for that).
 
-        Values longer than the channel: a sequence longer than its element
-        count is cut to it (a list to a scalar writes the first element); a
-        string longer than 39 bytes to a string, enum or string array is cut
-        to 39 bytes; text to a CHAR array must fit with its terminating 0,
-        else ``ECA_BADCOUNT`` is raised.
+        Values longer than the channel: what exceeds it is dropped, silently.
+        A sequence longer than its element count is cut to it (a list to a
+        scalar writes the first element), text to a CHAR array to its
+        length, a string to a string, enum or string array to 39 bytes.
 
         :raises CaChannelException: if the server refused the write (its
                                     status, e.g. ``ECA_PUTFAIL``), on timeout
@@ -745,8 +767,7 @@ class CaChannel:
                 except CaChannelException as exc:
                     waited = exc
         if refusals:
-            raise failure(refusals[0], self._pvname, 'write',
-                          'the server refused the write (%s)' % _status_text(refusals[0]))
+            raise refused(refusals[0], self._pvname)
         if waited is not None:
             raise waited
 
@@ -878,6 +899,7 @@ class CaChannel:
         if callable(callback):
             def wrapper(args: Dict[str, Any]) -> None:
                 callback(args, user_args)
+            _named_after(wrapper, callback)
         self._check_on(self._backend.replace_access_rights_event(
             self._chid_or_raise('watch'), wrapper), 'watch')
 
@@ -900,6 +922,7 @@ class CaChannel:
                 # caPython called the status 'state'; keep the ca name too.
                 args.setdefault('state', args.get('stat'))
                 callback(args, user_args)
+            _named_after(wrapper, callback)
         router = _refusals.router(_ca())
         router.user_callback = wrapper
         router.ensure_installed()
@@ -915,6 +938,7 @@ class CaChannel:
         if callable(callback):
             def wrapper(message: str) -> None:
                 callback(message, user_args)
+            _named_after(wrapper, callback)
         cam = _ca()
         cls._check(cam.replace_printf_handler(wrapper))
         # the exception banners CaChannel prints go the same way
