@@ -306,22 +306,28 @@ def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
     return _convert_pv_value(result, use_numpy, as_string)
 
 
-def _named_after(wrapper: Callback, callback: Any) -> Callback:
-    """*wrapper* under the name of the user's *callback*.
+def _report_raised(callback: Any) -> None:
+    """Report the exception a user's *callback* raised, naming *callback*.
 
-    The ``ca`` layer reports an exception raised in a callback with
-    ``sys.unraisablehook``, naming the function it called: that should be
-    the user's function, not a wrapper of ours.
+    Called in the ``except`` block of each wrapper of ours around a user's
+    callback.  The report goes to ``sys.unraisablehook``, as the ``ca``
+    layer's would, but names the user's function ("Exception ignored in:
+    <function on_change ...>"), not our wrapper: pure Python reaches the
+    hook only through a finalizer that raises, so the finalizer carries the
+    user's function's name.
     """
-    for attribute in ('__module__', '__name__', '__qualname__', '__doc__'):
-        try:
-            setattr(wrapper, attribute, getattr(callback, attribute))
-        except (AttributeError, TypeError):
-            if attribute in ('__name__', '__qualname__'):
-                # a callable object (functools.partial, an instance)
-                setattr(wrapper, attribute, repr(callback))
-    wrapper.__wrapped__ = callback  # type: ignore[attr-defined]
-    return wrapper
+    error = sys.exc_info()[1]
+
+    def finalizer(self: Any) -> None:
+        raise error
+
+    for attribute in ('__module__', '__name__', '__qualname__'):
+        name = getattr(callback, attribute, None)
+        if not isinstance(name, str):   # a callable object (functools.partial)
+            name = repr(callback)
+        setattr(finalizer, attribute, name)
+    carrier = type('CallbackError', (), {'__slots__': (), '__del__': finalizer})()
+    del carrier
 
 
 def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
@@ -329,25 +335,32 @@ def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy:
     """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
     if as_string or chtype is None or not dbr_type_is_TIME(chtype):
         def on_value(args: Dict[str, Any]) -> None:
-            callback(_format_callback_args(args, use_numpy, as_string), user_args)
-        return _named_after(on_value, callback)
+            try:
+                callback(_format_callback_args(args, use_numpy, as_string), user_args)
+            except BaseException:
+                _report_raised(callback)
+        return on_value
 
     def on_value(args: Dict[str, Any]) -> None:  # type: ignore[no-redef]
         # A scalar of a TIME type, what monitors mostly ask for, in one step:
         # this runs for every event.
         dbr = args['value']
-        if dbr is not None:
-            value = dbr['value']
-            if value.__class__ in _PLAIN_VALUES:
-                stamp = dbr['stamp']
-                callback({'chid': args['chid'], 'type': args['type'], 'count': args['count'],
-                          'status': args['status'], 'pv_value': value,
-                          'pv_status': dbr['status'], 'pv_severity': dbr['severity'],
-                          'pv_seconds': stamp['seconds'] - _EPICS_EPOCH,
-                          'pv_nseconds': stamp['nanoseconds']}, user_args)
-                return
-        callback(_format_callback_args(args, use_numpy, as_string), user_args)
-    return _named_after(on_value, callback)
+        try:
+            if dbr is not None:
+                value = dbr['value']
+                if value.__class__ in _PLAIN_VALUES:
+                    stamp = dbr['stamp']
+                    callback({'chid': args['chid'], 'type': args['type'],
+                              'count': args['count'], 'status': args['status'],
+                              'pv_value': value, 'pv_status': dbr['status'],
+                              'pv_severity': dbr['severity'],
+                              'pv_seconds': stamp['seconds'] - _EPICS_EPOCH,
+                              'pv_nseconds': stamp['nanoseconds']}, user_args)
+                    return
+            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+        except BaseException:
+            _report_raised(callback)
+    return on_value
 
 
 def _read_value(value: Any, flags: int) -> Any:
@@ -569,8 +582,11 @@ class CaChannel:
             return None
 
         def on_connection(args: Dict[str, Any]) -> None:
-            callback(ConnectionArgs(args['chid'], args['op']), user_args)
-        return _named_after(on_connection, callback)
+            try:
+                callback(ConnectionArgs(args['chid'], args['op']), user_args)
+            except BaseException:
+                _report_raised(callback)
+        return on_connection
 
     def change_connection_event(self, callback: Optional[Callback], *user_args: Any) -> None:
         """Replace the connection callback; ``None`` or a non-callable removes it.
@@ -691,9 +707,11 @@ class CaChannel:
         :raises CaChannelException: if error happens
         """
         def on_put(args: Dict[str, Any]) -> None:
-            callback(args, user_args)
+            try:
+                callback(args, user_args)
+            except BaseException:
+                _report_raised(callback)
 
-        _named_after(on_put, callback)
         self._put(self._chid_or_raise('write'), value, req_type, count, on_put)
 
     def _put(self, chid: Any, value: Any, req_type: Optional[int], count: Optional[int],
@@ -752,7 +770,7 @@ class CaChannel:
         chid = self._chid_or_raise('write')
         cam = self._backend
         router = _refusals.router(cam)
-        router.ensure_installed()
+        router.install()
         waited: Optional[CaChannelException] = None
         with router.watching(chid) as refusals:
             self._put(chid, value, req_type, None, None)
@@ -898,8 +916,10 @@ class CaChannel:
         wrapper = None
         if callable(callback):
             def wrapper(args: Dict[str, Any]) -> None:
-                callback(args, user_args)
-            _named_after(wrapper, callback)
+                try:
+                    callback(args, user_args)
+                except BaseException:
+                    _report_raised(callback)
         self._check_on(self._backend.replace_access_rights_event(
             self._chid_or_raise('watch'), wrapper), 'watch')
 
@@ -921,11 +941,13 @@ class CaChannel:
                 args = dict(args)
                 # caPython called the status 'state'; keep the ca name too.
                 args.setdefault('state', args.get('stat'))
-                callback(args, user_args)
-            _named_after(wrapper, callback)
+                try:
+                    callback(args, user_args)
+                except BaseException:
+                    _report_raised(callback)
         router = _refusals.router(_ca())
         router.user_callback = wrapper
-        router.ensure_installed()
+        router.install()
 
     @classmethod
     def replace_printf_handler(cls, callback: Optional[Callback] = None,
@@ -937,8 +959,10 @@ class CaChannel:
         wrapper = None
         if callable(callback):
             def wrapper(message: str) -> None:
-                callback(message, user_args)
-            _named_after(wrapper, callback)
+                try:
+                    callback(message, user_args)
+                except BaseException:
+                    _report_raised(callback)
         cam = _ca()
         cls._check(cam.replace_printf_handler(wrapper))
         # the exception banners CaChannel prints go the same way

@@ -23,7 +23,7 @@ import sys
 import threading
 import types
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ._constants import CA_K, CA_OP, dbr_type_to_text
 
@@ -41,8 +41,6 @@ class ExceptionRouter:
 
     def __init__(self, cam: types.ModuleType) -> None:
         self._cam = cam
-        self._contexts: Set[Any] = set()
-        self._install_lock = threading.Lock()
         # chid -> the refusals received while a putw on it waits for its read
         self._watched: Dict[Any, List[Any]] = {}
         self._watch_changed = threading.Condition()
@@ -51,17 +49,16 @@ class ExceptionRouter:
         #: what CaChannel.replace_printf_handler installed (None: stderr)
         self.printer: Optional[Callable[[str], Any]] = None
 
-    def ensure_installed(self) -> None:
-        """Be the exception handler of the calling thread's context."""
-        context = self._cam.current_context()
-        if context is not None and context in self._contexts:
-            return
-        with self._install_lock:
-            # add_exception_event joins (or makes) the thread's context first
-            status = self._cam.add_exception_event(self)
-            context = self._cam.current_context()
-            if status == self._cam.ECA_NORMAL and context is not None:
-                self._contexts.add(context)
+    def install(self) -> None:
+        """Be the exception handler of the calling thread's context.
+
+        Done again before every ``putw``, not once per context: the other
+        backend, loaded beside this one (the test suite runs both in one
+        process), shares libca's contexts and may have put its own handler
+        there since.  It costs one libca call that only sets a pointer.
+        """
+        # add_exception_event joins (or makes) the thread's context first
+        self._cam.add_exception_event(self)
 
     @contextmanager
     def watching(self, chid: Any) -> Iterator[List[Any]]:
@@ -104,10 +101,14 @@ class ExceptionRouter:
         except AttributeError:  # a status no ECA member has
             word, text = 'Error', self._cam.message(stat)
         context = args['ctx']
-        if args['chid'] is not None:
+        try:
+            channel = self._cam.name(args['chid']) if args['chid'] is not None else None
+        except TypeError:   # a channel of the other backend, loaded beside this one
+            channel = None
+        if channel is not None:
             context = 'op=%d, channel=%s, type=%s, count=%d, ctx="%s"' % (
-                int(args['op']), self._cam.name(args['chid']),
-                dbr_type_to_text(args['type']), args['count'], context)
+                int(args['op']), channel, dbr_type_to_text(args['type']), args['count'],
+                context)
         stamp = datetime.datetime.now().strftime('%a %b %d %Y %H:%M:%S.%f')
         lines = ['CA.Client.Exception' + '.' * 47,
                  '    %s: "%s"' % (word, text),
