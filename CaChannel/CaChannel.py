@@ -23,6 +23,7 @@ import types
 
 from ._constants import ECA_BADCHID as _ECA_BADCHID
 from ._constants import ECA_DISCONN as _ECA_DISCONN
+from ._constants import ECA_EVDISALLOW as _ECA_EVDISALLOW
 from ._constants import ECA_GETFAIL as _ECA_GETFAIL
 from ._constants import ECA_NORMAL as _ECA_NORMAL
 from ._constants import ECA_TIMEOUT as _ECA_TIMEOUT
@@ -783,7 +784,13 @@ class CaChannel:
                 try:
                     self._wait_io(timeout, 'write')
                 except CaChannelException as exc:
-                    waited = exc
+                    if exc.status != _ECA_EVDISALLOW:
+                        waited = exc
+                    else:
+                        # Inside a CA callback nothing can be waited for
+                        # (and pend_io refused before flushing): the write
+                        # is only sent, as putw always did there.
+                        self.flush_io()
         if refusals:
             raise refused(refusals[0], self._pvname)
         if waited is not None:
@@ -836,7 +843,16 @@ class CaChannel:
         """
         if timeout is None:
             timeout = self.getTimeout()
-        self._wait_io(timeout, 'wait for')
+        status = self._backend.pend_io(float(timeout))
+        if status == _ECA_TIMEOUT:
+            if self._chid is not None and not self._connected():
+                raise self._timed_out(timeout, 'connect to')
+            # It waits for every search and read of this thread, not only ours.
+            raise CaChannelException(
+                status, self._pvname,
+                'pend_io (of %r): the searches and reads this thread requested were not '
+                'all answered within %s' % (self._pvname, _seconds(timeout)))
+        self._check_on(status, 'wait for')
 
     def pend_event(self, timeout: Optional[float] = None) -> Any:
         """Flush and process callbacks for *timeout* seconds (default 0.1).

@@ -182,7 +182,71 @@ def test_refusals_of_two_threads_go_to_their_own_putw(layer: ModuleType) -> None
     accepted.clear_channel()
 
 
+def test_putw_inside_a_callback_sends_the_write(layer: ModuleType) -> None:
+    """A CA callback cannot wait (pend_io says ECA_EVDISALLOW there): putw
+    then only sends the write, as it always did."""
+    writer = connected('calong')
+    watched = connected('catest')
+    writer.putw(0)
+    outcome: List[Any] = []
+    done = threading.Event()
+
+    def on_change(epics_args: Any, _: Any) -> None:
+        try:
+            writer.putw(41)
+            outcome.append('sent')
+        except CaChannelException as exc:
+            outcome.append(exc.status)
+        done.set()
+
+    watched.add_masked_array_event(None, None, None, on_change)
+    watched.flush_io()
+    for _ in range(100):
+        if done.is_set():
+            break
+        watched.pend_event(0.05)
+    assert outcome[:1] == ['sent']
+    assert writer.getw() == 41
+    watched.clear_channel()
+    writer.clear_channel()
+
+
 # --- what exceptions say ----------------------------------------------------
+
+def test_epicsMotor_names_the_fields_not_found(layer: ModuleType) -> None:
+    from CaChannel.epicsMotor import epicsMotor
+    with pytest.raises(CaChannelException) as info:
+        epicsMotor(MISSING)
+    assert str(info.value) == "motor record '%s' not found within %s s" % (MISSING, SHORT)
+    assert info.value.status == layer.ECA_TIMEOUT
+    # an ao record has VAL and DESC, but no motor fields
+    with pytest.raises(CaChannelException) as info:
+        epicsMotor('catest')
+    text = str(info.value)
+    assert text.startswith("motor record 'catest': fields DVAL, RLV, DRBV, RRBV, DMOV, ")
+    assert text.endswith(', OFF not found within %s s' % SHORT)
+    for field in ('VAL', 'RVAL', 'RBV', 'DESC'):   # an ao record's own
+        assert ' %s,' % field not in text
+    assert info.value.pvname == 'catest.DVAL'
+
+
+def test_pend_io_says_what_it_waited_for(layer: ModuleType) -> None:
+    chan = connected('catest')
+    missing = CaChannel(MISSING)
+    missing.search()
+    with pytest.raises(CaChannelException) as info:
+        chan.pend_io(SHORT)
+    assert info.value.status == layer.ECA_TIMEOUT
+    assert str(info.value) == ("pend_io (of 'catest'): the searches and reads this thread "
+                               "requested were not all answered within %s s" % SHORT)
+    # that pend_io forgot the search (libca's rule): search again
+    missing.search()
+    with pytest.raises(CaChannelException) as info:
+        missing.pend_io(SHORT)
+    assert str(info.value) == "'%s' not found within %s s" % (MISSING, SHORT)
+    missing.clear_channel()
+    chan.clear_channel()
+
 
 def test_searchw_names_the_missing_pv(layer: ModuleType) -> None:
     chan = CaChannel(MISSING)
