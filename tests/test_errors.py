@@ -30,6 +30,8 @@ from CaChannel.epicsPV import epicsPV
 MISSING = 'no:such:pv:errors'
 SHORT = 0.3
 BANNER = 'CA.Client.Exception'
+#: what every call that searches MISSING with the default timeout says
+NOT_FOUND = "'%s' not found within %s s" % (MISSING, SHORT)
 
 
 @pytest.fixture
@@ -243,7 +245,7 @@ def test_pend_io_says_what_it_waited_for(layer: ModuleType) -> None:
     missing.search()
     with pytest.raises(CaChannelException) as info:
         missing.pend_io(SHORT)
-    assert str(info.value) == "'%s' not found within %s s" % (MISSING, SHORT)
+    assert str(info.value) == NOT_FOUND
     missing.clear_channel()
     chan.clear_channel()
 
@@ -253,7 +255,7 @@ def test_searchw_names_the_missing_pv(layer: ModuleType) -> None:
     chan.setTimeout(SHORT)
     with pytest.raises(CaChannelException) as info:
         chan.searchw()
-    assert str(info.value) == "'%s' not found within %s s" % (MISSING, SHORT)
+    assert str(info.value) == NOT_FOUND
     assert info.value.status == layer.ECA_TIMEOUT
     assert int(info.value) == int(layer.ECA_TIMEOUT)
     assert info.value.pvname == MISSING
@@ -263,7 +265,7 @@ def test_searchw_names_the_missing_pv(layer: ModuleType) -> None:
 def test_epicsPV_names_the_missing_pv(layer: ModuleType) -> None:
     with pytest.raises(CaChannelException) as info:
         epicsPV(MISSING)
-    assert str(info.value) == "'%s' not found within %s s" % (MISSING, SHORT)
+    assert str(info.value) == NOT_FOUND
     assert info.value.status == layer.ECA_TIMEOUT
 
 
@@ -296,7 +298,7 @@ def test_getValue_before_a_read_says_so(layer: ModuleType) -> None:
 def test_util_names_the_missing_pv(layer: ModuleType, call: Any) -> None:
     with pytest.raises(CaChannelException) as info:
         call()
-    assert str(info.value) == "'%s' not found within %s s" % (MISSING, SHORT)
+    assert str(info.value) == NOT_FOUND
     assert info.value.status == layer.ECA_TIMEOUT
     assert MISSING not in util._channel_
 
