@@ -318,6 +318,8 @@ def _report_raised(callback: Any) -> None:
     user's function's name.
     """
     error = sys.exc_info()[1]
+    if error is None:
+        return
 
     def finalizer(self: Any) -> None:
         raise error
