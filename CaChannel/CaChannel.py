@@ -151,7 +151,8 @@ def not_found(pvname: Any, timeout: float) -> CaChannelException:
                               '%r not found within %s' % (pvname, _seconds(timeout)))
 
 
-def failure(status: Any, pvname: Any, action: str, why: Optional[str] = None) -> CaChannelException:
+def failure(status: Any, pvname: Any, action: str,
+            why: Optional[str] = None) -> CaChannelException:
     """The exception of *action* ('read', 'write', ...) on *pvname* failing with *status*.
 
     *why* says it in words; without it the CA message does, and for the
