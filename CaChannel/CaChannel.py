@@ -21,9 +21,23 @@ import os as _os
 import sys
 import types
 
+from ._constants import ECA_BADCHID as _ECA_BADCHID
+from ._constants import ECA_DISCONN as _ECA_DISCONN
+from ._constants import ECA_EVDISALLOW as _ECA_EVDISALLOW
+from ._constants import ECA_GETFAIL as _ECA_GETFAIL
 from ._constants import ECA_NORMAL as _ECA_NORMAL
+from ._constants import ECA_TIMEOUT as _ECA_TIMEOUT
 from ._constants import POSIX_TIME_AT_EPICS_EPOCH as _EPICS_EPOCH
+from ._constants import DBR_ENUM as _DBR_ENUM
+from ._constants import DBR_STRING as _DBR_STRING
+from ._constants import cs_conn as _CS_CONN
+from ._constants import cs_never_conn as _CS_NEVER_CONN
 from ._constants import dbr_type_is_TIME
+from . import _refusals
+
+# Request types a str is written with as one CA string (the ca layer writes
+# a str to an ENUM as its state string).
+_STRING_REQUESTS = frozenset((_DBR_STRING, _DBR_ENUM))
 
 # typing and logging cost milliseconds of every script's start-up: the
 # annotations are strings, and a log record is only made on a rare error.
@@ -90,26 +104,82 @@ def _package_use_numpy() -> bool:
 class CaChannelException(Exception):
     """The exception raised by channel access operations.
 
-    ``str(e)`` is the descriptive message of the CA status (``ca.message``);
-    ``e.status`` (also ``int(e)``) is the status code itself.
+    ``str(e)`` says what happened and to which PV, e.g. ``'nope:pv' not
+    found within 3.0 s``; an exception made from a status alone (as legacy
+    code does) reads as the CA status message (``ca.message``).
+    ``e.status`` (also ``int(e)``) is the CA status code, ``e.pvname`` the
+    name of the PV concerned (None when there is none).
     """
 
-    def __init__(self, status: Any) -> None:
+    def __init__(self, status: Any, pvname: Optional[str] = None,
+                 what: Optional[str] = None) -> None:
         super().__init__(status)
         self.status = status
+        self.pvname = pvname
+        self.what = what
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.status, self.pvname, self.what))
 
     def __int__(self) -> int:
         return int(self.status)
 
     def __str__(self) -> str:
-        if isinstance(self.status, int):
-            try:
-                return _ca().message(self.status)
-            except Exception:  # a message must never hide the original error
-                import logging
-                logging.getLogger(__name__).debug('ca.message(%r) failed', self.status,
-                                                  exc_info=True)
-        return str(self.status)
+        if self.what is not None:
+            return self.what
+        return _status_text(self.status)
+
+
+def _status_text(status: Any) -> str:
+    """The CA message of *status*, or the status itself when there is none."""
+    if isinstance(status, int):
+        try:
+            return _ca().message(status)
+        except Exception:  # a message must never hide the original error
+            import logging
+            logging.getLogger(__name__).debug('ca.message(%r) failed', status, exc_info=True)
+    return str(status)
+
+
+def _seconds(timeout: float) -> str:
+    return '%s s' % (float(timeout),)
+
+
+def not_found(pvname: Any, timeout: float) -> CaChannelException:
+    """The exception of a PV that did not connect within *timeout*."""
+    return CaChannelException(_ECA_TIMEOUT, pvname,
+                              '%r not found within %s' % (pvname, _seconds(timeout)))
+
+
+def failure(status: Any, pvname: Any, action: str,
+            why: Optional[str] = None) -> CaChannelException:
+    """The exception of *action* ('read', 'write', ...) on *pvname* failing with *status*.
+
+    *why* says it in words; without it the CA message does, and for the
+    statuses whose CA message misleads a scientist, words of ours.
+    """
+    if why is None:
+        why = _PLAIN_WORDS.get(int(status)) if isinstance(status, int) else None
+        if why is None:
+            why = _status_text(status)
+    return CaChannelException(status, pvname, 'cannot %s %r: %s' % (action, pvname, why))
+
+
+def refused(status: Any, pvname: Any) -> CaChannelException:
+    """The exception of a write that failed with the server's *status*."""
+    if isinstance(status, int) and int(status) in _PLAIN_WORDS:
+        return failure(status, pvname, 'write')
+    return failure(status, pvname, 'write',
+                   'the server refused the write (%s)' % _status_text(status))
+
+
+# Statuses whose CA message would send a scientist the wrong way ("Invalid
+# channel identifier" for a channel never searched), in plain words.
+_PLAIN_WORDS = {
+    int(_ECA_DISCONN): 'not connected (its server went away or cannot be reached)',
+    int(_ECA_BADCHID): 'the channel is not open (call searchw() first; '
+                       'clear_channel() closes it)',
+}
 
 
 class ConnectionArgs(tuple):
@@ -163,6 +233,23 @@ _PV_NAMES = dict(
     {key: 'pv_' + key for key in ('value', 'status', 'severity', 'units', 'precision',
                                   'ackt', 'acks')},
     **_PV_KEYS)
+
+# What putw and the array_put methods look at before a write (_fit_text).
+_TEXT = frozenset((str, bytes))
+_TEXT_OR_SEQUENCE = _TEXT | {list, tuple}
+# The longest string a CA string holds (MAX_STRING_SIZE without its 0).
+_MAX_STRING = 39
+
+
+def _cut_string(text: Any) -> Any:
+    """*text* cut to a CA string's 39 bytes, never inside a UTF-8 character."""
+    raw = text.encode('utf-8') if isinstance(text, str) else text
+    if len(raw) <= _MAX_STRING:
+        return text
+    if isinstance(text, str):
+        return raw[:_MAX_STRING].decode('utf-8', 'ignore')
+    return raw[:_MAX_STRING]
+
 
 # Values that need no conversion unless a char array is read as a string.
 _PLAIN_VALUES = frozenset((float, int, str, bytes, type(None)))
@@ -221,29 +308,62 @@ def _format_callback_args(args: Dict[str, Any], use_numpy: bool,
     return _convert_pv_value(result, use_numpy, as_string)
 
 
+def _report_raised(callback: Any) -> None:
+    """Report the exception a user's *callback* raised, naming *callback*.
+
+    Called in the ``except`` block of each wrapper of ours around a user's
+    callback.  The report goes to ``sys.unraisablehook``, as the ``ca``
+    layer's would, but names the user's function ("Exception ignored in:
+    <function on_change ...>"), not our wrapper: pure Python reaches the
+    hook only through a finalizer that raises, so the finalizer carries the
+    user's function's name.
+    """
+    error = sys.exc_info()[1]
+    if error is None:
+        return
+
+    def finalizer(self: Any) -> None:
+        raise error
+
+    for attribute in ('__module__', '__name__', '__qualname__'):
+        name = getattr(callback, attribute, None)
+        if not isinstance(name, str):   # a callable object (functools.partial)
+            name = repr(callback)
+        setattr(finalizer, attribute, name)
+    carrier = type('CallbackError', (), {'__slots__': (), '__del__': finalizer})()
+    del carrier
+
+
 def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
                       as_string: bool, chtype: Optional[int]) -> Callback:
     """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
     if as_string or chtype is None or not dbr_type_is_TIME(chtype):
         def on_value(args: Dict[str, Any]) -> None:
-            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+            try:
+                callback(_format_callback_args(args, use_numpy, as_string), user_args)
+            except BaseException:
+                _report_raised(callback)
         return on_value
 
     def on_value(args: Dict[str, Any]) -> None:  # type: ignore[no-redef]
         # A scalar of a TIME type, what monitors mostly ask for, in one step:
         # this runs for every event.
         dbr = args['value']
-        if dbr is not None:
-            value = dbr['value']
-            if value.__class__ in _PLAIN_VALUES:
-                stamp = dbr['stamp']
-                callback({'chid': args['chid'], 'type': args['type'], 'count': args['count'],
-                          'status': args['status'], 'pv_value': value,
-                          'pv_status': dbr['status'], 'pv_severity': dbr['severity'],
-                          'pv_seconds': stamp['seconds'] - _EPICS_EPOCH,
-                          'pv_nseconds': stamp['nanoseconds']}, user_args)
-                return
-        callback(_format_callback_args(args, use_numpy, as_string), user_args)
+        try:
+            if dbr is not None:
+                value = dbr['value']
+                if value.__class__ in _PLAIN_VALUES:
+                    stamp = dbr['stamp']
+                    callback({'chid': args['chid'], 'type': args['type'],
+                              'count': args['count'], 'status': args['status'],
+                              'pv_value': value, 'pv_status': dbr['status'],
+                              'pv_severity': dbr['severity'],
+                              'pv_seconds': stamp['seconds'] - _EPICS_EPOCH,
+                              'pv_nseconds': stamp['nanoseconds']}, user_args)
+                    return
+            callback(_format_callback_args(args, use_numpy, as_string), user_args)
+        except BaseException:
+            _report_raised(callback)
     return on_value
 
 
@@ -312,17 +432,43 @@ class CaChannel:
         """The ``ca`` module of this channel (bound at its first search)."""
         return self._ca if self._ca is not None else _ca()
 
-    def _chid_or_raise(self) -> Any:
+    def _chid_or_raise(self, action: str) -> Any:
         if self._chid is None:
-            raise CaChannelException(self._backend.ECA_BADCHID)
+            raise failure(_ECA_BADCHID, self._pvname, action)
         return self._chid
 
     @staticmethod
     def _check(status: Any) -> None:
+        """For the calls that concern no channel."""
         # Both backends return the shared ECA members: compare with the
         # constant rather than look the ca module up at every call.
         if status != _ECA_NORMAL:
             raise CaChannelException(status)
+
+    def _check_on(self, status: Any, action: str) -> None:
+        if status != _ECA_NORMAL:
+            raise failure(status, self._pvname, action)
+
+    def _connected(self) -> bool:
+        return self._chid is not None and self._backend.state(self._chid) == _CS_CONN
+
+    def _timed_out(self, timeout: float, action: str) -> CaChannelException:
+        """The exception of a wait for *action* on this channel that timed out."""
+        if self._chid is not None and not self._connected():
+            if self._backend.state(self._chid) == _CS_NEVER_CONN:
+                return not_found(self._pvname, timeout)
+            return failure(_ECA_TIMEOUT, self._pvname, action,
+                           'not connected (its server went away or cannot be reached); '
+                           'no answer within %s' % _seconds(timeout))
+        return failure(_ECA_TIMEOUT, self._pvname, action,
+                       'no answer within %s' % _seconds(timeout))
+
+    def _wait_io(self, timeout: float, action: str) -> None:
+        """pend_io for *action* on this channel, raising what it means."""
+        status = self._backend.pend_io(float(timeout))
+        if status == _ECA_TIMEOUT:
+            raise self._timed_out(timeout, action)
+        self._check_on(status, action)
 
     @staticmethod
     def _use_numpy(keywords: Dict[str, Any]) -> bool:
@@ -390,7 +536,7 @@ class CaChannel:
         self._ca = cam = _ca()
         status, chid = cam.create_channel(pvName, callback)
         if status != _ECA_NORMAL:
-            raise CaChannelException(status)
+            raise failure(status, pvName, 'search')
         self._chid = chid
         self._flags &= ~_CLEARED
 
@@ -424,7 +570,7 @@ class CaChannel:
         :raises CaChannelException: if timeout or error happens
         """
         self.search(pvName)
-        self.pend_io(self.getTimeout())
+        self._wait_io(self.getTimeout(), 'connect to')
 
     def clear_channel(self) -> None:
         """Close a channel created by one of the search functions.
@@ -440,7 +586,10 @@ class CaChannel:
             return None
 
         def on_connection(args: Dict[str, Any]) -> None:
-            callback(ConnectionArgs(args['chid'], args['op']), user_args)
+            try:
+                callback(ConnectionArgs(args['chid'], args['op']), user_args)
+            except BaseException:
+                _report_raised(callback)
         return on_connection
 
     def change_connection_event(self, callback: Optional[Callback], *user_args: Any) -> None:
@@ -448,8 +597,9 @@ class CaChannel:
 
         :raises CaChannelException: if error happens
         """
-        self._check(self._backend.change_connection_event(
-            self._chid_or_raise(), self._connection_wrapper(callback, user_args)))
+        self._check_on(self._backend.change_connection_event(
+            self._chid_or_raise('watch'), self._connection_wrapper(callback, user_args)),
+            'watch')
 
     # ------------------------------------------------------------------
     # read
@@ -473,14 +623,14 @@ class CaChannel:
                      else _package_use_numpy())
         chid = self._chid
         if chid is None:
-            raise CaChannelException(self._backend.ECA_BADCHID)
+            raise failure(_ECA_BADCHID, self._pvname, 'read')
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
         # A channel with a chid has its ca module (set by its search).
         cam = self._ca if self._ca is not None else _ca()
         status, value = cam.get(chid, chtype, count, None, use_numpy)
         if status != _ECA_NORMAL:
-            raise CaChannelException(status)
+            raise failure(status, self._pvname, 'read')
         return value, (_VAL_NUMPY if use_numpy else 0) | (_VAL_STRING if as_string else 0)
 
     def getValue(self) -> Any:
@@ -491,7 +641,10 @@ class CaChannel:
         """
         if self._val is None:
             # nothing was requested: the closest CA status is a failed read
-            raise CaChannelException(self._backend.ECA_GETFAIL)
+            raise CaChannelException(
+                _ECA_GETFAIL, self._pvname,
+                'no value of %r has been read yet: call array_get() and pend_io() '
+                'before getValue()' % (self._pvname,))
         return _read_value(self._val, self._flags)
 
     def array_get_callback(self, req_type: Optional[int], count: Optional[int],
@@ -504,13 +657,13 @@ class CaChannel:
         :raises CaChannelException: if error happens
         """
         use_numpy = self._use_numpy(keywords)
-        chid = self._chid_or_raise()
+        chid = self._chid_or_raise('read')
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
 
         on_get = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, _ = self._backend.get(chid, chtype, count, on_get, use_numpy)
-        self._check(status)
+        self._check_on(status, 'read')
 
     def getw(self, req_type: Optional[int] = None, count: Optional[int] = None,
              **keywords: Any) -> Any:
@@ -522,10 +675,14 @@ class CaChannel:
         :return: the value for plain request types, else a dict of ``pv_*`` keys
         :raises CaChannelException: if timeout or error happens
         """
+        return self._getw(req_type, count, keywords, self.getTimeout())
+
+    def _getw(self, req_type: Optional[int], count: Optional[int], keywords: Dict[str, Any],
+              timeout: float) -> Any:
         # Its own request, not the one array_get keeps for getValue: threads
         # sharing this object each read the reply they waited for.
         value, flags = self._request_value(req_type, count, keywords)
-        self.pend_io(self.getTimeout())
+        self._wait_io(timeout, 'read')
         return _read_value(value, flags)
 
     # ------------------------------------------------------------------
@@ -535,30 +692,112 @@ class CaChannel:
                   count: Optional[int] = None) -> None:
         """Write a value or array of values (buffered until flushed).
 
+        Fire and forget: a write the server refuses raises nothing here
+        (libca prints its ``CA.Client.Exception`` banner); :meth:`putw` and
+        :meth:`array_put_callback` report refusals.  Values longer than the
+        channel follow the rule of :meth:`putw`.
+
         :raises CaChannelException: if error happens
         """
-        self._check(self._backend.put(self._chid_or_raise(), value, req_type, count))
+        self._put(self._chid_or_raise('write'), value, req_type, count, None)
 
     def array_put_callback(self, value: Any, req_type: Optional[int], count: Optional[int],
                            callback: Callback, *user_args: Any) -> None:
         """Write and call ``callback(epics_args, user_args)`` when the put completed.
 
-        ``epics_args`` holds ``chid, type, count, status``.
+        ``epics_args`` holds ``chid, type, count, status``; a write the
+        server refused has a status other than ``ca.ECA_NORMAL``.
 
         :raises CaChannelException: if error happens
         """
         def on_put(args: Dict[str, Any]) -> None:
-            callback(args, user_args)
+            try:
+                callback(args, user_args)
+            except BaseException:
+                _report_raised(callback)
 
-        self._check(self._backend.put(self._chid_or_raise(), value, req_type, count, on_put))
+        self._put(self._chid_or_raise('write'), value, req_type, count, on_put)
+
+    def _put(self, chid: Any, value: Any, req_type: Optional[int], count: Optional[int],
+             callback: Optional[Callback]) -> None:
+        if count is None and value.__class__ in _TEXT_OR_SEQUENCE:
+            value = self._fit_text(value, req_type)
+        self._check_on(self._backend.put(chid, value, req_type, count, callback), 'write')
+
+    def _fit_text(self, value: Any, req_type: Optional[int]) -> Any:
+        """Text for a CA string cut to its 39 bytes, as base's ``caput`` cuts it.
+
+        The ``ca`` layer refuses such text (``ValueError``); what exceeds a
+        channel is dropped everywhere else (the original CaChannel's rule,
+        kept by the ``ca`` layer: elements beyond the element count,
+        characters beyond a CHAR array's length), so here too.
+        """
+        cam = self._backend
+        request = req_type
+        if request is None:
+            field = cam.field_type(self._chid)
+            if field < 0:   # not connected: the put itself says so
+                return value
+            request = cam.dbf_type_to_DBR(field)
+        if isinstance(value, (list, tuple)):
+            if request in _STRING_REQUESTS and any(
+                    item.__class__ in _TEXT and len(item) > _MAX_STRING for item in value):
+                return value.__class__(_cut_string(item) if item.__class__ in _TEXT else item
+                                       for item in value)
+            return value
+        if request in _STRING_REQUESTS:
+            return _cut_string(value)
+        return value
 
     def putw(self, value: Any, req_type: Optional[int] = None) -> None:
-        """Write a value or array of values and flush the request to the server.
+        """Write a value or array of values and wait until the server has taken it.
 
-        :raises CaChannelException: if timeout or error happens
+        A read of the channel follows the write; the server answers both in
+        order, so when the read's answer has come, a refusal of the write
+        (a disabled record, a state an enum does not have, a field that
+        cannot be changed) has come too, and raises.  This costs one network
+        round trip; the record's processing is not waited for (use
+        :meth:`array_put_callback` or :meth:`epicsPV.putWait` for that).
+
+        Values longer than the channel: what exceeds it is dropped, silently.
+        A sequence longer than its element count is cut to it (a list to a
+        scalar writes the first element), text to a CHAR array to its
+        length, a string to a string, enum or string array to 39 bytes.
+
+        :raises CaChannelException: if the server refused the write (its
+                                    status, e.g. ``ECA_PUTFAIL``), on timeout
+                                    or other error
         """
-        self.array_put(value, req_type)
-        self.flush_io()
+        self._putw(value, req_type, self.getTimeout())
+
+    def _putw(self, value: Any, req_type: Optional[int], timeout: float) -> None:
+        chid = self._chid_or_raise('write')
+        cam = self._backend
+        router = _refusals.router(cam)
+        router.install()
+        waited: Optional[CaChannelException] = None
+        with router.watching(chid) as refusals:
+            self._put(chid, value, req_type, None, None)
+            # Native type, one element: the smallest read the server answers.
+            status, _ = cam.get(chid, None, 1)
+            if status != _ECA_NORMAL:
+                # A channel that cannot be read: the write is only sent.
+                self.flush_io()
+            else:
+                try:
+                    self._wait_io(timeout, 'write')
+                except CaChannelException as exc:
+                    if exc.status != _ECA_EVDISALLOW:
+                        waited = exc
+                    else:
+                        # Inside a CA callback nothing can be waited for
+                        # (and pend_io refused before flushing): the write
+                        # is only sent, as putw always did there.
+                        self.flush_io()
+        if refusals:
+            raise refused(refusals[0], self._pvname)
+        if waited is not None:
+            raise waited
 
     # ------------------------------------------------------------------
     # monitor
@@ -574,7 +813,7 @@ class CaChannel:
         :raises CaChannelException: if error happens
         """
         use_numpy = self._use_numpy(keywords)
-        chid = self._chid_or_raise()
+        chid = self._chid_or_raise('monitor')
         if self._evid is not None:
             self.clear_event()
         cam = self._backend
@@ -584,7 +823,7 @@ class CaChannel:
 
         on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
         status, evid = cam.create_subscription(chid, on_event, chtype, count, mask, use_numpy)
-        self._check(status)
+        self._check_on(status, 'monitor')
         self._evid = evid
 
     def clear_event(self) -> None:
@@ -594,7 +833,7 @@ class CaChannel:
         """
         if self._evid is not None:
             evid, self._evid = self._evid, None
-            self._check(self._backend.clear_subscription(evid))
+            self._check_on(self._backend.clear_subscription(evid), 'stop monitoring')
 
     # ------------------------------------------------------------------
     # execute
@@ -608,8 +847,15 @@ class CaChannel:
         if timeout is None:
             timeout = self.getTimeout()
         status = self._backend.pend_io(float(timeout))
-        if status != _ECA_NORMAL:
-            raise CaChannelException(status)
+        if status == _ECA_TIMEOUT:
+            if self._chid is not None and not self._connected():
+                raise self._timed_out(timeout, 'connect to')
+            # It waits for every search and read of this thread, not only ours.
+            raise CaChannelException(
+                status, self._pvname,
+                'pend_io (of %r): the searches and reads this thread requested were not '
+                'all answered within %s' % (self._pvname, _seconds(timeout)))
+        self._check_on(status, 'wait for')
 
     def pend_event(self, timeout: Optional[float] = None) -> Any:
         """Flush and process callbacks for *timeout* seconds (default 0.1).
@@ -631,18 +877,18 @@ class CaChannel:
 
         :raises CaChannelException: if error happens
         """
-        self._check(self._backend.flush_io())
+        self._check_on(self._backend.flush_io(), 'flush the requests of')
 
     # ------------------------------------------------------------------
     # information
     # ------------------------------------------------------------------
     def field_type(self) -> Any:
         """Native type of the PV in the server, ``ca.DBF_XXXX``."""
-        return self._backend.field_type(self._chid_or_raise())
+        return self._backend.field_type(self._chid_or_raise('ask about'))
 
     def element_count(self) -> int:
         """Maximum array element count of the PV in the server."""
-        return int(self._backend.element_count(self._chid_or_raise()))
+        return int(self._backend.element_count(self._chid_or_raise('ask about')))
 
     def name(self) -> Optional[str]:
         """Channel name specified when the channel was created."""
@@ -663,15 +909,15 @@ class CaChannel:
 
     def host_name(self) -> str:
         """Host name that hosts the process variable."""
-        return self._backend.host_name(self._chid_or_raise())
+        return self._backend.host_name(self._chid_or_raise('ask about'))
 
     def read_access(self) -> bool:
         """True if the channel can be read."""
-        return bool(self._backend.read_access(self._chid_or_raise()))
+        return bool(self._backend.read_access(self._chid_or_raise('ask about')))
 
     def write_access(self) -> bool:
         """True if the channel can be written."""
-        return bool(self._backend.write_access(self._chid_or_raise()))
+        return bool(self._backend.write_access(self._chid_or_raise('ask about')))
 
     # ------------------------------------------------------------------
     # handlers
@@ -689,8 +935,12 @@ class CaChannel:
         wrapper = None
         if callable(callback):
             def wrapper(args: Dict[str, Any]) -> None:
-                callback(args, user_args)
-        self._check(self._backend.replace_access_rights_event(self._chid_or_raise(), wrapper))
+                try:
+                    callback(args, user_args)
+                except BaseException:
+                    _report_raised(callback)
+        self._check_on(self._backend.replace_access_rights_event(
+            self._chid_or_raise('watch'), wrapper), 'watch')
 
     @classmethod
     def add_exception_event(cls, callback: Optional[Callback] = None,
@@ -698,7 +948,11 @@ class CaChannel:
         """Install (or with ``None`` restore the default) context exception handler.
 
         The callback gets ``(epics_args, user_args)``; ``epics_args`` holds
-        ``chid, type, count, state, op, ctx, file, lineNo``.
+        ``chid, type, count, state, op, ctx, file, lineNo``.  The default
+        prints libca's ``CA.Client.Exception`` banner.  A write refused
+        while :meth:`putw` waits for it is raised by that ``putw`` and not
+        passed to the handler.  Install handlers here rather than with
+        ``ca.add_exception_event``, which would take refusals from ``putw``.
         """
         wrapper = None
         if callable(callback):
@@ -706,8 +960,13 @@ class CaChannel:
                 args = dict(args)
                 # caPython called the status 'state'; keep the ca name too.
                 args.setdefault('state', args.get('stat'))
-                callback(args, user_args)
-        cls._check(_ca().add_exception_event(wrapper))
+                try:
+                    callback(args, user_args)
+                except BaseException:
+                    _report_raised(callback)
+        router = _refusals.router(_ca())
+        router.user_callback = wrapper
+        router.install()
 
     @classmethod
     def replace_printf_handler(cls, callback: Optional[Callback] = None,
@@ -719,5 +978,11 @@ class CaChannel:
         wrapper = None
         if callable(callback):
             def wrapper(message: str) -> None:
-                callback(message, user_args)
-        cls._check(_ca().replace_printf_handler(wrapper))
+                try:
+                    callback(message, user_args)
+                except BaseException:
+                    _report_raised(callback)
+        cam = _ca()
+        cls._check(cam.replace_printf_handler(wrapper))
+        # the exception banners CaChannel prints go the same way
+        _refusals.router(cam).printer = wrapper

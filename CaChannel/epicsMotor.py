@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Any, Dict
 
+from ._constants import cs_conn
+from .CaChannel import CaChannelException
 from .epicsPV import epicsPV
 
 __all__ = ['epicsMotor', 'epicsMotorException']
@@ -51,6 +53,21 @@ def _coordinate_key(user: str, dial: bool, step: bool, dial_key: str, step_key: 
     return user
 
 
+def _fields_not_found(name: str, pvs: Dict[str, epicsPV],
+                      exc: CaChannelException) -> CaChannelException:
+    """The constructor's exception, naming the fields that did not connect."""
+    missing = [field for field in _FIELDS if pvs[field.lower()].state() != cs_conn]
+    if not missing:
+        return exc
+    timeout = pvs['val'].getTimeout()
+    if len(missing) == len(_FIELDS):
+        what = 'motor record %r not found within %s s' % (name, timeout)
+    else:
+        what = 'motor record %r: field%s %s not found within %s s' % (
+            name, 's' if len(missing) > 1 else '', ', '.join(missing), timeout)
+    return CaChannelException(exc.status, '%s.%s' % (name, missing[0]), what)
+
+
 class epicsMotor:
     """An EPICS motor record.
 
@@ -85,7 +102,10 @@ class epicsMotor:
         # Search all fields at once and wait once: one round trip, not 24.
         self.pvs: Dict[str, epicsPV] = {
             field.lower(): epicsPV('%s.%s' % (name, field), wait=False) for field in _FIELDS}
-        self.pvs['val'].pend_io()
+        try:
+            self.pvs['val'].pend_io()
+        except CaChannelException as exc:
+            raise _fields_not_found(name, self.pvs, exc) from None
 
     def __repr__(self) -> str:
         return '<epicsMotor %r>' % (self.name,)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from .CaChannel import CaChannel, CaChannelException, _ca
+from .CaChannel import CaChannel, _ca, refused
 
 __all__ = ['epicsPV', 'callBack']
 
@@ -209,7 +209,7 @@ class epicsPV(CaChannel):
             self.pend_event(poll)
         # caPython ignored the status; a failed put should not pass silently.
         if self.callBack.putStatus != _ca().ECA_NORMAL:
-            raise CaChannelException(self.callBack.putStatus)
+            raise refused(self.callBack.putStatus, self._pvname)
 
 
 _NO_VALUE = object()

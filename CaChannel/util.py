@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from typing import Any, Callable, Dict, Optional
 
-from .CaChannel import CaChannel, CaChannelException, _ca
+from ._constants import ChannelState
+from .CaChannel import CaChannel, _ca, failure, not_found, refused
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
 
@@ -26,33 +28,81 @@ _channel_: Dict[str, CaChannel] = {}
 _channel_lock = threading.Lock()
 
 
-def _get_or_create_channel(name: str) -> CaChannel:
-    """Return the cached channel of *name*, creating and connecting it if needed.
+def _timeout(timeout: Optional[float]) -> float:
+    """The seconds each wait of a util function may take (None: the CaChannel default)."""
+    if timeout is None:
+        return float(CaChannel.ca_timeout)
+    if timeout < 0:
+        raise ValueError('timeout must not be negative: %r' % (timeout,))
+    return float(timeout)
+
+
+def _connected_channel(name: str, timeout: float, action: str) -> CaChannel:
+    """The cached channel of *name*, connected; a new one is searched first.
 
     The lock guards only the cache, never the network wait: threads reading
     different PVs connect in parallel. Two threads racing for a new name
-    both connect, and the first one cached is kept.
+    both connect, and the first one cached is kept.  A cached channel whose
+    server went away (an IOC reboot) is waited for, up to *timeout*: its
+    field type is unknown meanwhile, and a request would fail.
     """
     chan = _channel_.get(name)
-    if chan is not None:
-        return chan
-    chan = CaChannel(name)
-    chan.searchw()
-    with _channel_lock:
-        return _channel_.setdefault(name, chan)
+    if chan is None or chan.state() in _GONE:
+        chan = CaChannel(name)
+        chan.search()
+        chan._wait_io(timeout, 'connect to')
+        with _channel_lock:
+            return _channel_.setdefault(name, chan)
+    if chan.state() != _ca().cs_conn:
+        _wait_for_reconnection(chan, timeout, action)
+    return chan
 
 
-def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], int]) -> int:
+# a cached channel in one of these states is made again (cleared by its user)
+_GONE = (ChannelState.CLOSED, ChannelState.NEVER_SEARCH)
+
+# polling slices while a channel reconnects: short first, as it is usually
+# back soon after its server; pend_event runs callbacks in any context mode
+_FIRST_SLICE, _LONGEST_SLICE = 0.001, 0.05
+
+
+def _wait_for_reconnection(chan: CaChannel, timeout: float, action: str) -> None:
+    ca = _ca()
+    deadline = time.monotonic() + timeout
+    pause = _FIRST_SLICE
+    while chan.state() != ca.cs_conn:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if chan.state() == ca.cs_never_conn:
+                raise not_found(chan.name(), timeout)
+            raise failure(ca.ECA_DISCONN, chan.name(), action,
+                          'disconnected (its server went away or cannot be reached), and '
+                          'not back within %s s' % (timeout,))
+        ca.pend_event(min(pause, left))
+        pause = min(pause * 2, _LONGEST_SLICE)
+
+
+def _native_type(chan: CaChannel, action: str) -> int:
+    """The channel's field type; raise if it disconnected since the check."""
+    field_type = chan.field_type()
+    if field_type < 0:
+        raise failure(_ca().ECA_DISCONN, chan.name(), action)
+    return field_type
+
+
+def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], int],
+                    action: str) -> int:
     """The request type for *chan*: *family* of the native type, STRING for enum/char if asked."""
     ca = _ca()
-    field_type = chan.field_type()
+    field_type = _native_type(chan, action)
     if as_string and field_type in (ca.DBF_ENUM, ca.DBF_CHAR):
         # CaChannel assembles CHAR arrays read as STRING into a str.
         field_type = ca.DBF_STRING
     return family(field_type)
 
 
-def caget(name: str, as_string: bool = False, count: Optional[int] = None) -> Any:
+def caget(name: str, as_string: bool = False, count: Optional[int] = None,
+          timeout: Optional[float] = None) -> Any:
     """Return PV's current value.
 
     For enum or char type PV, the string form is returned if *as_string* is
@@ -62,25 +112,42 @@ def caget(name: str, as_string: bool = False, count: Optional[int] = None) -> An
     :param name: pv name
     :param as_string: retrieve enum and char type as string
     :param count: number of element to request
+    :param timeout: seconds to wait for the connection (or, after the
+                    server went away, the reconnection), and again for the
+                    value; default ``CaChannel.ca_timeout`` (3 s)
     :return: pv value
+    :raises CaChannelException: naming the PV, if it is not found, does not
+                                come back or does not answer in time
     """
-    chan = _get_or_create_channel(name)
-    return chan.getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR), count)
+    seconds = _timeout(timeout)
+    chan = _connected_channel(name, seconds, 'read')
+    return chan._getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR, 'read'),
+                      count, {}, seconds)
 
 
 def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
     """Write *value* to PV *name*.
 
+    Without *wait* the write is followed by a read, as :meth:`CaChannel.putw`
+    does, so a write the server refuses raises; with *wait* the put callback
+    reports it once the record has processed.
+
     :param name: pv name
     :param value: value to write
     :param wait: wait for completion (the put callback)
-    :param timeout: seconds to wait; ``None`` waits as long as it takes
-    :raises CaChannelException: ``ECA_TIMEOUT`` if the put did not complete in
-                                *timeout*, or the put's failure status
+    :param timeout: seconds to wait for the connection (or reconnection),
+                    then for the server's answer (default
+                    ``CaChannel.ca_timeout``); with *wait*, the completion
+                    is waited for up to *timeout* too, or as long as it takes
+                    when *timeout* is ``None``
+    :raises CaChannelException: naming the PV: ``ECA_TIMEOUT`` if it did not
+                                answer or the put did not complete in time,
+                                or the server's status of a refused write
     """
-    chan = _get_or_create_channel(name)
+    seconds = _timeout(timeout)
+    chan = _connected_channel(name, seconds, 'write')
     if not wait:
-        chan.putw(value)
+        chan._putw(value, None, seconds)
         return
     done = threading.Event()
     result: Dict[str, Any] = {}
@@ -92,9 +159,10 @@ def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = 
     chan.array_put_callback(value, None, None, on_put)
     chan.flush_io()
     if not done.wait(timeout):
-        raise CaChannelException(_ca().ECA_TIMEOUT)
+        raise failure(_ca().ECA_TIMEOUT, name, 'write',
+                      'the put was not completed within %s s' % (timeout,))
     if result['status'] != _ca().ECA_NORMAL:
-        raise CaChannelException(result['status'])
+        raise refused(result['status'], name)
 
 
 def _print_update(name: str) -> Callable[[Dict[str, Any], Any], None]:
@@ -108,7 +176,7 @@ def _print_update(name: str) -> Callable[[Dict[str, Any], Any], None]:
 
 
 def camonitor(name: str, as_string: bool = False, count: Optional[int] = None,
-              callback: Any = None) -> None:
+              callback: Any = None, timeout: Optional[float] = None) -> None:
     """Set a *callback* to be invoked when pv value or alarm status change.
 
     :param name: pv name
@@ -117,15 +185,19 @@ def camonitor(name: str, as_string: bool = False, count: Optional[int] = None,
     :param callback: ``callback(epics_args, user_args)``. ``None`` prints each
                      update to the console; anything not callable removes
                      the previous callback.
+    :param timeout: seconds to wait for the connection (or reconnection);
+                    default ``CaChannel.ca_timeout``
+    :raises CaChannelException: naming the PV, if it is not found or does
+                                not come back in time
     """
-    chan = _get_or_create_channel(name)
+    chan = _connected_channel(name, _timeout(timeout), 'monitor')
     if callback is None:
         callback = _print_update(name)
     elif not callable(callback):
         chan.clear_event()
         chan.flush_io()
         return
-    req_type = _string_request(chan, as_string, _ca().dbf_type_to_DBR_TIME)
+    req_type = _string_request(chan, as_string, _ca().dbf_type_to_DBR_TIME, 'monitor')
     chan.add_masked_array_event(req_type, count, None, callback)
     chan.flush_io()
 
@@ -152,7 +224,7 @@ def _info_line(label: str, value: Any) -> str:
     return '    %-16s%s' % (label + ':', value)
 
 
-def cainfo(name: str) -> None:
+def cainfo(name: str, timeout: Optional[float] = None) -> None:
     """Print pv information.
 
     The block lists State, Host, Data type, Element count, Access, and for a
@@ -160,13 +232,18 @@ def cainfo(name: str) -> None:
     or the units, precision and limits of a numeric PV.
 
     :param name: pv name
+    :param timeout: seconds to wait for the connection (or reconnection),
+                    and again for the metadata; default ``CaChannel.ca_timeout``
+    :raises CaChannelException: naming the PV, if it is not found, does not
+                                come back or does not answer in time
     """
     ca = _ca()
-    chan = _get_or_create_channel(name)
+    seconds = _timeout(timeout)
+    chan = _connected_channel(name, seconds, 'ask about')
     readable, writable = chan.read_access(), chan.write_access()
     access = ('R' if readable else '') + ('W' if writable else '') or 'No access'
     state = chan.state()
-    field_type = chan.field_type()
+    field_type = _native_type(chan, 'ask about')
     lines = [name,
              _info_line('State', _STATE_TEXT.get(int(state), str(state))),
              _info_line('Host', chan.host_name()),
@@ -174,7 +251,7 @@ def cainfo(name: str) -> None:
              _info_line('Element count', chan.element_count()),
              _info_line('Access', access)]
     if state == ca.cs_conn:
-        ctrl = chan.getw(ca.dbf_type_to_DBR_CTRL(field_type))
+        ctrl = chan._getw(ca.dbf_type_to_DBR_CTRL(field_type), None, {}, seconds)
         lines.append(_info_line('Status', ca.alarmStatusString(ctrl['pv_status'])))
         lines.append(_info_line('Severity', ca.alarmSeverityString(ctrl['pv_severity'])))
         if field_type == ca.DBF_ENUM:

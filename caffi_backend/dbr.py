@@ -123,6 +123,8 @@ def _gr(s: Any, out: Dict[str, Any]) -> None:
     _limits(s, out)
 
 
+# precision after the limits, in the key order dbr.c gives too (the
+# original CaChannel's)
 def _gr_precision(s: Any, out: Dict[str, Any]) -> None:
     _gr(s, out)
     out['precision'] = s.precision

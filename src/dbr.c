@@ -186,6 +186,9 @@ static int set_enum_strings(PyObject *d, short no_str, char strs[][MAX_ENUM_STRI
     (GR_LIMITS(d, p, conv) ||                                                      \
      set_item(d, K_upper_ctrl_limit, conv((p)->upper_ctrl_limit)) < 0 ||       \
      set_item(d, K_lower_ctrl_limit, conv((p)->lower_ctrl_limit)) < 0)
+/* precision comes after the limits, as in caffi_backend/dbr.py and the
+ * original CaChannel: the keys of a dict come in the same order on both
+ * backends (tests/test_errors.py compares them). */
 #define PRECISION(d, p) set_item(d, K_precision, PyLong_FromLong((p)->precision))
 
 static PyObject *from_long(long v) { return PyLong_FromLong(v); }
@@ -210,20 +213,20 @@ static int metadata(PyObject *d, long type, const void *dbr)
     case DBR_GR_CHAR:    return GR_LIMITS(d, (const struct dbr_gr_char *)dbr, from_long) ? -1 : 0;
     case DBR_GR_LONG:    return GR_LIMITS(d, (const struct dbr_gr_long *)dbr, from_long) ? -1 : 0;
     case DBR_GR_FLOAT:
-        return (PRECISION(d, (const struct dbr_gr_float *)dbr) < 0 ||
-                GR_LIMITS(d, (const struct dbr_gr_float *)dbr, from_double)) ? -1 : 0;
+        return (GR_LIMITS(d, (const struct dbr_gr_float *)dbr, from_double) ||
+                PRECISION(d, (const struct dbr_gr_float *)dbr) < 0) ? -1 : 0;
     case DBR_GR_DOUBLE:
-        return (PRECISION(d, (const struct dbr_gr_double *)dbr) < 0 ||
-                GR_LIMITS(d, (const struct dbr_gr_double *)dbr, from_double)) ? -1 : 0;
+        return (GR_LIMITS(d, (const struct dbr_gr_double *)dbr, from_double) ||
+                PRECISION(d, (const struct dbr_gr_double *)dbr) < 0) ? -1 : 0;
     case DBR_CTRL_SHORT: return CTRL_LIMITS(d, (const struct dbr_ctrl_short *)dbr, from_long) ? -1 : 0;
     case DBR_CTRL_CHAR:  return CTRL_LIMITS(d, (const struct dbr_ctrl_char *)dbr, from_long) ? -1 : 0;
     case DBR_CTRL_LONG:  return CTRL_LIMITS(d, (const struct dbr_ctrl_long *)dbr, from_long) ? -1 : 0;
     case DBR_CTRL_FLOAT:
-        return (PRECISION(d, (const struct dbr_ctrl_float *)dbr) < 0 ||
-                CTRL_LIMITS(d, (const struct dbr_ctrl_float *)dbr, from_double)) ? -1 : 0;
+        return (CTRL_LIMITS(d, (const struct dbr_ctrl_float *)dbr, from_double) ||
+                PRECISION(d, (const struct dbr_ctrl_float *)dbr) < 0) ? -1 : 0;
     case DBR_CTRL_DOUBLE:
-        return (PRECISION(d, (const struct dbr_ctrl_double *)dbr) < 0 ||
-                CTRL_LIMITS(d, (const struct dbr_ctrl_double *)dbr, from_double)) ? -1 : 0;
+        return (CTRL_LIMITS(d, (const struct dbr_ctrl_double *)dbr, from_double) ||
+                PRECISION(d, (const struct dbr_ctrl_double *)dbr) < 0) ? -1 : 0;
     case DBR_GR_ENUM: {
         const struct dbr_gr_enum *p = dbr;
         return set_enum_strings(d, p->no_str, (char (*)[MAX_ENUM_STRING_SIZE])p->strs);
