@@ -23,7 +23,9 @@ Without the oracle folder or a C compiler the module is skipped, saying why.
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -427,6 +429,37 @@ class Tools:
         return (done.returncode,) + tuple(normalise(text, start, end, case)
                                           for text in (done.stdout, done.stderr, held))  # type: ignore
 
+    def on_terminal(self, case: Case, ours: bool, backend: str) -> Tuple[int, bytes]:
+        """(status, what a terminal shows): stdout and stderr on one pseudo-terminal,
+        where C's stdout is line-buffered and stderr is not."""
+        start = time.time() - 0.01
+        if case.reset:
+            self.base('caput', *case.reset[1])
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen(self.command(case.tool, ours) + list(case.args),
+                                    env=self.environ(case, backend), stdin=subprocess.DEVNULL,
+                                    stdout=slave, stderr=slave)
+        finally:
+            os.close(slave)
+        shown = bytearray()
+        deadline = time.monotonic() + 30   # a hang detector, not a timing check
+        try:
+            while time.monotonic() < deadline:
+                if not select.select([master], [], [], 1.0)[0]:
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:   # EIO: the tool closed its side
+                    break
+                if not chunk:
+                    break
+                shown.extend(chunk)
+        finally:
+            os.close(master)
+        status = proc.wait(timeout=30)
+        return status, normalise(bytes(shown), start, time.time() + 0.01, case)
+
     def monitor(self, case: Case, backend: str, action: Optional[object] = None
                 ) -> List[Tuple[int, bytes, bytes]]:
         """Both camonitors side by side, interrupted once each printed its lines."""
@@ -567,3 +600,23 @@ def test_camonitor_disconnect(tools: Tools, oracle: Path) -> None:
         gone.stop()
     assert b'*** disconnected' in base[1], base
     compare(case, base, ours)
+
+
+#: Refused writes, where libca's exception banner comes while caput reads
+#: the PV back.
+TERMINAL_CASES = [
+    caput(('cli:disabled', '5'), 'cli:disabled', '3', difference='refused'),
+    caput(('cli:put:ao', '0'), 'cli:put:ao', 'Bogus', difference='refused'),
+    caput(('cli:disabled', '5'), '-l', 'cli:disabled', '3', difference='refused'),
+]
+
+
+@pytest.mark.parametrize('backend', ['c', 'caffi'])
+@pytest.mark.parametrize('case', TERMINAL_CASES, ids=lambda case: case.id)
+def test_same_on_a_terminal(tools: Tools, case: Case, backend: str) -> None:
+    """What a user sees: the banner between the lines, never inside "New : ..."."""
+    base = tools.on_terminal(case, False, backend)
+    ours = tools.on_terminal(case, True, backend)
+    assert b'CA.Client.Exception' in base[1] and b'\nNew : ' in base[1], base
+    assert (base[0], ours[0]) == (0, 1)   # the documented difference
+    assert ours[1] == base[1]
