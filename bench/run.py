@@ -490,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='also write the raw samples to this file')
     parser.add_argument('--no-report', action='store_true',
                         help='print the table only; leave docs/ alone')
+    parser.add_argument('--report-from', type=Path, default=None, metavar='JSON',
+                        help='measure nothing: write the page and charts from a file of --json')
     args = parser.parse_args(argv)
+    if args.report_from:
+        written = report.write_docs(json.loads(args.report_from.read_text()), ROOT / 'docs')
+        log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
+        return 0
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     unknown = set(clients) - set(CLIENTS)
     if unknown or 'c' not in clients:

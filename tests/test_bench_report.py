@@ -82,6 +82,7 @@ def test_page_reads_as_user_documentation() -> None:
                     'What is measured', 'How to reproduce', 'Machine and versions'):
         assert '\n%s\n%s\n' % (section, '-' * len(section)) in page, section
     assert "python -m pip install -e '.[bench]'" in page and 'python -m bench' in page
+    assert 'next to the other Python clients: pyepics, caproto threading.' in ' '.join(page.split())
     assert 'medians of 3 runs' in page and '343 s in all' in page
 
 
