@@ -5,7 +5,7 @@ from typing import Any, List, Optional
 
 from CaChannel._cli_common import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
 from CaChannel._cli_text import scan_int
-from CaChannel._cli_values import PV, time_type, char_string, extra_text, raw, value_text, wide_line, \
+from CaChannel._cli_values import PV, time_type, char_string, extra_text, raw, values_text, wide_line, \
     zero_record, StampClock
 
 HELP = b'''
@@ -202,9 +202,8 @@ class Caget(Tool):
         if settings.char_as_string and pv.dbr_type % 7 == 4 and pv.dbr_type < 35 \
                 and (self.count or pv.count > 1):
             return char_string(pv)
-        texts = [value_text(pv, i, settings) for i in range(pv.count)]
         head = b'%d' % pv.count + sep if counted and (self.count or pv.count > 1) else b''
-        return head + sep.join(texts)
+        return head + values_text(pv, settings)
 
 
 def status_problem(ca: Any, status: int) -> Optional[bytes]:

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from CaChannel._cli_common import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
 from CaChannel._cli_text import format_stamp, now, scan_int, strtod, unescape
-from CaChannel._cli_values import PV, StampClock, time_type, char_string, value_text, wide_line, zero_record
+from CaChannel._cli_values import PV, StampClock, time_type, char_string, values_text, wide_line, zero_record
 
 HELP = b'''
 Usage: caput [options] <PV name> <PV value> ...
@@ -242,7 +242,7 @@ class Caput(Tool):
             text = char_string(pv)
         else:
             head = b'%d' % native + sep if native > 1 else b''
-            text = head + sep.join(value_text(pv, i, settings) for i in range(native))
+            text = head + values_text(pv, settings)
         self.out.write(line + text + b'\n')
         return 0
 

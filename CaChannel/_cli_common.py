@@ -317,19 +317,44 @@ def epics_version() -> str:
 # --- output --------------------------------------------------------------------------------
 
 class Output:
-    """Writes bytes to a stream, flushing at once (base's stdout is line-buffered).
+    """Writes bytes to a stream as C's stdio does on a terminal.
+
+    *line_buffered* (stdout): a line goes out once it is complete, so a
+    message on the other stream (stderr, unbuffered in C, and libca's
+    exception banner) never lands inside it; base's ``caput`` prints
+    ``New : `` and then reads the PV, during which a refused write's banner
+    comes.  :meth:`flush` writes what is left at the end of a run.
+    Otherwise every write goes out at once.
 
     A text stream without a byte buffer (doctest's, a StringIO) gets the
     bytes decoded, undecodable ones kept as surrogate escapes.
     """
 
-    def __init__(self, stream: Optional[IO[Any]], default: IO[Any]) -> None:
+    def __init__(self, stream: Optional[IO[Any]], default: IO[Any], line_buffered: bool = False) -> None:
         self.stream = stream if stream is not None else default
         self.raw = getattr(self.stream, 'buffer', None)
         self.broken = False
+        self.line_buffered = line_buffered
+        #: The start of a line not written yet (line_buffered only).
+        self.pending = b''
 
     def write(self, data: bytes) -> None:
-        if self.broken:
+        if self.line_buffered:
+            if self.pending:
+                data = self.pending + data
+            end = data.rfind(b'\n') + 1
+            self.pending = data[end:]
+            if end < len(data):
+                data = data[:end]
+        self._send(data)
+
+    def flush(self) -> None:
+        """Write a line left incomplete (C's stdio does at exit)."""
+        pending, self.pending = self.pending, b''
+        self._send(pending)
+
+    def _send(self, data: bytes) -> None:
+        if self.broken or not data:
             return
         try:
             if self.raw is not None:

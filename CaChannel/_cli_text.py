@@ -107,18 +107,15 @@ _UNESCAPES = {ord('a'): 7, ord('b'): 8, ord('f'): 12, ord('n'): 10, ord('r'): 13
 _HEXDIGITS = b'0123456789abcdefABCDEF'
 
 
+#: What epicsStrnEscapedFromRaw writes for each byte.
+_ESCAPED = [_ESCAPES.get(c) or (bytes([c]) if 0x20 <= c < 0x7F else b'\\x%02x' % c) for c in range(256)]
+#: The bytes it does not copy as they are.
+_TO_ESCAPE = re.compile(rb'[^\x20-\x7e]|[\\\'"]')
+
+
 def escape(raw: bytes) -> bytes:
     """``epicsStrnEscapedFromRaw``: C escapes, ``\\xhh`` for other unprintables."""
-    out = bytearray()
-    for c in raw:
-        special = _ESCAPES.get(c)
-        if special is not None:
-            out += special
-        elif 0x20 <= c < 0x7F:
-            out.append(c)
-        else:
-            out += b'\\x%02x' % c
-    return bytes(out)
+    return _TO_ESCAPE.sub(lambda match: _ESCAPED[match.group()[0]], raw)
 
 
 def unescape(text: bytes, size: int) -> bytes:

@@ -1,16 +1,18 @@
 """How the console tools print values, as base's tool_lib does.
 
 A :class:`PV` holds one channel of a tool run and the last data it
-received; :func:`value_text` is one element, :func:`extra_text` the
+received; :func:`values_text` is its elements, :func:`extra_text` the
 alarm/limit/enum block of ``caget -d``, :func:`wide_line` the
 "name stamp value stat sevr" line of ``caget -a``, ``caput -l`` and every
 camonitor update.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from CaChannel._cli_common import Output, Settings
+from CaChannel._constants import DBR, MAX_ENUM_STATES, dbr_type_is_CTRL, dbr_type_is_GR, dbr_type_is_valid
 from CaChannel._cli_text import (EPICS_EPOCH, c_double, escape, format_stamp, now, signed,
                                  stamp_difference, to_int32)
 
@@ -19,9 +21,6 @@ STATUS_NAMES = ('NO_ALARM', 'READ', 'WRITE', 'HIHI', 'HIGH', 'LOLO', 'LOW', 'STA
                 'COMM', 'TIMEOUT', 'HWLIMIT', 'CALC', 'SCAN', 'LINK', 'SOFT', 'BAD_SUB', 'UDF',
                 'DISABLE', 'SIMM', 'READ_ACCESS', 'WRITE_ACCESS')
 SEVERITY_NAMES = ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')
-
-#: Most states an enum may have (db_access.h MAX_ENUM_STATES).
-MAX_ENUM_STATES = 16
 
 Stamp = Tuple[int, int]
 
@@ -69,9 +68,12 @@ class PV:
             not _plain(self.dbr_type) else {'value': value}
 
     def elements(self) -> List[Any]:
+        """The elements held, not copied: the caller only reads them."""
         assert self.record is not None
         value = self.record['value']
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, list):
+            return value
+        if isinstance(value, tuple):
             return list(value)
         if hasattr(value, 'tolist') and not isinstance(value, (bytes, str)):
             items = value.tolist()
@@ -80,7 +82,7 @@ class PV:
 
     def char_bytes(self) -> bytes:
         """A CHAR array's elements as the bytes they are."""
-        return bytes(int(item) & 0xFF for item in self.elements()[:self.count])
+        return bytes([int(item) & 0xFF for item in self.elements()[:self.count]])
 
 
 def time_type(dbf_type: int, settings: Settings, float_as_string: bool = False) -> int:
@@ -107,48 +109,104 @@ def base_type(dbr_type: int) -> int:
     return dbr_type % 7
 
 
-def _radix(value: int, kind: str) -> bytes:
-    if kind == 'bin':
-        return b'0' if value == 0 else bin(value & 0xFFFFFFFF)[2:].encode()
-    if kind == 'oct':
-        return b'0o%o' % (value & 0xFFFFFFFF)
-    if kind == 'hex':
-        return b'0x%X' % (value & 0xFFFFFFFF)
-    return b'%d' % value
+#: A 32-bit C int's bits, as printf's %o and %X and base's binary print them.
+_INT32_BITS = 0xFFFFFFFF
+
+#: printf("%d") of a C ``char`` (signed on the platforms base runs on), by its byte.
+_CHAR_TEXTS = [b'%d' % signed(byte, 8) for byte in range(256)]
 
 
-def value_text(pv: PV, index: int, settings: Settings, dbr_type: Optional[int] = None) -> bytes:
-    """One element as base's ``val2str`` prints it."""
-    kind = pv.dbr_type if dbr_type is None else dbr_type
-    if not 0 <= kind <= 38:
-        return b'*** invalid type'
-    record = pv.record or {}
+def values_text(pv: PV, settings: Settings) -> bytes:
+    """The first ``pv.count`` elements as base's ``val2str`` prints each,
+    joined by the field separator.
+
+    Base prints element by element in C; here each array is formatted in a
+    few whole-array operations (one printf-style format over all elements,
+    one join), so the time grows linearly with the array and stays close to
+    base's for the millions of elements of detector waveforms.
+    """
+    count = pv.count
+    sep = settings.separator
+    if count <= 0:
+        return b''
+    if not dbr_type_is_valid(pv.dbr_type):
+        return sep.join([b'*** invalid type'] * count)
     items = pv.elements()
-    if index >= len(items):
-        return b'!!!'
-    item = items[index]
+    if len(items) > count:
+        items = items[:count]
+    parts = [_joined_texts(pv.dbr_type, items, settings, pv.record or {})] if items else []
+    # A reply shorter than the count leaves val2str's "!!!" in place.
+    parts += [b'!!!'] * (count - len(items))
+    return sep.join(parts)
+
+
+def _joined_texts(kind: int, items: List[Any], settings: Settings, record: Dict[str, Any]) -> bytes:
+    sep = settings.separator
     plain = base_type(kind)
-    if plain == 0:
-        return escape(raw(item).split(b'\0', 1)[0])
-    if plain in (2, 6):
-        number = float(item)
+    if plain == DBR.STRING:
+        return sep.join([escape(raw(item).split(b'\0', 1)[0]) for item in items])
+    if plain in (DBR.FLOAT, DBR.DOUBLE):
         if settings.float_int_format == 'dec':
-            return c_double(settings.double_format, number)
-        rounded = number + 0.5 if number > 0.0 else number - 0.5
-        return _radix(to_int32(rounded), settings.float_int_format)
-    if plain == 4:
-        return b'%d' % signed(int(item), 8)
-    if plain in (1, 5):
-        return _radix(int(item), settings.int_format)
+            return _printf_doubles(settings.double_format, items, sep)
+        # val2str rounds half away from zero, then converts to a C int.
+        rounded = [to_int32(x + 0.5 if x > 0.0 else x - 0.5) for x in map(float, items)]
+        return _radix_texts(rounded, settings.float_int_format, sep)
+    if plain == DBR.CHAR:
+        return sep.join([_CHAR_TEXTS[int(item) & 0xFF] for item in items])
+    if plain in (DBR.SHORT, DBR.LONG):
+        return _radix_texts(items, settings.int_format, sep)
     # DBR_ENUM: a state string only from a GR/CTRL reply, which carries them.
-    number = int(item)
-    if 21 <= kind <= 34 and not settings.enum_as_number:
-        if number >= MAX_ENUM_STATES:
-            return b'Illegal Value (%d)' % number
-        if number >= int(record.get('no_str', 0)):
-            return b'Enum Index Overflow (%d)' % number
-        return raw(record['strs'][number])
-    return b'%d' % number
+    if (dbr_type_is_GR(kind) or dbr_type_is_CTRL(kind)) and not settings.enum_as_number:
+        numbers = [int(item) for item in items]
+        states = {number: _state_text(record, number) for number in set(numbers)}
+        return sep.join([states[number] for number in numbers])
+    return _radix_texts(items, 'dec', sep)
+
+
+def _state_text(record: Dict[str, Any], number: int) -> bytes:
+    if number >= MAX_ENUM_STATES:
+        return b'Illegal Value (%d)' % number
+    if number >= int(record.get('no_str', 0)):
+        return b'Enum Index Overflow (%d)' % number
+    return raw(record['strs'][number])
+
+
+def _printf_all(fmt: bytes, items: List[Any], sep: bytes) -> bytes:
+    """``fmt`` applied to every item, *sep* between: one format operation."""
+    between = sep.replace(b'%', b'%%')
+    pattern = (fmt + between) * len(items)
+    return pattern[:len(pattern) - len(between)] % tuple(items)
+
+
+def _printf_doubles(fmt: str, items: List[Any], sep: bytes) -> bytes:
+    pattern = fmt.encode('ascii')
+    text = _printf_all(pattern, items, sep)
+    if b'nan' not in text:
+        return text
+    # glibc prints a NaN's sign ("-nan"), Python never does: the runs
+    # between negative NaNs are formatted whole, each of those by itself.
+    negative = [i for i, item in enumerate(items) if item != item and math.copysign(1.0, item) < 0]
+    parts = []
+    start = 0
+    for i in negative + [len(items)]:
+        if i > start:
+            parts.append(_printf_all(pattern, items[start:i], sep))
+        if i < len(items):
+            parts.append(c_double(fmt, items[i]))
+        start = i + 1
+    return sep.join(parts)
+
+
+def _radix_texts(numbers: List[Any], kind: str, sep: bytes) -> bytes:
+    """C ints as base's sprint_long prints them in decimal, hex, octal or binary."""
+    if kind == 'dec':
+        return _printf_all(b'%d', numbers, sep)
+    bits = [int(number) & _INT32_BITS for number in numbers]
+    if kind == 'hex':
+        return _printf_all(b'0x%X', bits, sep)
+    if kind == 'oct':
+        return _printf_all(b'0o%o', bits, sep)
+    return sep.join([format(number, 'b').encode() for number in bits])
 
 
 def stamp_of(record: Dict[str, Any]) -> Stamp:
@@ -289,7 +347,8 @@ def wide_line(pv: PV, requested: int, settings: Settings, clock: StampClock, out
     else:
         if requested or pv.count > 1:
             parts.append(sep + b'%d' % pv.count)
-        parts += [sep + value_text(pv, i, settings) for i in range(pv.count)]
+        if pv.count > 0:
+            parts.append(sep + values_text(pv, settings))
     status, severity = int(record.get('status', 0)), int(record.get('severity', 0))
     if status or severity:
         parts.append(sep + status_name(status) + sep + severity_name(severity) + b'\n')

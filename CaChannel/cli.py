@@ -41,7 +41,8 @@ def _tool_class(name: str) -> Type[Tool]:
 
 def _run(name: str, argv: Optional[Sequence[Arg]], stdout: Optional[IO[Any]],
          stderr: Optional[IO[Any]]) -> int:
-    out = Output(stdout, sys.stdout)
+    # stdout line-buffered, stderr not, as a C program's on a terminal.
+    out = Output(stdout, sys.stdout, line_buffered=True)
     err = Output(stderr, sys.stderr)
     args = as_bytes(sys.argv[1:] if argv is None else argv)
     tool = _tool_class(name)(out, err)
@@ -52,6 +53,8 @@ def _run(name: str, argv: Optional[Sequence[Arg]], stdout: Optional[IO[Any]],
         err.write(b'CA error %s occurred while trying to start channel access.\n'
                   % ca.message(exc.status).encode())
         return 1
+    finally:
+        out.flush()
 
 
 def caget(argv: Optional[Sequence[Arg]] = None, stdout: Optional[IO[Any]] = None,

@@ -3,35 +3,53 @@
 from __future__ import annotations
 
 import datetime
+import math
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-#: key, label (with {n} placeholders from the config), unit, better, scale
+#: key, table label, chart title (both with {n} placeholders from the
+#: config), unit, better, scale.  Chart titles stay short enough for a
+#: panel of the two-column chart.
 METRICS = [
-    ('connect_{scalars}_s', 'connect + read {scalars:,} scalars', 's', 'lower', 1.0),
-    ('connect_{n_max}_s', 'connect + read {n_max:,} scalars', 's', 'lower', 1.0),
-    ('connect_cpu_{scalars}_s', 'connect + read {scalars:,}: process CPU time', 's', 'lower',
-     1.0),
-    ('connect_cpu_{n_max}_s', 'connect + read {n_max:,}: process CPU time', 's', 'lower', 1.0),
-    ('roundtrip_us', 'getw round trip', 'µs', 'lower', 1.0),
+    ('connect_{scalars}_s', 'connect + read {scalars:,} scalars',
+     'connect + read {scalars:,} channels', 's', 'lower', 1.0),
+    ('connect_{n_max}_s', 'connect + read {n_max:,} scalars',
+     'connect + read {n_max:,} channels', 's', 'lower', 1.0),
+    ('connect_cpu_{scalars}_s', 'connect + read {scalars:,}: process CPU time',
+     'connect + read {scalars:,}: CPU time', 's', 'lower', 1.0),
+    ('connect_cpu_{n_max}_s', 'connect + read {n_max:,}: process CPU time',
+     'connect + read {n_max:,}: CPU time', 's', 'lower', 1.0),
+    ('roundtrip_us', 'getw round trip', 'round trip (one getw)', 'µs', 'lower', 1.0),
     ('waveform_steady_MBps', '{wf_mb:.0f} MB waveform, steady state (median of {wf_reads})',
-     'MB/s', 'higher', 1.0),
-    ('waveform_first_MBps', '{wf_mb:.0f} MB waveform, first read of a process', 'MB/s',
-     'higher', 1.0),
-    ('monitor_cpu_us', 'monitor, object layer: CPU per event ({monitors:,} PVs at 10 Hz)', 'µs',
-     'lower', 1.0),
-    ('monitor_ca_cpu_us', 'monitor, ca layer: CPU per event', 'µs', 'lower', 1.0),
-    ('monitor_delivered', 'monitor, object layer: events delivered / sent', '%', 'higher',
-     100.0),
-    ('rss_{scalars}', 'memory per channel ({scalars:,} channels)', 'kB', 'lower', 1e-3),
-    ('rss_{n_max}', 'memory per channel ({n_max:,} channels)', 'kB', 'lower', 1e-3),
-    ('startup_ms', 'start-up: process + import + context', 'ms', 'lower', 1.0),
-    ('startup_cpu_ms', 'start-up: process CPU time', 'ms', 'lower', 1.0),
+     '{wf_mb:.0f} MB waveform, repeated reads', 'MB/s', 'higher', 1.0),
+    ('waveform_first_MBps', '{wf_mb:.0f} MB waveform, first read of a process',
+     '{wf_mb:.0f} MB waveform, first read', 'MB/s', 'higher', 1.0),
+    ('monitor_cpu_us', 'monitor, object layer: CPU per event ({monitors:,} PVs at 10 Hz)',
+     'monitor, object layer: CPU per event', 'µs', 'lower', 1.0),
+    ('monitor_ca_cpu_us', 'monitor, ca layer: CPU per event',
+     'monitor, ca layer: CPU per event', 'µs', 'lower', 1.0),
+    ('monitor_delivered', 'monitor, object layer: events delivered / sent',
+     'monitor: events delivered', '%', 'higher', 100.0),
+    ('rss_{scalars}', 'memory per channel ({scalars:,} channels)',
+     'memory per channel ({scalars:,})', 'kB', 'lower', 1e-3),
+    ('rss_{n_max}', 'memory per channel ({n_max:,} channels)',
+     'memory per channel ({n_max:,})', 'kB', 'lower', 1e-3),
+    ('startup_ms', 'start-up: process + import + context',
+     'start-up: process + import + context', 'ms', 'lower', 1.0),
+    ('startup_cpu_ms', 'start-up: process CPU time', 'start-up: CPU time', 'ms', 'lower', 1.0),
+    ('caget_wf_s', 'caget of a {wf_count:,}-element waveform (console tool; C: base\'s caget)',
+     'caget of a {wf_count:,}-element waveform', 's', 'lower', 1.0),
 ]
 
-#: targets for our backends: (client, metric, kind, limit, text)
+#: Metrics whose figures are no ratio to C worth a chart panel (every
+#: client delivers all events): the table shows them.
+TABLE_ONLY = ('monitor_delivered',)
+
+#: The project's targets for our backends, which ``python -m bench`` checks
+#: on the console (not on the page): (client, metric, kind, limit, text)
 TARGETS = [
     ('cachannel-c', 'connect_{scalars}_s', 'ratio<=', 1.2,
      'connect + read {scalars:,}: <= 1.2x C'),
@@ -51,6 +69,10 @@ TARGETS = [
     ('cachannel-c', 'rss_{scalars}', 'ratio<=', 1.5,
      'memory per channel at {scalars:,}: <= 1.5x C'),
     ('cachannel-c', 'startup_ms', 'value<=', 30.0, 'start-up: <= 30 ms'),
+    ('cachannel-c', 'caget_wf_s', 'ratio<=', 1.5,
+     'caget of a {wf_count:,}-element waveform: <= 1.5x base\'s caget'),
+    ('cachannel-cffi', 'caget_wf_s', 'ratio<=', 1.5,
+     'cffi caget of a {wf_count:,}-element waveform: <= 1.5x base\'s caget'),
 ]
 
 COLORS = {'c': '#7f7f7f', 'cachannel-c': '#1f5fa8', 'cachannel-cffi': '#6fa8dc',
@@ -119,10 +141,16 @@ def _fields(cfg: dict) -> dict:
 
 
 def metrics(cfg: dict) -> list[tuple[str, str, str, str, float]]:
-    """METRICS with the config's numbers filled into keys and labels."""
+    """METRICS with the config's numbers filled into keys and table labels."""
     fields = _fields(cfg)
     return [(key.format(**fields), label.format(**fields), unit, better, scale)
-            for key, label, unit, better, scale in METRICS]
+            for key, label, _, unit, better, scale in METRICS]
+
+
+def chart_titles(cfg: dict) -> dict[str, str]:
+    """Metric key -> its chart panel's title."""
+    fields = _fields(cfg)
+    return {key.format(**fields): title.format(**fields) for key, _, title, *_ in METRICS}
 
 
 def targets(cfg: dict) -> list[tuple[str, str, str, float, str]]:
@@ -206,6 +234,14 @@ def targets_text(data: dict) -> str:
 
 # --- chart ---------------------------------------------------------------------
 
+#: How the chart names a client where the metric's C program is someone else's.
+CLIENT_LABELS = {'caget_wf_s': {'c': "EPICS base's caget"}}
+
+
+def _client_label(data: dict, key: str, client: str) -> str:
+    return CLIENT_LABELS.get(key, {}).get(client, data['labels'][client])
+
+
 def _info_lines(data: dict) -> list[str]:
     env = data['environment']
     cfg = data['config']
@@ -213,80 +249,99 @@ def _info_lines(data: dict) -> list[str]:
     lines = ['Medians of %d repetitions' % cfg['repetitions'],
              '(scaling %d, monitors %d, start-up %d)' % (
                  cfg['scale_reps'], cfg['monitor_reps'], cfg['start_reps']),
-             'each client in its own process,', 'softIocs on 127.0.0.1',
-             'load (1 min) %s' % ' / '.join(data.get('load_averages', [])), '',
+             'each client in its own process,', 'softIocs on 127.0.0.1', '',
              cpu, rest, env['os'], 'Python %s' % env['python']]
     lines += ['%s %s' % item for item in env['versions'].items()]
     lines += ['', env['date']]
     return lines
 
 
-def write_chart(data: dict, path: Path) -> None:
+def chart_panels(data: dict) -> list[tuple[str, str, str, list[tuple[str, float]]]]:
+    """The bar chart's panels: (key, title, better, [(client, ratio to C)]),
+    C first; metrics without any ratio (not measured) have no panel."""
+    clients = list(data['labels'])
+    titles = chart_titles(data['config'])
+    panels = []
+    for key, _, _, better, _ in metrics(data['config']):
+        if key in TABLE_ONLY:
+            continue
+        bars = [(c, r) for c in clients for r in [ratio(data, c, key)] if r is not None]
+        if len(bars) > 1:
+            panels.append((key, titles[key], better, bars))
+    return panels
+
+
+def ratio_limits(panels: list) -> tuple[float, float]:
+    """One logarithmic x range for every panel, so that equal bars mean equal
+    ratios everywhere, with room right of the longest bar for its label."""
+    values = [r for *_, bars in panels for _, r in bars] or [1.0]
+    low = 10.0 ** math.floor(math.log10(min(min(values), 1.0) * 0.9))
+    return low, max(max(values), 1.0) * 40.0
+
+
+def _pyplot() -> Any:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    return plt
 
-    clients = list(data['labels'])
-    table_metrics = metrics(data['config'])
-    rows_n = (len(table_metrics) + 2) // 2
-    fig, axes = plt.subplots(rows_n, 2, figsize=(12, 3.1 * rows_n + 0.6))
+
+def _save(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+
+
+def write_chart(data: dict, path: Path) -> None:
+    _save(chart_figure(data), path)
+
+
+def chart_figure(data: dict) -> Any:
+    """The bar chart: a panel per metric, ratios to C on one log scale."""
+    import matplotlib.ticker
+    plt = _pyplot()
+
+    panels = chart_panels(data)
+    low, high = ratio_limits(panels)
+    rows_n = (len(panels) + 2) // 2
+    fig, axes = plt.subplots(rows_n, 2, figsize=(12, 2.9 * rows_n + 0.8))
     axes = axes.ravel()
-    order = list(reversed(clients))  # C at the top of each panel
-    for ax, (key, title, unit, better, scale) in zip(axes, table_metrics):
-        percent = key == 'monitor_delivered'
-        shown = [c for c in order if data['medians'][c].get(key) is not None]
-        values = []
-        for client in shown:
-            if percent:
-                values.append(data['medians'][client][key] * 100.0)
-            else:
-                values.append(ratio(data, client, key) or 0.0)
-        if not values:
-            ax.axis('off')
-            continue
-        # Ratios spanning more than ~20x (caproto's connect, pyepics'
-        # monitor) would flatten the rest: those panels use a log scale.
-        log_scale = not percent and max(values) > 20 * max(min(values), 1e-9)
-        left = min(0.5 * min(values), 0.5) if log_scale else 0.0
-        bars = ax.barh(range(len(shown)), [v - left for v in values], left=left,
-                       color=[COLORS[c] for c in shown])
+    for ax, (key, title, better, bars) in zip(axes, panels):
+        shown = list(reversed(bars))   # C at the top of each panel
+        scale = next(m[4] for m in metrics(data['config']) if m[0] == key)
+        unit = next(m[2] for m in metrics(data['config']) if m[0] == key)
+        values = [r for _, r in shown]
+        drawn = ax.barh(range(len(shown)), [v - low for v in values], left=low,
+                        color=[COLORS[c] for c, _ in shown])
         ax.set_yticks(range(len(shown)))
-        ax.set_yticklabels([data['labels'][c] for c in shown], fontsize=9)
-        if percent:
-            ax.set_xlim(0, 118)
-            ax.set_xlabel('% of events the IOC posted (higher is better)', fontsize=9)
-        else:
-            ax.axvline(1.0, color='black', linewidth=0.8)
-            ax.set_xlabel('times the C program (%s is better)' % better, fontsize=9)
-            if log_scale:
-                ax.set_xscale('log')
-                ax.set_xlim(left, max(values) * 12)
-                ax.xaxis.set_major_formatter(
-                    matplotlib.ticker.FuncFormatter(lambda x, _: '%gx' % x))
-            else:
-                ax.set_xlim(0, max(values) * 1.45)
+        ax.set_yticklabels([_client_label(data, key, c) for c, _ in shown], fontsize=9)
+        ax.set_xscale('log')
+        ax.set_xlim(low, high)
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10.0))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: '{:,g}x'.format(x)))
+        ax.axvline(1.0, color='black', linewidth=0.8)
+        reference = _client_label(data, key, 'c')
+        ax.set_xlabel('times %s (%s is better)' % (
+            'the C program' if reference == data['labels']['c'] else reference, better), fontsize=9)
         ax.set_title(title, fontsize=10.5, fontweight='bold', loc='left')
-        for bar, client, value in zip(bars, shown, values):
+        for bar, (client, value) in zip(drawn, shown):
             raw = _fmt_value(data['medians'][client].get(key), scale)
-            text = '%s %s' % (raw, unit) if percent else '%.2fx  (%s %s)' % (value, raw, unit)
-            ax.text(bar.get_x() + bar.get_width(), bar.get_y() + bar.get_height() / 2, ' ' + text,
-                    va='center', fontsize=8.5)
+            # Right of the 1x line too, where a bar ends left of it.
+            ax.text(max(value, 1.0), bar.get_y() + bar.get_height() / 2,
+                    ' %.2fx  (%s %s)' % (value, raw, unit), va='center', fontsize=8.5)
         ax.spines['top'].set_visible(False)
         ax.spines['right'].set_visible(False)
         ax.tick_params(axis='x', labelsize=8)
-    for ax in axes[len(table_metrics) + 1:]:
+    for ax in axes[len(panels) + 1:]:
         ax.axis('off')
-    info = axes[len(table_metrics)]
+    info = axes[len(panels)]
     info.axis('off')
     info.text(0.0, 1.0, '\n'.join(_info_lines(data)), va='top', fontsize=8,
               family='monospace', transform=info.transAxes)
-    fig.suptitle('CaChannel performance: ratio to the same work in C on libca',
-                 fontsize=14, fontweight='bold')
-    fig.tight_layout(rect=(0, 0, 1, 0.975))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.suptitle('CaChannel and other clients, as multiples of the same work in C on libca',
+                 fontsize=13, fontweight='bold')
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.9 * rows_n + 0.8)))
+    return fig
 
 
 def scaling_points(data: dict, client: str, per: str) -> list[tuple[int, float]]:
@@ -300,26 +355,32 @@ def scaling_points(data: dict, client: str, per: str) -> list[tuple[int, float]]
     return points
 
 
-def write_scaling_chart(data: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def scaling_label(data: dict, client: str) -> str:
+    """A client's legend entry, saying at which counts it was not run."""
+    skipped = sorted(int(n) for n in data.get('skipped', {}).get(client, {}))
+    label = data['labels'][client]
+    if skipped:
+        label += ' (not run at %s)' % ', '.join('{:,}'.format(n) for n in skipped)
+    return label
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+
+def write_scaling_chart(data: dict, path: Path) -> None:
+    _save(scaling_figure(data), path)
+
+
+def scaling_figure(data: dict) -> Any:
+    """Time and memory per channel against the channel count, log-log."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.4))
     for ax, per, ylabel in ((left, 'time', 'µs per channel (connect + read)'),
                             (right, 'memory', 'kB per channel (resident memory)')):
-        for client, label in data['labels'].items():
+        for client in data['labels']:
             points = scaling_points(data, client, per)
             if not points:
                 continue
             xs, ys = zip(*points)
-            ax.plot(xs, ys, marker='o', color=COLORS[client], label=label,
+            ax.plot(xs, ys, marker='o', color=COLORS[client], label=scaling_label(data, client),
                     linewidth=2.2 if client.startswith('cachannel') else 1.4)
-            skipped = data.get('skipped', {}).get(client, {})
-            for n in skipped:
-                ax.annotate('%s: no run at %s' % (label, '{:,}'.format(int(n))),
-                            xy=(xs[-1], ys[-1]), xytext=(6, -10),
-                            textcoords='offset points', fontsize=7.5, color=COLORS[client])
         ax.set_xscale('log')
         ax.set_yscale('log')
         ax.set_xticks(data['config']['scale_counts'])
@@ -329,16 +390,16 @@ def write_scaling_chart(data: dict, path: Path) -> None:
         ax.grid(True, which='major', alpha=0.3)
         ax.spines['top'].set_visible(False)
         ax.spines['right'].set_visible(False)
-    left.set_title('Time per channel: flat is linear scaling', fontsize=11,
+    left.set_title('Time per channel (flat: linear scaling)', fontsize=11,
                    fontweight='bold', loc='left')
     right.set_title('Memory per channel', fontsize=11, fontweight='bold', loc='left')
-    left.legend(fontsize=8.5, frameon=False)
-    fig.suptitle('Connect + read N scalars (medians of %d; lower is better)'
+    handles, labels = left.get_legend_handles_labels()
+    # Below both panels, where no line or point can be.
+    fig.legend(handles, labels, loc='lower center', ncol=3, fontsize=9, frameon=False)
+    fig.suptitle('Connect + read N scalars: medians of %d runs, lower is better'
                  % data['config']['scale_reps'], fontsize=13, fontweight='bold')
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.tight_layout(rect=(0, 0.14, 1, 0.93))
+    return fig
 
 
 def scaling_table(data: dict) -> list[list[str]]:
@@ -382,66 +443,90 @@ def write_docs(data: dict, docs: Path) -> tuple[Path, Path, Path]:
     return rst, png, scaling
 
 
+def _caget_text(data: dict) -> str:
+    """The console-tool section's figures, or why there are none."""
+    cfg = data['config']
+    why = data.get('not_measured', {}).get('caget_wf_s')
+    med = data['medians']
+    base = med.get('c', {}).get('caget_wf_s')
+    if why or base is None:
+        return 'This run did not measure it: %s.' % (why or 'no figures')
+    ours = ['%.2f s on the %s backend (%.2fx)' % (seconds, backend, seconds / base)
+            for client, backend in (('cachannel-c', 'C'), ('cachannel-cffi', 'cffi'))
+            for seconds in [med.get(client, {}).get('caget_wf_s')] if seconds is not None]
+    printed = data.get('caget_printed_bytes')
+    text = ('From process start to exit, printing all {count:,} elements{size}: EPICS '
+            "base's caget took {base:.2f} s, ours {ours}; medians of {reps} runs. Both "
+            'print the same bytes; the benchmark checks it.')
+    return text.format(count=cfg['wf_count'], base=base, ours=' and '.join(ours),
+                       size=' (%.0f MB of text)' % (printed / 1e6) if printed else '',
+                       reps=cfg.get('caget_reps', cfg['repetitions']))
+
+
 def render_rst(data: dict) -> str:
     cfg = data['config']
     fields = _fields(cfg)
     env = data['environment']
     med = data['medians']
-    target_lines = '\n'.join('* %s %s (%s)' % ('**met**:' if met else '**not met**:', text, ev)
-                              for text, met, ev in target_results(data))
     versions = '\n'.join('* %s: %s' % item for item in env['versions'].items())
     monitor_rate = med['c'].get('monitor_sent_rate', 0.0)
-    loads = ' / '.join(data.get('load_averages', [])) or 'n/a'
     counts = ', '.join('{:,}'.format(n) for n in cfg['scale_counts'])
-    return f'''.. This page is generated by ``python -m bench``; edit bench/report.py instead.
+    others = [data['labels'][c] for c in data['labels'] if c != 'c' and not c.startswith('cachannel')]
+    other_clients = ('next to the other Python clients: %s' % ', '.join(others) if others
+                     else 'on each of its backends')
+    return f""".. This page is generated by ``python -m bench``; edit bench/report.py instead.
 
 Performance
 ===========
 
-How fast is CaChannel next to the same work written in C directly on libca,
-and next to the other Python clients, pyepics and caproto's threading client?
-One command, run from a clone of the repository, measures all of them on one
-machine, one after the other, and rewrites this page and its charts:
-
-.. code-block:: sh
-
-   python -m pip install -e '.[bench]' && python -m bench
-
-It took {data['elapsed_s'] / 60:.1f} minutes on the machine below.
-Every IOC and client stays on 127.0.0.1
-(``CaChannel.testing.loopback_environ``).
+How long common Channel Access work takes with CaChannel, next to the same
+work written in C directly on libca (the reference, 1x in every figure) and
+{other_clients}.  Every figure comes from one run of the benchmark in the
+repository on the machine described at the end; each client ran in
+processes of its own against softIocs on the same machine, so network
+latency plays no part.
 
 .. image:: _static/performance.png
-   :alt: bar chart of each client's figures as ratios to the C program
+   :alt: for each workload, each client's time, memory or throughput as a
+         multiple of the C program's, on one logarithmic scale
+
+Each bar is a client's figure divided by the C program's in the same run, on
+the same logarithmic scale in every panel: a bar ending left of the 1x line
+took less time (or memory) than C, for the two waveform panels it moved less
+data per second.  The label gives the ratio and the figure itself.
 
 Results
 -------
 
 Medians of {cfg['repetitions']} repetitions (scaling {cfg['scale_reps']},
-monitors {cfg['monitor_reps']}, start-up {cfg['start_reps']}); in brackets
-the ratio to the C program measured in the same run. For throughput and
-delivered events higher is better, for everything else lower. The machine
-was shared while this ran (1-minute load averages {loads} at the start
-and after each phase), so wall-clock figures carry some noise; monitor figures are
-process CPU time.
+monitors {cfg['monitor_reps']}, start-up {cfg['start_reps']}); in brackets the
+ratio to the C program.  For throughput and delivered events higher is
+better, for everything else lower.  Wall-clock times vary with whatever else
+the machine is doing; the CPU-time rows vary less.
 
 {_rst_table(rows(data))}
 
-Scaling
--------
+Scaling with the number of channels
+-----------------------------------
 
-Connect + read {counts} channels, each count in fresh processes: the time
-per channel should stay flat as the count grows.
+Connect + read {counts} channels, each count in fresh processes.  With
+linear scaling the time and memory per channel stay flat as the count grows.
 
 .. image:: _static/scaling.png
-   :alt: time and memory per channel against the number of channels
+   :alt: time and memory per channel against the number of channels, on
+         logarithmic axes
+
+Time per channel:
 
 {_rst_table(scaling_table(data))}
 
-Targets for our backends
-------------------------
+Console tools
+-------------
 
-{target_lines}
+``caget`` of the {cfg['wf_count']:,}-element DOUBLE waveform: our console
+tool (:doc:`tools`) against EPICS base's own ``caget`` (base's tool
+sources, built against the same libca), which stands in the C column of
+that row.  {_caget_text(data)}
 
 What is measured
 ----------------
@@ -450,9 +535,9 @@ Each client runs in a fresh process per repetition with the same environment,
 against a softIoc (``CaChannel.testing.SoftIoc``) serving a generated
 database; each uses its fastest documented idiom.
 
-* **C on libca**: ``bench/cbench.c``, compiled by the runner with gcc
-  against the epicscorelibs headers and libraries; the reference every ratio
-  is taken against.
+* **C on libca**: ``bench/cbench.c``, compiled with gcc against the
+  epicscorelibs headers and libraries; the reference every ratio is taken
+  against.
 * **CaChannel**: the documented recipe "Connect Multiple Channels And Get
   Values" (``search`` on every channel, ``pend_io``, ``array_get`` on every
   channel, ``pend_io``, ``getValue``), ``getw()`` for the round trip and
@@ -460,7 +545,7 @@ database; each uses its fastest documented idiom.
   shows them, ``CaChannel.add_masked_array_event(ca.DBR_TIME_DOUBLE, None,
   None, callback, i)`` with a ``callback(epics_args, user_args)``, and, for
   the ca-layer row, ``ca.create_subscription(chid, callback, ca.DBR_DOUBLE)``.
-  The backend is picked with ``CACHANNEL_BACKEND``.
+  The backend is chosen with ``CACHANNEL_BACKEND``.
 * **pyepics**: the ``epics.ca`` recipe for connecting to a large number of
   PVs (``create_channel(connect=False, auto_cb=False)``, ``connect_channel``,
   ``get(wait=False)``, ``poll``, ``get_complete``), ``ca.get`` for the round
@@ -476,14 +561,13 @@ The workloads:
 * **connect + read**: {cfg['scalars']:,} (and, for the scaling, {counts})
   ``ao`` records, from the first channel creation to all values in hand, the
   CA context already created: wall time, and the process CPU time (all
-  threads) over the same span, which a busy machine disturbs less. One
-  softIoc serves all {fields['n_max']:,} records. A client whose time at
-  the counts before predicts more than {cfg['time_cap']:.0f} s at the next
-  is not run there.
+  threads) over the same span. One softIoc serves all {fields['n_max']:,}
+  records. A client whose times at the smaller counts predict more than
+  {cfg['time_cap']:.0f} s at the next is not run there.
 * **round trip**: {cfg['rt_calls']:,} sequential reads of one DOUBLE, each
   waiting for its answer.
 * **waveform**: a {cfg['wf_count']:,}-element DOUBLE waveform
-  ({fields['wf_mb']:.0f} MB). *Steady state*: the median of
+  ({fields['wf_mb']:.0f} MB). *Repeated reads*: the median of
   {cfg['wf_reads']} reads in a loop that keeps the previous array
   (``v = chan.getw(...)``), against C reading into one warm buffer.
   *First read*: the first read of a fresh process (numpy already imported,
@@ -504,9 +588,31 @@ The workloads:
 * **start-up**: wall and CPU time of a new process that loads the library
   and creates a CA context (for Python: interpreter start, import, context;
   a bare ``python -c pass`` takes {data['python_startup_ms']:.0f} ms here,
-  {data.get('python_startup_cpu_ms', 0.0):.0f} ms of CPU, the editable
-  install's import hook included). Our sources are byte-compiled first, as
-  an installation has them.
+  {data.get('python_startup_cpu_ms', 0.0):.0f} ms of CPU). Our sources are
+  byte-compiled first, as an installation has them.
+* **caget**: the console tool run as a user runs it, from process start to
+  exit, its output read through a pipe.
+
+How to reproduce
+----------------
+
+From a clone of the repository, with gcc on the machine:
+
+.. code-block:: sh
+
+   python -m pip install -e '.[bench]'
+   python -m bench
+
+This run took {data['elapsed_s'] / 60:.1f} minutes. It rewrites this page and
+both charts; ``python -m bench --no-report`` prints the table only,
+``--quick`` runs small sizes once as a smoke test, ``--clients`` picks the
+clients (``c`` is always needed), ``--json FILE`` keeps every sample and
+``--report-from FILE`` writes the page and charts again from such a file.
+The ``caget`` row needs EPICS base's tool sources in ``shared/oracle`` beside
+the repository (the console tools' parity test uses the same); without them
+the row says it was not measured.  Every IOC and client stays on 127.0.0.1
+(``CaChannel.testing.loopback_environ``). For steady figures run it on an
+otherwise idle machine.
 
 Machine and versions
 --------------------
@@ -516,4 +622,4 @@ Machine and versions
 * OS: {env['os']}
 * Python {env['python']}
 {versions}
-'''
+"""

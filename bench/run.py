@@ -13,6 +13,10 @@ What it does, in about seven minutes on a 2-core machine:
    scalar workloads in a fresh process per repetition (connect + read
    10,000 channels, round trips, a waveform's first read and its steady
    state);
+   Then times ``caget`` of that waveform: EPICS base's own caget (built
+   from ``shared/oracle`` beside the repository, as the console-tool parity
+   test builds it; the row is left out, saying why, without it) against
+   ours on each backend, which must print the same bytes;
 3. connects and reads 1,000 and 100,000 channels (the scaling curve; a
    client whose time per channel predicts more than the time cap is not
    run at the larger count);
@@ -62,6 +66,9 @@ CLIENTS = {
     'caproto': 'caproto threading',
 }
 
+#: clients of the caget row: 'c' is EPICS base's caget, the others ours.
+CAGET_CLIENTS = ('c', 'cachannel-c', 'cachannel-cffi')
+
 #: monitor layers each client is measured through (caproto has one API).
 MONITOR_LAYERS = {
     'c': ('ca', 'object'), 'cachannel-c': ('ca', 'object'),
@@ -88,6 +95,7 @@ class Config:
         self.scale_reps = min(self.repetitions, 3)
         self.monitor_reps = min(self.repetitions, 3)
         self.start_reps = 3 if quick else 9
+        self.caget_reps = min(self.repetitions, 3)
         # A run predicted (from the client's time per channel at the count
         # before) to take longer than this many seconds is not started.
         self.time_cap = 20.0 if quick else 40.0
@@ -118,6 +126,50 @@ def build_cbench() -> Path:
            + ['-l%s' % lib for lib in get_config_var('LDADD')] + ['-lpthread'])
     subprocess.run(cmd, check=True)
     return exe
+
+
+def find_oracle() -> Path | None:
+    """``shared/oracle`` beside the repository or beside a folder above it
+    (the place tests/test_cli_parity.py looks), or None."""
+    for folder in [ROOT] + list(ROOT.parents):
+        candidate = folder.parent / 'shared' / 'oracle'
+        if (candidate / 'build-base-tools.sh').is_file():
+            return candidate
+    return None
+
+
+def build_base_caget() -> tuple[Path | None, str]:
+    """EPICS base's caget built against this interpreter's epicscorelibs,
+    or None and why not."""
+    oracle = find_oracle()
+    if oracle is None:
+        return None, 'no shared/oracle beside the repository (base\'s tool sources)'
+    out = BUILD / 'base-tools'
+    built = subprocess.run(['bash', str(oracle / 'build-base-tools.sh'), str(out), sys.executable],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        return None, 'base\'s tools did not build: %s' % (built.stderr.strip() or built.stdout.strip())
+    return out / 'caget', ''
+
+
+def caget_command(client: str, base_caget: Path) -> list[str]:
+    """The caget a user runs: base's, or our console script (else ``-m CaChannel``)."""
+    if client == 'c':
+        return [str(base_caget)]
+    script = Path(sys.executable).parent / 'caget'
+    return [str(script)] if script.exists() else [sys.executable, '-m', 'CaChannel', 'caget']
+
+
+def run_caget(client: str, base_caget: Path, ioc: SoftIoc, pv: str) -> tuple[float, bytes]:
+    """Wall seconds of one caget of *pv*, from process start to exit, and what it printed."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(caget_command(client, base_caget) + [pv], env=client_env(ioc, client),
+                          cwd=ROOT, capture_output=True, timeout=180)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError('%s caget failed (%s): %s' % (client, proc.returncode,
+                                                         proc.stderr.decode(errors='replace')))
+    return seconds, proc.stdout
 
 
 def scalar_database(n: int, wf_count: int) -> str:
@@ -302,6 +354,8 @@ def collect(cfg: Config, clients: list[str]) -> dict:
     samples: dict[str, dict[str, list[float]]] = {c: {} for c in clients}
     skipped: dict[str, dict[int, str]] = {c: {} for c in clients}
     loads = [load_average()]
+    #: metric -> why it has no figures in this run
+    not_measured: dict[str, str] = {}
 
     def add(client: str, figures: dict) -> None:
         for key, value in figures.items():
@@ -310,6 +364,12 @@ def collect(cfg: Config, clients: list[str]) -> dict:
     exe = build_cbench()
     byte_compile()
     log('built %s; load average %s' % (exe.relative_to(ROOT), loads[0]))
+    base_caget, why = build_base_caget()
+    caget_clients = [c for c in clients if c in CAGET_CLIENTS]
+    if base_caget is None:
+        caget_clients = []
+        not_measured['caget_wf_s'] = why
+        log('caget row skipped: %s' % why)
 
     n_max = max(cfg.scale_counts)
     with SoftIoc(scalar_database(n_max, cfg.wf_count),
@@ -324,6 +384,18 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                 figures = run_scalars(exe, client, ioc, cfg)
                 add(client, figures)
                 log('scalars rep %d %-15s %s' % (rep + 1, client, _fmt(figures)))
+        printed: bytes | None = None
+        for rep in range(cfg.caget_reps if caget_clients else 0):
+            for client in caget_clients:
+                seconds, out = run_caget(client, base_caget, ioc, 'bench:wf')  # type: ignore[arg-type]
+                # Base's caget comes first: every other must print its bytes.
+                if printed is None:
+                    printed = out
+                elif out != printed:
+                    raise RuntimeError('%s caget printed other bytes than base\'s caget' % client)
+                add(client, {'caget_wf_s': seconds})
+                log('caget rep %d %-15s %.3f s, %.1f MB printed' % (rep + 1, client, seconds,
+                                                                    len(out) / 1e6))
         loads.append(load_average())
         for n in cfg.scale_counts:
             if n == cfg.scalars:
@@ -371,7 +443,9 @@ def collect(cfg: Config, clients: list[str]) -> dict:
     return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
             'python_startup_cpu_ms': python_cpu_ms,
             'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
-            'load_averages': loads, 'config': vars(cfg)}
+            'load_averages': loads, 'not_measured': not_measured,
+            'caget_printed_bytes': len(printed) if printed is not None else None,
+            'config': vars(cfg)}
 
 
 def predicted_over_cap(samples: dict, n: int, cap: float) -> str | None:
@@ -416,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='also write the raw samples to this file')
     parser.add_argument('--no-report', action='store_true',
                         help='print the table only; leave docs/ alone')
+    parser.add_argument('--report-from', type=Path, default=None, metavar='JSON',
+                        help='measure nothing: write the page and charts from a file of --json')
     args = parser.parse_args(argv)
+    if args.report_from:
+        written = report.write_docs(json.loads(args.report_from.read_text()), ROOT / 'docs')
+        log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
+        return 0
     clients = [c.strip() for c in args.clients.split(',') if c.strip()]
     unknown = set(clients) - set(CLIENTS)
     if unknown or 'c' not in clients:
@@ -444,5 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.quick or args.no_report):
         written = report.write_docs(data, ROOT / 'docs')
         log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
+    log('load averages (1 min) at the start and after each phase: %s'
+        % ' / '.join(data['load_averages']))
     log('total %.0f s' % data['elapsed_s'])
     return 0
