@@ -42,10 +42,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
+import shared_folder
 from CaChannel.testing import SoftIoc
 from ca_helpers import LOOPBACK_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ORACLE = shared_folder.require('oracle', 'build-base-tools.sh',
+                                "our caget, caput, camonitor and cainfo against EPICS base's")
+if shutil.which('cc') is None:
+    pytest.skip("our tools against EPICS base's: not checked without a C compiler (cc) "
+                "to build base's tools", allow_module_level=True)
 CLITEST_DB = Path(__file__).parent / 'ioc' / 'clitest.db'
 
 # Names of the parity database.
@@ -68,16 +73,6 @@ CLIENT_DIFF = re.compile(rb'\( *[+-]\d+\.\d{6}\)')
 #: cainfo's server, which libca may name by address or by name (LOOPBACK_NAMES).
 HOST_LINE = re.compile(rb'(    Host: +)(\S+)(:\d+\n)')
 LOOPBACK = tuple(name.encode() for name in LOOPBACK_NAMES)
-
-
-def find_oracle() -> Optional[Path]:
-    """``shared/oracle`` beside the repository (CI), or beside a folder above it
-    (a developer's worktree), or None."""
-    for folder in [ROOT] + list(ROOT.parents):
-        candidate = folder.parent / 'shared' / 'oracle'
-        if (candidate / 'build-base-tools.sh').is_file():
-            return candidate
-    return None
 
 
 @dataclass
@@ -294,13 +289,8 @@ CAFFI_CASES += [case for case in CASES if case not in CAFFI_CASES
 
 @pytest.fixture(scope='module')
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = find_oracle()
-    if folder is None:
-        pytest.skip('no shared/oracle beside the repository: base tools not available')
-    if shutil.which('cc') is None:
-        pytest.skip('no C compiler (cc) to build base tools')
     out = tmp_path_factory.mktemp('base-tools')
-    built = subprocess.run(['bash', str(folder / 'build-base-tools.sh'), str(out), sys.executable],
+    built = subprocess.run(['bash', str(ORACLE / 'build-base-tools.sh'), str(out), sys.executable],
                            capture_output=True, text=True)
     if built.returncode != 0:
         pytest.skip('base tools did not build: %s' % (built.stderr.strip() or built.stdout))
