@@ -347,6 +347,15 @@ class Host:
         _wait_listening(self, 'udp', CA_REPEATER_PORT, proc, _STEP_TIMEOUT)
         return proc
 
+    def block_repeater(self) -> subprocess.Popen[Any]:
+        """Hold this host's port 5065 with a socket that answers nothing, so
+        its clients get no beacons: libca sees the port taken and starts no
+        repeater (without caRepeater on PATH it would run one in a thread of
+        the client itself).  Stop the returned process to free the port."""
+        proc = self.popen([sys.executable, '-c', _SILENT_PORT, str(CA_REPEATER_PORT)])
+        _wait_listening(self, 'udp', CA_REPEATER_PORT, proc, _STEP_TIMEOUT)
+        return proc
+
     def impair(self, delay: float = 0.0, loss: float = 0.0) -> None:
         """Delay what this host sends by *delay* seconds and drop a fraction
         *loss* of it (0 and 0 restore the link)."""
@@ -378,6 +387,12 @@ def _wait_listening(host: Host, proto: str, port: int, proc: subprocess.Popen[An
         time.sleep(0.05)
     raise RuntimeError(f'nothing listens on {proto} port {port} in {host.name}')
 
+
+#: Binds a UDP port and reads nothing from it, for ever (until killed).
+_SILENT_PORT = ('import socket, sys, time\n'
+                'sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n'
+                'sock.bind(("", int(sys.argv[1])))\n'
+                'time.sleep(24 * 3600)\n')
 
 #: Runs epicscorelibs' softIoc without the pvAccess server (QSRV): only the
 #: base database and rsrv, so a host serves Channel Access alone.

@@ -51,6 +51,16 @@ def open_fds() -> int:
     return len(os.listdir('/proc/self/fd'))
 
 
+def fd_targets() -> Dict[str, str]:
+    targets = {}
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            targets[fd] = os.readlink(f'/proc/self/fd/{fd}')
+        except OSError:
+            pass
+    return targets
+
+
 class Watched:
     """A CaChannel with connection and monitor callbacks that keep times."""
 
@@ -66,6 +76,7 @@ class Watched:
         self.chan.setTimeout(BOUND)
         self.chan.search_and_connect(None, self._on_connection)
         self.count = count
+        self.overrun = 0.0  # the longest a failed getw ran past its timeout
 
     def _on_connection(self, epics_args: Any, _: Any) -> None:
         up = epics_args[1] == self.ca.CA_OP_CONN_UP
@@ -105,8 +116,7 @@ def getw_until_it_works(watched: Watched, start: float, attempt_timeout: float) 
             watched.chan.getw()
             return time.monotonic() - start
         except CaChannelException:
-            watched.overrun = max(getattr(watched, 'overrun', 0.0),
-                                  time.monotonic() - began - attempt_timeout)
+            watched.overrun = max(watched.overrun, time.monotonic() - began - attempt_timeout)
             if time.monotonic() - began < attempt_timeout:
                 time.sleep(min(attempt_timeout, 0.05))  # not connected: no wait inside
     return None
@@ -160,10 +170,9 @@ def reboot(options: Dict[str, Any]) -> None:
     wait_for(lambda: bool(counter.connects[1:]) and bool(counter.events_after(counter.connects[-1])),
              BOUND)
     resumed = counter.events_after(up)
-    emit(disconnect_after_kill=counter.disconnects[0] - float(options.get('killed', 0)) if options.get('killed') else None,
-         reconnect=(counter.connects[-1] - up) if len(counter.connects) > 1 else None,
+    emit(reconnect=(counter.connects[-1] - up) if len(counter.connects) > 1 else None,
          monitor=(resumed[0][0] - up) if resumed else None,
-         getw=getw_time, overrun=getattr(counter, 'overrun', 0.0),
+         getw=getw_time, overrun=counter.overrun,
          values_after=[float(v) for _, v in resumed[:3]])
 
 
@@ -247,6 +256,7 @@ def outage(options: Dict[str, Any]) -> None:
     wait_for(lambda: len(counter.events) >= 2, BOUND)
     backend = ca._backend_module
     fds, callbacks, threads = open_fds(), backend._live_callbacks(), threading.active_count()
+    fds_before = fd_targets()
     print('READY', flush=True)
     command = read_command()
     if command[:1] != ['down']:
@@ -281,7 +291,8 @@ def outage(options: Dict[str, Any]) -> None:
          reconnect=(counter.connects[-1] - up) if len(counter.connects) > 1 else None,
          monitor=(resumed[0][0] - up) if resumed else None,
          getw=getw_time, blocked_read=blocked_read, attempt_timeout=attempt,
-         overrun=getattr(counter, 'overrun', 0.0),
+         overrun=counter.overrun,
+         new_fds=sorted(set(fd_targets().items()) - set(fds_before.items())),
          leaked={'fds': open_fds() - fds, 'callbacks': backend._live_callbacks() - callbacks,
                  'threads': threading.active_count() - threads})
 

@@ -10,6 +10,7 @@ wait has a bound; nothing here asserts on time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -17,16 +18,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
+from CaChannel.testing import stop_process
 from CaChannel.testing.netns import Host, Network, NetIoc
 
 HERE = Path(__file__).resolve().parent
 CLIENT = str(HERE / 'net_client.py')
 BIN = Path(sys.executable).parent
 
-#: The client hosts' PATH: no caRepeater on it, so libca cannot start one and
-#: a scenario decides whether a repeater runs (Host.start_repeater).
+#: The client hosts' PATH: no caRepeater on it, so libca cannot start that
+#: program; the testbed runs one (Host.start_repeater), as a host would, or
+#: holds its port (Host.block_repeater) for the runs without, else libca
+#: would run one in a thread of the client itself.
 PLAIN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
 
 #: Short timers, so reboots and outages are noticed in seconds: libca's echo
@@ -52,18 +56,21 @@ def database(prefix: str) -> str:
 
 
 class Testbed:
-    """Three IOC hosts and a client host on one switch."""
+    """Three IOC hosts and a client host on one switch; the client host
+    runs a caRepeater."""
 
     def __init__(self, ioc_env: Optional[Mapping[str, str]] = None) -> None:
         self.network = Network(hosts=4)
         self.ioc_env = dict(FAST_IOC if ioc_env is None else ioc_env)
         self.iocs: List[Optional[NetIoc]] = [None, None, None]
+        self.repeater: Optional[subprocess.Popen[Any]] = None
 
     def __enter__(self) -> 'Testbed':
         self.network.start()
         try:
             for index in range(3):
                 self.start_ioc(index)
+            self.repeater = self.client_host.start_repeater()
         except BaseException:
             self.network.close()
             raise
@@ -97,6 +104,19 @@ class Testbed:
         time.sleep(down_time)
         self.start_ioc(index)
         return time.monotonic()
+
+    @contextlib.contextmanager
+    def without_repeater(self) -> Iterator[None]:
+        """The client host without a repeater for a while: its port held
+        by a silent socket, so libca starts none either."""
+        assert self.repeater is not None
+        stop_process(self.repeater)
+        blocker = self.client_host.block_repeater()
+        try:
+            yield
+        finally:
+            stop_process(blocker)
+            self.repeater = self.client_host.start_repeater()
 
     def client_env(self, backend: str, extra: Mapping[str, str]) -> Dict[str, str]:
         env = {'CACHANNEL_BACKEND': backend, 'PATH': PLAIN_PATH,
@@ -167,16 +187,23 @@ class ClientRun:
 
 # -- the scenarios ----------------------------------------------------------------
 
+def finding_env(bed: Testbed, how: str) -> Dict[str, str]:
+    """The client variables that find the three IOC hosts by *how*:
+    'broadcast', 'addr_list' (naming the hosts) or 'name_servers' (TCP)."""
+    hosts = [bed.ioc_host(index) for index in range(3)]
+    return {'broadcast': {'EPICS_CA_AUTO_ADDR_LIST': 'YES'},
+            'addr_list': {'EPICS_CA_AUTO_ADDR_LIST': 'NO',
+                          'EPICS_CA_ADDR_LIST': ' '.join(h.address for h in hosts)},
+            'name_servers': {'EPICS_CA_AUTO_ADDR_LIST': 'NO', 'EPICS_CA_ADDR_LIST': '',
+                             'EPICS_CA_NAME_SERVERS': ' '.join(h.ca_address for h in hosts)},
+            }[how]
+
+
 def discovery(bed: Testbed, backend: str, how: str) -> Dict[str, Any]:
     """Connect to PVs of all three IOC hosts, found by *how*: 'broadcast',
     'addr_list' or 'name_servers'."""
     hosts = [bed.ioc_host(index) for index in range(3)]
-    env = {'broadcast': {'EPICS_CA_AUTO_ADDR_LIST': 'YES'},
-           'addr_list': {'EPICS_CA_AUTO_ADDR_LIST': 'NO',
-                         'EPICS_CA_ADDR_LIST': ' '.join(h.address for h in hosts)},
-           'name_servers': {'EPICS_CA_AUTO_ADDR_LIST': 'NO', 'EPICS_CA_ADDR_LIST': '',
-                            'EPICS_CA_NAME_SERVERS': ' '.join(h.ca_address for h in hosts)},
-           }[how]
+    env = finding_env(bed, how)
     pvs = [bed.prefix(index) + name for index in range(3) for name in ('host', 'ao')]
     run = bed.client('discover', backend, {'pvs': pvs, 'timeout': 15.0}, env)
     result = run.finish()
@@ -189,8 +216,7 @@ def reboot(bed: Testbed, backend: str, repeater: bool, mode: str = 'reboot',
            down_time: float = DOWN_TIME) -> Dict[str, Any]:
     """Kill IOC 1 under a monitoring client and start a new one
     *down_time* seconds later."""
-    repeater_proc = bed.client_host.start_repeater() if repeater else None
-    try:
+    with contextlib.nullcontext() if repeater else bed.without_repeater():
         client_env = {'EPICS_CA_AUTO_ADDR_LIST': 'YES', **FAST, **(env or {})}
         run = bed.client(mode, backend, {'pv': bed.prefix(0) + 'count'}, client_env)
         run.expect('READY')
@@ -198,10 +224,6 @@ def reboot(bed: Testbed, backend: str, repeater: bool, mode: str = 'reboot',
         up = bed.reboot(0, down_time)
         run.send('up', repr(up))
         result = run.finish()
-    finally:
-        if repeater_proc is not None:
-            repeater_proc.terminate()
-            repeater_proc.wait(10)
     result['strays'] = strays
     result['down_time'] = down_time
     return result
