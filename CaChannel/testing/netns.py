@@ -227,9 +227,11 @@ def switch_main(port_names: Sequence[str], lifetime: float) -> None:
             _, _, source, frame = heapq.heappop(pending)
             _forward(ports, where, ports[source], frame)
         timeout = min(1.0, max(0.0, pending[0][0] - now)) if pending else 1.0
-        readable, _, _ = select.select([stdin, *by_fd], [], [], timeout)
+        readable, _, _ = select.select([stdin.fileno(), *by_fd], [], [], timeout)
         for handle in readable:
-            if handle is stdin:
+            # One command at a time, each answered before the next is sent,
+            # so nothing waits in the reader's buffer unseen by select.
+            if handle == stdin.fileno():
                 line = stdin.readline()
                 if not line:
                     return
@@ -376,7 +378,7 @@ def _wait_listening(host: Host, proto: str, port: int, proc: subprocess.Popen[An
     deadline = time.monotonic() + timeout
     for _ in range(int(timeout / 0.05) + 1):
         if proc.poll() is not None:
-            raise RuntimeError(f'{proc.args} exited with {proc.returncode} before it listened')
+            raise RuntimeError(f'{proc.args!r} exited with {proc.returncode} before it listened')
         out = subprocess.run(['ip', 'netns', 'exec', host.name, 'ss', '-H', flag,
                               f'sport = :{port}'], capture_output=True, text=True,
                              timeout=_STEP_TIMEOUT).stdout

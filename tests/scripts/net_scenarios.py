@@ -16,6 +16,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional
@@ -213,14 +214,20 @@ def discovery(bed: Testbed, backend: str, how: str) -> Dict[str, Any]:
 
 def reboot(bed: Testbed, backend: str, repeater: bool, mode: str = 'reboot',
            env: Optional[Mapping[str, str]] = None,
-           down_time: float = DOWN_TIME) -> Dict[str, Any]:
-    """Kill IOC 1 under a monitoring client and start a new one
-    *down_time* seconds later."""
+           down_time: float = DOWN_TIME, settle: float = 0.0) -> Dict[str, Any]:
+    """Kill IOC 1 under a monitoring client, *settle* seconds after it is
+    ready, and start a new one *down_time* seconds later.
+
+    libca re-searches disconnected channels on a 10 s timer that runs from
+    the client's start (its disconnect governor), so *settle* moves the
+    reboot across that period."""
     with contextlib.nullcontext() if repeater else bed.without_repeater():
-        client_env = {'EPICS_CA_AUTO_ADDR_LIST': 'YES', **FAST, **(env or {})}
+        client_env = {'EPICS_CA_AUTO_ADDR_LIST': 'YES', **FAST,
+                      'NET_BOUND': str(max(60.0, down_time + 60.0)), **(env or {})}
         run = bed.client(mode, backend, {'pv': bed.prefix(0) + 'count'}, client_env)
         run.expect('READY')
         strays = bed.network.strays()
+        time.sleep(settle)
         up = bed.reboot(0, down_time)
         run.send('up', repr(up))
         result = run.finish()
@@ -278,22 +285,26 @@ def camonitor_reboot(bed: Testbed, backend: str) -> Dict[str, Any]:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: List[tuple] = []
 
-    def read_for(seconds: float, until: Any = lambda: False) -> None:
+    def read_lines() -> None:
+        # Stamped as they come: the fault is applied meanwhile.
         assert proc.stdout is not None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not until():
-            ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-            if ready:
-                line = proc.stdout.readline()
-                if not line:
-                    return
-                lines.append((time.monotonic(), line.rstrip('\n')))
+        for line in proc.stdout:
+            lines.append((time.monotonic(), line.rstrip('\n')))
 
+    def value_after(moment: float) -> bool:
+        return any(t > moment and text.startswith(pv) and 'disconnected' not in text
+                   for t, text in list(lines))
+
+    reader = threading.Thread(target=read_lines, daemon=True)
+    reader.start()
     try:
-        read_for(3.0)
+        time.sleep(3.0)
         before = len(lines)
+        killed = time.monotonic()
         up = bed.reboot(0)
-        read_for(30.0, lambda: any(t > up and text.startswith(pv) for t, text in lines))
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not value_after(up):
+            time.sleep(0.05)
         alive = proc.poll() is None
     finally:
         proc.terminate()
@@ -302,7 +313,12 @@ def camonitor_reboot(bed: Testbed, backend: str) -> Dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    after = [(t - up, text) for t, text in lines if t > up and text.startswith(pv)]
+        reader.join(10)
+    after = [(t - up, text) for t, text in lines
+             if t > up and text.startswith(pv) and 'disconnected' not in text]
+    disconnected = [t - killed for t, text in lines
+                    if t > killed and text.startswith(pv) and 'disconnected' in text]
     return {'lines_before': before, 'lines': [text for _, text in lines],
-            'after': after, 'monitor': after[0][0] if after else None,
+            'disconnected': disconnected[0] if disconnected else None,
+            'after': after[:3], 'monitor': after[0][0] if after else None,
             'alive_until_stopped': alive}
