@@ -30,6 +30,7 @@ pulled: the host keeps its address, its packets go nowhere).
 
 Use (as root, with iproute2)::
 
+    import sys
     from CaChannel.testing.netns import Network
 
     with Network(hosts=2) as net:
