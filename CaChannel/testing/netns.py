@@ -399,8 +399,12 @@ _SILENT_PORT = ('import socket, sys, time\n'
 
 #: Runs epicscorelibs' softIoc without the pvAccess server (QSRV): only the
 #: base database and rsrv, so a host serves Channel Access alone.
-_CA_ONLY_IOC = ('import sys; from epicscorelibs.ioc import main; '
-                'main(extra_dbd_load=(), extra_dso_load=())')
+#: An epicscorelibs whose main() takes no such arguments starts QSRV too;
+#: its traffic stays inside the host's namespace all the same.
+_CA_ONLY_IOC = ('import inspect\n'
+                'from epicscorelibs.ioc import main\n'
+                'ca_only = "extra_dbd_load" in inspect.signature(main).parameters\n'
+                'main(**(dict(extra_dbd_load=(), extra_dso_load=()) if ca_only else {}))\n')
 
 
 class NetIoc:
