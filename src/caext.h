@@ -14,9 +14,10 @@
  *    its context is being destroyed;
  *  - callbacks from libca threads enter through cb_enter() and leave through
  *    cb_leave(), and never let a Python exception escape into libca;
- *  - each Python object handed to libca as a `usr` pointer is counted in once
- *    (usr_hold) and out once (usr_release); _live_callbacks() reports the
- *    balance for leak tests.
+ *  - each Python object lent to libca as a `usr` pointer is held by a
+ *    record of ours (live_channels, a channel's subscriptions, a request)
+ *    and counted in live_usr when lent and out when libca is done with it;
+ *    _live_callbacks() reports the balance for leak tests.
  */
 #ifndef CAEXT_H
 #define CAEXT_H
@@ -96,7 +97,7 @@ void mark_exit_thread(void);
  * thread reaches libca with a context that is gone. */
 #define LIBCA_STATUS(rec, status, refused, call) do {               \
         ContextObject *rec_ = (rec);                                \
-        if (shutting_down || !rec_->valid) {                        \
+        if (is_shutting_down() || !rec_->valid) {                       \
             park_if_exiting();                                      \
             (status) = (refused);                                   \
             break;                                                  \
@@ -178,8 +179,19 @@ extern PyObject *keys[K__COUNT];
 PyObject *enum_member(PyObject *members, long value);   /* new reference */
 #define ECA_OBJ(s) enum_member(ECA_members, (long)(s))
 
-/* Set at interpreter exit: callbacks are dropped, calls refused. */
-extern volatile int shutting_down;
+/* Set once at interpreter exit (_shutdown): callbacks are dropped, calls
+ * refused.  libca's threads read it before they take the GIL, so it is an
+ * atomic: the release store makes everything _shutdown did before it visible
+ * to a thread whose acquire load sees it set. */
+extern int shutting_down;
+static inline int is_shutting_down(void)
+{
+    return __atomic_load_n(&shutting_down, __ATOMIC_ACQUIRE);
+}
+static inline void set_shutting_down(void)
+{
+    __atomic_store_n(&shutting_down, 1, __ATOMIC_RELEASE);
+}
 /* How cb_enter took the GIL, so cb_leave gives it back the same way. */
 typedef enum { CB_GILSTATE_LOCKED, CB_GILSTATE_UNLOCKED, CB_OWN_TSTATE } cb_state;
 int cb_enter(cb_state *state);   /* 0: do not touch Python */
@@ -188,9 +200,8 @@ void cb_leave(cb_state state);
  * to arg (NULL: the error building it is reported). */
 void cb_call(PyObject *callback, PyObject *arg);
 
+/* Python objects lent to libca as usr now (touched with the GIL held). */
 extern Py_ssize_t live_usr;
-#define usr_hold(o) do { Py_INCREF(o); live_usr++; } while (0)
-#define usr_release(o) do { live_usr--; Py_DECREF(o); } while (0)
 
 /* ---- context.c ------------------------------------------------------- */
 /* The calling thread's context (borrowed; NULL = none/error).  One that was

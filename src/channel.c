@@ -263,7 +263,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         Py_DECREF(bytes);
         return NULL;
     }
-    if (shutting_down || !rec->valid) {
+    if (is_shutting_down() || !rec->valid) {
         Py_DECREF(bytes);
         return Py_BuildValue("(NO)", ECA_OBJ(ECA_NOCACTX), Py_None);
     }

@@ -223,7 +223,7 @@ PyObject *py_attach_context(PyObject *self, PyObject *arg)
         return NULL;
     }
     rec = (ContextObject *)arg;
-    if (!rec->valid || shutting_down)
+    if (!rec->valid || is_shutting_down())
         return ECA_OBJ(ECA_BADCHID);
     status = ca_attach_context(rec->ctx);
     return ECA_OBJ(status);
@@ -364,7 +364,7 @@ PyObject *py_test_io(PyObject *self, PyObject *unused)
     IOAccountObject *account;
     if (!rec || !(account = io_account(rec)))
         return NULL;
-    if (shutting_down || !rec->valid)
+    if (is_shutting_down() || !rec->valid)
         return ECA_OBJ(ECA_NOCACTX);
     return ECA_OBJ(account->io.outstanding > 0 ? ECA_IOINPROGRESS : ECA_IODONE);
 }
@@ -443,7 +443,7 @@ PyObject *py__shutdown(PyObject *self, PyObject *unused)
     Py_ssize_t i;
 
     mark_exit_thread();
-    shutting_down = 1;
+    set_shutting_down();
     if (!registry)
         Py_RETURN_NONE;
     /* Every context made here goes, not only the default one: a context

@@ -37,7 +37,7 @@ void mark_exit_thread(void)
 
 void park_if_exiting(void)
 {
-    if (!shutting_down || PyThread_get_thread_ident() == exit_thread)
+    if (!is_shutting_down() || PyThread_get_thread_ident() == exit_thread)
         return;
     Py_BEGIN_ALLOW_THREADS
     for (;;)
@@ -134,7 +134,7 @@ static void event_capsule_destroy(PyObject *capsule)
     /* At exit Python clears the thread states of daemon threads while they
      * are still parked on their events: destroying one then fails ("mutex
      * busy"), so the process's end takes them instead. */
-    if (event && !shutting_down)
+    if (event && !is_shutting_down())
         epicsEventDestroy(event);
 }
 
@@ -246,7 +246,7 @@ int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx)
     Py_INCREF(ctx);
     while (c->outstanding > 0) {
         double slice = WAIT_SLICE;
-        if (shutting_down || !ctx->valid) {
+        if (is_shutting_down() || !ctx->valid) {
             park_if_exiting();
             status = ECA_NOCACTX;
             break;
