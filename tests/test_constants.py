@@ -477,3 +477,19 @@ def test_cffi_struct_layouts_match_the_c_headers():
         assert sorted(cffi_fields) == sorted(offsets), name
         assert ffi.sizeof(ctype) == size, name
         assert {field: ffi.offsetof(ctype, field) for field in cffi_fields} == offsets, name
+
+
+def test_limit_keys_are_the_structures_limit_fields():
+    """_dbr_fields' limit keys are db_access.h's field names (whose layout
+    the test above checks against the headers), in the structures' order."""
+    from caffi_backend._ffi import ffi
+    from CaChannel._dbr_fields import CTRL_LIMITS, GR_LIMITS, LIMIT_LINES
+    for table, family in ((GR_LIMITS, 'gr'), (CTRL_LIMITS, 'ctrl')):
+        for kind in ('short', 'float', 'char', 'long', 'double'):
+            fields = [name for name, _ in ffi.typeof('struct dbr_%s_%s' % (family, kind)).fields]
+            assert [name for name in fields if name.endswith('_limit')] == \
+                [field.key for field in table], (family, kind)
+    assert sorted(LIMIT_LINES) == sorted(CTRL_LIMITS)
+    for table in (CTRL_LIMITS, LIMIT_LINES):
+        for column in zip(*table):
+            assert len(set(column)) == len(table)
