@@ -2,7 +2,7 @@
 
 Reading (:func:`to_python`): a libca buffer of a DBR type and count becomes
 a scalar (count 1), a list, or a numpy array with ``use_numpy`` (one copy
-out of libca's buffer); STS/TIME/GR/CTRL types become the spec's dicts.
+out of libca's buffer); STS/TIME/GR/CTRL types become the contract's dicts (docs/maintainers.rst).
 Every string is read within its C field (40 bytes for values, 8 for units,
 26 for enum states), never past it, and decoded as UTF-8, falling back to
 the bytes.
@@ -264,7 +264,7 @@ class DBRValue(Identifier):
         return obj
 
     def get(self) -> Any:
-        """The value (scalar, list, numpy array or dict; see the spec)."""
+        """The value (scalar, list, numpy array or dict; docs/maintainers.rst)."""
         return to_python(self._buffer, self._type, self._count, self._use_numpy)
 
     def __repr__(self) -> str:

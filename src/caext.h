@@ -10,7 +10,7 @@
  * Threading rules kept everywhere:
  *  - every libca call that can block or take libca's locks runs with the GIL
  *    released, because libca's callback threads hold those locks while they
- *    wait for the GIL, and goes through LIBCA_STATUS, which refuses it once
+ *    wait for the GIL, and goes through GATED, which refuses it once
  *    its context is being destroyed;
  *  - callbacks from libca threads enter through cb_enter() and leave through
  *    cb_leave(), and never let a Python exception escape into libca;
@@ -59,6 +59,9 @@ double monotonic_seconds(void);
 
 /* ---- identifiers ---------------------------------------------------- */
 
+/* The record of one context (the twin of iowait.ContextRecord).  Here it is
+ * also the Context identifier users hold; cffi keeps the two apart, since
+ * it makes a Context object only when current_context() asks for one. */
 typedef struct {
     PyObject_HEAD
     struct ca_client_context *ctx;
@@ -91,21 +94,23 @@ int sliced_pend_event(ContextObject *ctx, double timeout);
 void park_if_exiting(void);
 void mark_exit_thread(void);
 
-/* Runs a libca call with the GIL released, counted in the context's busy
- * count (destroying a context waits for it); refused with status `refused`
- * once the context is being destroyed or the interpreter is exiting, so no
- * thread reaches libca with a context that is gone. */
-#define LIBCA_STATUS(rec, status, refused, call) do {               \
+/* Admission to libca (the twin of iowait.gated): runs a libca call with the
+ * GIL released, counted in its context record's busy count (destroying the
+ * context waits for it); refused with `refused` once the context is being
+ * destroyed or the interpreter is exiting, so no thread reaches libca with a
+ * context that is gone.  A macro, not a function as in cffi, because the
+ * call is any libca expression and its result any type. */
+#define GATED(rec, result, refused, call) do {                      \
         ContextObject *rec_ = (rec);                                \
-        if (is_shutting_down() || !rec_->valid) {                       \
+        if (is_shutting_down() || !rec_->valid) {                   \
             park_if_exiting();                                      \
-            (status) = (refused);                                   \
+            (result) = (refused);                                   \
             break;                                                  \
         }                                                           \
         Py_INCREF(rec_);                                            \
         rec_->busy++;                                               \
         Py_BEGIN_ALLOW_THREADS                                      \
-        (status) = (call);                                          \
+        (result) = (call);                                          \
         Py_END_ALLOW_THREADS                                        \
         rec_->busy--;                                               \
         Py_DECREF(rec_);                                            \
@@ -205,7 +210,7 @@ extern Py_ssize_t live_usr;
 
 /* ---- context.c ------------------------------------------------------- */
 /* The calling thread's context (borrowed; NULL = none/error).  One that was
- * destroyed under the thread comes back marked invalid, and LIBCA_STATUS
+ * destroyed under the thread comes back marked invalid, and GATED
  * refuses it. */
 ContextObject *context_current(int create);
 ContextObject *context_record(struct ca_client_context *ctx);  /* borrowed */
@@ -231,9 +236,12 @@ ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
 ChannelObject *live_channel(PyObject *obj, int *gone);
 /* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
-/* Marks every channel of rec stale (before its context is destroyed), or
- * with `release` also lets go of what libca held for them (after). */
-int channels_stale(ContextObject *rec, int release);
+/* Destroying a context: first every channel (and subscription) of rec is
+ * marked stale, then, once libca has let go of them, what it held for them
+ * is released.  Two calls, where cffi's marker hands back its release: the
+ * one registry here (live_channels) keeps a stale channel until released. */
+int channels_mark_stale(ContextObject *rec);
+int channels_release(ContextObject *rec);
 PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_clear_channel(PyObject *self, PyObject *arg);
 PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);
@@ -287,7 +295,7 @@ PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw
 int check_optional_callback(PyObject *callback);
 /* timeout argument: a number, not NaN, not negative (0: for ever) */
 int timeout_arg(PyObject *arg, double *timeout);
-/* count argument normalisation, see DEVELOPERS.md */
+/* count argument normalisation (docs/maintainers.rst, "Counts") */
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count);
 

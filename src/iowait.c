@@ -269,7 +269,7 @@ int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx)
             if (poll < slice)
                 slice = poll;
             poll = poll * 2 < POLL_MAX ? poll * 2 : POLL_MAX;
-            LIBCA_STATUS(ctx, ignored, ECA_NOCACTX, ca_pend_event(slice));
+            GATED(ctx, ignored, ECA_NOCACTX, ca_pend_event(slice));
             (void)ignored;
         }
         if (PyErr_CheckSignals() < 0) {
@@ -298,7 +298,7 @@ int sliced_pend_event(ContextObject *ctx, double timeout)
             if (remaining < slice)
                 slice = remaining > 1e-12 ? remaining : 1e-12;
         }
-        LIBCA_STATUS(ctx, status, ECA_NOCACTX, ca_pend_event(slice));
+        GATED(ctx, status, ECA_NOCACTX, ca_pend_event(slice));
         if (status != ECA_TIMEOUT)
             break;    /* EVDISALLOW inside a callback, or refused */
         if (PyErr_CheckSignals() < 0) {

@@ -126,6 +126,10 @@ int timeout_arg(PyObject *arg, double *timeout)
     return 0;
 }
 
+/* A channel that is not connected has a native count of 0, and so has its
+ * request (cffi's request_count alike): libca answers ECA_DISCONN where the
+ * request needs a connection, and a subscription made before the
+ * connection gets the server's length. */
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
@@ -384,7 +388,8 @@ static PyObject *py__header_constants(PyObject *self, PyObject *unused)
     return d;
 }
 
-/* The single-argument calls also take their argument by the spec's name. */
+/* The single-argument calls also take their argument by the contract's name
+ * (docs/maintainers.rst). */
 #define ONE_ARG(fn, argname)                                                  \
     static PyObject *fn##_kw(PyObject *self, PyObject *args, PyObject *kw)    \
     {                                                                         \

@@ -116,7 +116,7 @@ def test_constants_are_the_same_objects(both):
 
 
 def test_spec_keyword_arguments(ca_backend):
-    """Every function takes its arguments by the names the spec gives them."""
+    """Every function takes its arguments by the names the contract gives them."""
     ca = ca_backend
     refused = []
 

@@ -58,7 +58,7 @@ PYTYPES = {'STRING': str, 'SHORT': int, 'FLOAT': float, 'ENUM': int,
 
 
 def expected_keys(family: str, base: str) -> set | None:
-    """The key set the spec gives a DBR type's dict (None: not a dict)."""
+    """The key set the contract gives a DBR type's dict (None: not a dict)."""
     if family == '':
         return None
     if family == 'STS_':

@@ -1,4 +1,4 @@
-"""Writes of the ``ca`` layer: every value conversion of the spec and its errors.
+"""Writes of the ``ca`` layer: every value conversion of the contract and its errors.
 
 Values are checked by reading them back from the IOC.  Runs on every backend.
 """
