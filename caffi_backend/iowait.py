@@ -23,9 +23,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import _common
 from ._ffi import lib
 
-__all__ = ['IOCounter', 'io_account', 'ContextRecord', 'context_record', 'gated', 'new_epoch',
-           'sliced_pend_event',
-           'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE', 'DESTROY_GRACE']
+__all__ = ['IOCounter', 'io_account', 'ContextRecord', 'context_record', 'owned_records', 'gated',
+           'new_epoch', 'sliced_pend_event', 'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE',
+           'DESTROY_GRACE']
 
 # Waits are cut into slices so that Ctrl-C and interpreter exit reach a long
 # pend_io.

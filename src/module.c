@@ -478,7 +478,7 @@ static PyMethodDef methods[] = {
     KW(message, "status", "Text of an ECA status."),
     NOARG(version, "libca's protocol version, e.g. '4.13'."),
     NOARG(_live_callbacks, "Number of Python references lent to libca (leak tests)."),
-    NOARG(_header_constants, "Constants as the C headers define them."),
+    NOARG(_header_constants, "Constants and structure layouts as the C headers define them."),
     NOARG(_after_fork_child, "Forget the parent's contexts in a forked child (os.register_at_fork)."),
     NOARG(_shutdown, "Stop callbacks into Python and destroy the default context (atexit)."),
     {NULL, NULL, 0, NULL}
