@@ -17,9 +17,11 @@ without ``EPICS_BASE`` (see ``CaChannel/_libpath.py``).
 """
 import importlib
 import os
+import re
 import sys
 
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from setuptools_dso import Extension, build_ext, setup
 
 SOURCES = ['src/module.c', 'src/context.c', 'src/channel.c', 'src/getput.c',
@@ -28,8 +30,24 @@ BUILD_RECORD = '_build_config.py'
 # The PVs of the tutorial and the README, served by
 # ``python -m CaChannel.testing serve``; the test suite loads the same file.
 TUTORIAL_DB = os.path.join('tests', 'ioc', 'catest.db')
-VERSION = '4.0.0.dev0'
+VERSION_FILE = os.path.join('CaChannel', '_version.py')
+# The RPM spec names its version with this placeholder; the sdist fills it in.
+SPEC = 'python-CaChannel.spec'
+SPEC_VERSION = '@VERSION@'
+# Only PyInit__ca leaves the extension (PyMODINIT_FUNC keeps it visible):
+# the names the C files share (keys, shutting_down, request_count, ...) stay
+# inside, where no other library's symbol of the same name can bind to them.
+HIDDEN_SYMBOLS = [] if sys.platform == 'win32' else ['-fvisibility=hidden']
 PYTHONS = ('3.9', '3.10', '3.11', '3.12', '3.13')
+
+
+def read_version():
+    """``__version__`` of CaChannel/_version.py, read without importing the package."""
+    with open(VERSION_FILE) as source:
+        return re.search(r"^__version__ = '([^']+)'$", source.read(), re.M).group(1)
+
+
+VERSION = read_version()
 
 
 def build_errors():
@@ -178,6 +196,21 @@ class build_py_tutorial(build_py):
             self.copy_file(TUTORIAL_DB, os.path.join(self.build_lib, 'CaChannel', 'catest.db'))
 
 
+class sdist_versioned(sdist):
+    """Writes the version into the RPM spec of the source distribution, so
+    that ``rpmbuild -ta`` needs nothing else."""
+
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        spec = os.path.join(base_dir, SPEC)
+        with open(spec) as source:
+            text = source.read()
+        # The release tree may hard-link the checkout's file: replace, never edit.
+        os.remove(spec)
+        with open(spec, 'w') as out:
+            out.write(text.replace(SPEC_VERSION, VERSION))
+
+
 def install_requires():
     requires = ['numpy', 'cffi>=1.15']
     if not os.environ.get('EPICS_BASE'):
@@ -225,8 +258,10 @@ setup(
     packages=['CaChannel', 'CaChannel.testing', 'caffi_backend'],
     package_data={'CaChannel': ['*.pyi', 'py.typed', 'demo.db']},
     py_modules=['epicsPV', 'epicsMotor', 'ca'],
-    ext_modules=[Extension('CaChannel._ca', SOURCES, optional=True)],
-    cmdclass={'build_ext': build_ext_optional, 'build_py': build_py_tutorial},
+    ext_modules=[Extension('CaChannel._ca', SOURCES, optional=True,
+                           extra_compile_args=list(HIDDEN_SYMBOLS))],
+    cmdclass={'build_ext': build_ext_optional, 'build_py': build_py_tutorial,
+              'sdist': sdist_versioned},
     install_requires=install_requires(),
     extras_require={
         'test': ['pytest', 'hypothesis', 'caproto', 'matplotlib', 'pyepics'],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
 from .CaChannel import CaChannel, CaChannelException
 
 _TYPE_CHECKING = False

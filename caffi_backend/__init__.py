@@ -1,7 +1,7 @@
 """The cffi ABI-mode backend of ``CaChannel.ca``.
 
 It provides the same functions as the C extension ``CaChannel._ca`` (the
-contract is ``ca-module.md``; the names are ``CaChannel._names``) by calling
+contract is ``docs/maintainers.rst``; the names are ``CaChannel._names``) by calling
 libca through cffi in ABI mode: no compiler is needed at install or run
 time. ``CaChannel.ca`` selects it with ``CACHANNEL_BACKEND=caffi`` or when
 the C extension cannot be imported.

@@ -53,21 +53,20 @@ def as_int(value: Any, what: str, allow_bool: bool = True) -> int:
 
 
 def request_count(count: Any, native: int, zero_means_server: bool = False) -> int:
-    """The element count of a request (DEVELOPERS.md, "Counts").
+    """The element count of a request (docs/maintainers.rst, "Counts").
 
     None, <= 0 or above the native count give the native count, except that
     0 asks for the server's current length when *zero_means_server* (get or
     subscription with a callback). A channel that is not connected has a
-    native count of 0; its request keeps the caller's count (at least 1) so
-    that libca, not this function, answers ``ECA.DISCONN``.
+    native count of 0, and so has its request, as in the C backend: libca
+    answers ``ECA.DISCONN`` where the request needs a connection, and a
+    subscription made before the connection gets the server's length.
     """
     if count is None:
-        return native if native > 0 else 1
+        return native
     wanted = as_int(count, 'count', allow_bool=False)
     if wanted == 0 and zero_means_server:
         return 0
-    if native <= 0:
-        return max(wanted, 1)
     if wanted <= 0 or wanted > native:
         return native
     return wanted

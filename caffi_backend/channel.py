@@ -105,9 +105,10 @@ def _release_all(chan: Chid) -> None:
     chan._subs.clear()
 
 
-def _mark_context_stale(ctx_address: Optional[int]) -> Callable[[], None]:
-    """Before a context goes: every channel (and subscription) of it stale,
-    then, once libca has let go of them, their handles released."""
+def channels_mark_stale(ctx_address: Optional[int]) -> Callable[[], None]:
+    """Before a context goes: every channel (and subscription) of it stale;
+    returns what releases their handles once libca has let go of them (the
+    twins of channels_mark_stale and channels_release in channel.c)."""
     stale = []
     for chan in [c for c in list(_channels.values())
                  if ctx_address is None or c._ctx == ctx_address]:
@@ -117,13 +118,13 @@ def _mark_context_stale(ctx_address: Optional[int]) -> Callable[[], None]:
                 sub._active = False
             stale.append(chan)
 
-    def release_handles() -> None:
+    def channels_release() -> None:
         for chan in stale:
             _release_all(chan)
-    return release_handles
+    return channels_release
 
 
-context.destroy_hooks.append(_mark_context_stale)
+context.stale_markers.append(channels_mark_stale)
 
 
 # ---------------------------------------------------------------------------

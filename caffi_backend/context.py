@@ -41,19 +41,21 @@ class Context(Identifier):
 # address -> Context, so the same pointer always gives the same object
 _contexts: Dict[int, Context] = {}
 _lock = threading.RLock()
-_process_context: Optional[Any] = None     # the shared preemptive context (cdata)
-# Addresses of the contexts made here: destroyed at exit, since one left
-# alive keeps libca's threads (and their calls into cffi callbacks) running
-# through finalization.
-_owned: Dict[int, Any] = {}
+# The process's one preemptive context that threads without one join (cdata).
+_process_context: Optional[Any] = None
+# The contexts made here are destroyed at exit (ContextRecord.owned), since
+# one left alive keeps libca's threads (and their calls into cffi callbacks)
+# running through finalization.
 
-# Called with a context's address before it is destroyed: the channel and
-# subscription modules mark what belonged to it stale, and return what
-# releases their handles once libca has let go of them.  Every channel is
-# stale before any handle is released, so no __del__ run by a release
-# reaches libca with a dead pointer.  None (after a fork, in the child)
-# means every context.
-destroy_hooks: List[Callable[[Optional[int]], Callable[[], None]]] = []
+# Destroying a context: each marker marks what belonged to it stale (the
+# channels and subscriptions, the sync groups) and hands back what releases
+# their handles once libca has let go of them.  Every channel is stale
+# before any handle is released, so no __del__ run by a release reaches
+# libca with a dead pointer.  None (after a fork, in the child) means every
+# context.  Markers, where C calls channels_mark_stale and channels_release:
+# this module cannot import channel.py and getput.py (they import it), and
+# their registries forget a channel once it is marked stale.
+stale_markers: List[Callable[[Optional[int]], Callable[[], None]]] = []
 
 
 def _context_object(ptr: Any) -> Context:
@@ -83,8 +85,7 @@ def ensure_context() -> None:
                 raise RuntimeError('cannot create a CA context: %s'
                                    % _common.c_text(lib.ca_message(status)))
             _process_context = lib.ca_current_context()
-            iowait.new_epoch(address(_process_context), True)
-            _owned[address(_process_context)] = _process_context
+            iowait.new_epoch(_process_context, True)
             return
         status = lib.ca_attach_context(_process_context)
     if status != _common.ECA_NORMAL:
@@ -104,8 +105,7 @@ def create_context(preemptive_callback: bool = True) -> ECA:
         had_one = lib.ca_current_context() != ffi.NULL
         status = lib.ca_context_create(1 if preemptive_callback else 0)
         if status == _common.ECA_NORMAL and not had_one:
-            iowait.new_epoch(current_context_address(), bool(preemptive_callback))
-            _owned[current_context_address()] = lib.ca_current_context()
+            iowait.new_epoch(lib.ca_current_context(), bool(preemptive_callback))
         # Only a context this call created becomes the shared one: one the
         # thread already had may belong to someone else (the C backend
         # shares libca), and two owners would both destroy it at exit.
@@ -129,19 +129,18 @@ def destroy_context() -> None:
     if ptr == ffi.NULL:
         return
     key = address(ptr)
-    door = iowait.gate(key)
-    if door.closed:
+    rec = iowait.context_record(key)
+    if not rec.valid:
         lib.ca_detach_context()     # destroyed under this thread by another one
         return
     with _lock:
         if _process_context is not None and address(_process_context) == key:
             _process_context = None
-        _owned.pop(key, None)
         ctx = _contexts.pop(key, None)
         if ctx is not None:
             ctx._ptr = None
-    releases = [hook(key) for hook in destroy_hooks]
-    if not door.drain():
+    releases = [mark_stale(key) for mark_stale in stale_markers]
+    if not rec.drain():
         lib.ca_detach_context()
         warnings.warn('CA context left alive: other threads are still inside libca',
                       RuntimeWarning, stacklevel=2)
@@ -244,7 +243,7 @@ def test_io() -> ECA:
     """``ECA.IODONE`` when this thread has no get or connection outstanding (``ca_test_io``)."""
     ensure_context()
     ctx_address = current_context_address()
-    if iowait.gate(ctx_address).closed or _common.shutting_down:
+    if not iowait.context_record(ctx_address).valid or _common.shutting_down:
         return ECA.NOCACTX
     return ECA.IOINPROGRESS if iowait.io_account(ctx_address).outstanding else ECA.IODONE
 
@@ -297,11 +296,10 @@ def after_fork_in_child() -> None:
     for ctx in _contexts.values():
         ctx._ptr = None
     _contexts.clear()
-    _owned.clear()
     iowait.forget_all()
     # Not every context has a Context object (ensure_context makes none):
     # None asks the hooks to forget what belonged to any context.
-    for release_handles in [hook(None) for hook in destroy_hooks]:
+    for release_handles in [mark_stale(None) for mark_stale in stale_markers]:
         release_handles()
 
 
@@ -314,11 +312,11 @@ def shutdown() -> None:
     mine = lib.ca_current_context()
     # The thread's own first: once detached, a non-preemptive context can
     # not be attached again.
-    if mine != ffi.NULL and address(mine) in _owned:
-        destroy_context()
-    with _lock:
-        owned = list(_owned.values())
-    for ptr in owned:
+    if mine != ffi.NULL:
+        own = iowait.context_record(address(mine))
+        if own.valid and own.owned:
+            destroy_context()
+    for ptr in [rec.ptr for rec in iowait.owned_records()]:
         # ca_context_destroy works on the calling thread's context; a
         # non-preemptive one can only be attached by its own thread.
         if address(ptr) != address(lib.ca_current_context()):
@@ -327,5 +325,5 @@ def shutdown() -> None:
                 continue
         destroy_context()
     lib.ca_detach_context()
-    if mine != ffi.NULL and address(mine) not in _owned and not iowait.gate(address(mine)).closed:
+    if mine != ffi.NULL and iowait.context_record(address(mine)).valid:
         lib.ca_attach_context(mine)

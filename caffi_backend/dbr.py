@@ -2,7 +2,7 @@
 
 Reading (:func:`to_python`): a libca buffer of a DBR type and count becomes
 a scalar (count 1), a list, or a numpy array with ``use_numpy`` (one copy
-out of libca's buffer); STS/TIME/GR/CTRL types become the spec's dicts.
+out of libca's buffer); STS/TIME/GR/CTRL types become the contract's dicts (docs/maintainers.rst).
 Every string is read within its C field (40 bytes for values, 8 for units,
 26 for enum states), never past it, and decoded as UTF-8, falling back to
 the bytes.
@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
                                   AlarmCondition, AlarmSeverity)
+from CaChannel._dbr_fields import CTRL_LIMITS, GR_LIMITS, INTEGER_RANGES
 
 from ._common import DBR_MEMBERS, ECA_MEMBERS, Identifier, as_int, decode
 from ._ffi import ffi, libc
@@ -52,12 +53,9 @@ _ELEMENTS: Tuple[Tuple[str, Optional[str]], ...] = (
 )
 _KIND_NAMES = ('string', 'short', 'float', 'enum', 'char', 'long', 'double')
 
-_INT_RANGES: Dict[int, Tuple[int, int]] = {
-    SHORT: (-0x8000, 0x7FFF), ENUM: (0, 0xFFFF),
-    # -128..-1 are written as the bytes a signed CHAR field holds
-    CHAR: (-0x80, 0xFF),
-    LONG: (-0x80000000, 0x7FFFFFFF), USHORT: (0, 0xFFFF),
-}
+_INT_RANGES: Dict[int, Tuple[int, int]] = dict(INTEGER_RANGES)
+# ackt/acks are dbr_ushort_t, the C type of dbr_enum_t (epicsUInt16).
+_INT_RANGES[USHORT] = INTEGER_RANGES[DBR.ENUM]
 _FLT_MAX = 3.4028234663852886e+38          # FLT_MAX, the largest finite float32
 
 
@@ -108,14 +106,15 @@ def _time(s: Any, out: Dict[str, Any]) -> None:
                     'timestamp': seconds + nanoseconds * 1e-9}
 
 
+# The dict keys are the structures' field names.
+_GR_KEYS = tuple(field.key for field in GR_LIMITS)
+_CTRL_ONLY_KEYS = tuple(field.key for field in CTRL_LIMITS[len(GR_LIMITS):])
+
+
 def _limits(s: Any, out: Dict[str, Any]) -> None:
     out['units'] = _text(s.units, 8)
-    out['upper_disp_limit'] = s.upper_disp_limit
-    out['lower_disp_limit'] = s.lower_disp_limit
-    out['upper_alarm_limit'] = s.upper_alarm_limit
-    out['upper_warning_limit'] = s.upper_warning_limit
-    out['lower_warning_limit'] = s.lower_warning_limit
-    out['lower_alarm_limit'] = s.lower_alarm_limit
+    for key in _GR_KEYS:
+        out[key] = getattr(s, key)
 
 
 def _gr(s: Any, out: Dict[str, Any]) -> None:
@@ -132,8 +131,8 @@ def _gr_precision(s: Any, out: Dict[str, Any]) -> None:
 
 def _ctrl(s: Any, out: Dict[str, Any]) -> None:
     _gr(s, out)
-    out['upper_ctrl_limit'] = s.upper_ctrl_limit
-    out['lower_ctrl_limit'] = s.lower_ctrl_limit
+    for key in _CTRL_ONLY_KEYS:
+        out[key] = getattr(s, key)
 
 
 def _ctrl_precision(s: Any, out: Dict[str, Any]) -> None:
@@ -267,7 +266,7 @@ class DBRValue(Identifier):
         return obj
 
     def get(self) -> Any:
-        """The value (scalar, list, numpy array or dict; see the spec)."""
+        """The value (scalar, list, numpy array or dict; docs/maintainers.rst)."""
         return to_python(self._buffer, self._type, self._count, self._use_numpy)
 
     def __repr__(self) -> str:

@@ -78,6 +78,22 @@ def request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union
     return dbrtype if dbrtype in allowed else ECA.BADTYPE
 
 
+def prepare_put(chan: Chid, ptr: Any, value: Any, chtype: Any,
+                count: Any) -> Union[ECA, Tuple[int, int, Any]]:
+    """Resolves the request type and builds the buffer (the twin of
+    prepare_put in getput.c): the ECA status that stops the put before it
+    starts, or ``(type, count, buffer)`` to send."""
+    dbrtype = request_type(chan, ptr, chtype, PUT_TYPES)
+    if isinstance(dbrtype, ECA):
+        return dbrtype
+    return encode(value, dbrtype, count, gated(chan._ctx, 0, lib.ca_element_count, ptr))
+
+
+def status_pair(status: int, obj: Any = None) -> Tuple[ECA, Any]:
+    """``(ECA, obj or None)``, what the calls that make something return."""
+    return eca(status), obj
+
+
 def _check_callback(callback: Any) -> None:
     """A callback that must be there (a subscription's)."""
     if not callable(callback):
@@ -109,7 +125,13 @@ class _GetRequest:
 class _PutRequest:
     """The usr of a put with callback or in a group (the twin of PutRequest
     in getput.c): the type and count sent, which libca does not hand put
-    callbacks, or the group's counter."""
+    callbacks, or the group's counter.
+
+    Unlike the C record it names its channel: for the callback's ``'chid'``
+    (C reads it from ``ca_puser``), and so that clearing the channel or
+    destroying its context releases the handle (``_requests``) even if libca
+    never answers; the C record is freed only by its put callback.
+    """
 
     __slots__ = ('chan', 'handle', 'callback', 'type', 'count', 'counter', 'generation')
 
@@ -234,10 +256,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     ptr = channel_ptr(chid)
     check_optional_callback(callback)
     if ptr is None:
-        return ECA.BADCHID, None
+        return status_pair(ECA.BADCHID)
     dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
-        return dbrtype, None
+        return status_pair(dbrtype)
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     context.ensure_context()
     if callback is not None:
@@ -246,10 +268,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
             _GetRequest(chid, callback, bool(use_numpy)),
             lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
                                  dbrtype, n, ptr, _get_cb, handle))
-        return eca(status), None
+        return status_pair(status)
     if native == 0:
         # Not connected: no native count to size the buffer by.
-        return ECA.DISCONN, None
+        return status_pair(ECA.DISCONN)
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            iowait.io_account(chid._ctx), False)
 
@@ -262,7 +284,7 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
         _GetRequest(chid, value=value, counter=counter, in_group=in_group),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
                              dbrtype, count, ptr, _fill_cb, handle))
-    return eca(status), value if status == _NORMAL else None
+    return status_pair(status, value if status == _NORMAL else None)
 
 
 def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[int] = None,
@@ -276,11 +298,10 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     check_optional_callback(callback)
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
-    if isinstance(dbrtype, ECA):
-        return dbrtype
-    put_type, n, buffer = encode(value, dbrtype, count,
-                                 gated(chid._ctx, 0, lib.ca_element_count, ptr))
+    prepared = prepare_put(chid, ptr, value, chtype, count)
+    if isinstance(prepared, ECA):
+        return prepared
+    put_type, n, buffer = prepared
     context.ensure_context()
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
@@ -303,10 +324,10 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     _check_callback(callback)
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
-        return ECA.BADCHID, None
+        return status_pair(ECA.BADCHID)
     dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
-        return dbrtype, None
+        return status_pair(dbrtype)
     n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
                       zero_means_server=True)
     context.ensure_context()
@@ -324,9 +345,9 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     if status != _NORMAL:
         chid._subs.discard(sub)
         sub._forget()
-        return eca(status), None
+        return status_pair(status)
     sub._ptr = out[0]
-    return eca(status), sub
+    return status_pair(status, sub)
 
 
 def clear_subscription(evid: Evid) -> ECA:
@@ -376,14 +397,16 @@ def _forget_group(group: SyncGroup) -> None:
             group._id = None
 
 
-def _forget_context_groups(ctx_address: Optional[int]) -> Callable[[], None]:
+def groups_mark_stale(ctx_address: Optional[int]) -> Callable[[], None]:
+    """Before a context goes: its sync groups stale (in C a group checks its
+    context's record instead)."""
     for group in [g for g in list(_groups.values())
                   if ctx_address is None or g._ctx == ctx_address]:
         _forget_group(group)
     return lambda: None             # a group holds no handle
 
 
-context.destroy_hooks.append(_forget_context_groups)
+context.stale_markers.append(groups_mark_stale)
 
 
 def _group_id(gid: Any) -> Optional[int]:
@@ -398,7 +421,7 @@ def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
     status = gated(context.current_context_address(), _common.ECA_NOCACTX,
                    lib.ca_sg_create, out)
     if status != _NORMAL:
-        return eca(status), None
+        return status_pair(status)
     key = (context.current_context_address(), int(out[0]))
     with _groups_lock:
         group = _groups.get(key)
@@ -408,7 +431,7 @@ def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
             group._ctx = key[0]
             group._io = IOCounter()
             _groups[key] = group
-    return eca(status), group
+    return status_pair(status, group)
 
 
 def sg_delete(gid: SyncGroup) -> ECA:
@@ -433,15 +456,15 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
     ident = _group_id(gid)
     ptr = channel_ptr(chid)
     if ident is None:
-        return ECA.BADSYNCGRP, None
+        return status_pair(ECA.BADSYNCGRP)
     if ptr is None:
-        return ECA.BADCHID, None
+        return status_pair(ECA.BADCHID)
     dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
-        return dbrtype, None
+        return status_pair(dbrtype)
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     if native == 0:
-        return ECA.DISCONN, None    # as get(): nothing half-issued
+        return status_pair(ECA.DISCONN)    # as get(): nothing half-issued
     context.ensure_context()
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            gid._io, True)
@@ -457,11 +480,10 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return ECA.BADSYNCGRP
     if ptr is None:
         return ECA.BADCHID
-    dbrtype = request_type(chid, ptr, chtype, PUT_TYPES)
-    if isinstance(dbrtype, ECA):
-        return dbrtype
-    put_type, n, buffer = encode(value, dbrtype, count,
-                                 gated(chid._ctx, 0, lib.ca_element_count, ptr))
+    prepared = prepare_put(chid, ptr, value, chtype, count)
+    if isinstance(prepared, ECA):
+        return prepared
+    put_type, n, buffer = prepared
     context.ensure_context()
     return eca(request_issue(
         _PutRequest(chid, put_type, n, counter=gid._io),

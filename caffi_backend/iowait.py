@@ -8,8 +8,8 @@ without a connection callback) is counted here: per thread and context
 (:func:`io_account`) or per sync group, in an :class:`IOCounter` whose every
 change wakes all its waiters.
 
-Each context also has a :class:`Gate`: every libca call on it passes
-through :func:`gated`, which refuses it once the context is being destroyed
+Each context also has a :class:`ContextRecord`: every libca call on it
+passes through :func:`gated`, which refuses it once the context is being destroyed
 or the interpreter exits, and counts the threads inside libca so that
 destroying the context waits for them (a bounded moment).
 """
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _common
 from ._ffi import lib
 
-__all__ = ['IOCounter', 'io_account', 'Gate', 'gate', 'gated', 'new_epoch', 'sliced_pend_event',
-           'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE', 'DESTROY_GRACE']
+__all__ = ['IOCounter', 'io_account', 'ContextRecord', 'context_record', 'owned_records', 'gated',
+           'new_epoch', 'sliced_pend_event', 'park_if_exiting', 'mark_exit_thread', 'WAIT_SLICE',
+           'DESTROY_GRACE']
 
 # Waits are cut into slices so that Ctrl-C and interpreter exit reach a long
 # pend_io.
@@ -38,20 +39,28 @@ _POLL_FIRST = 1e-4
 _POLL_MAX = 1e-2
 
 
-class Gate:
-    """Admission to libca for one context: closed once it is being destroyed."""
+class ContextRecord:
+    """What this backend knows of one context (the twin of ContextObject in
+    caext.h): admission to libca (``busy``, ``valid``: False once it is
+    being destroyed), whether its callbacks are preemptive, and whether it
+    was made here (``owned``: destroyed at exit).  The C record is also the
+    ``Context`` identifier; here identifiers are made only when
+    ``current_context()`` asks, and a record exists for every context a call
+    passes through."""
 
-    __slots__ = ('_lock', 'busy', 'closed', 'preemptive')
+    __slots__ = ('_lock', 'busy', 'valid', 'preemptive', 'owned', 'ptr')
 
-    def __init__(self, preemptive: Optional[bool] = None) -> None:
+    def __init__(self, ptr: Any = None, preemptive: Optional[bool] = None) -> None:
         self._lock = threading.Lock()
         self.busy = 0
-        self.closed = False
+        self.valid = True
         self.preemptive = preemptive    # None: a context made elsewhere
+        self.owned = ptr is not None    # made here, by new_epoch
+        self.ptr = ptr
 
     def enter(self) -> bool:
         with self._lock:
-            if self.closed or _common.shutting_down:
+            if not self.valid or _common.shutting_down:
                 return False
             self.busy += 1
             return True
@@ -61,46 +70,57 @@ class Gate:
             self.busy -= 1
 
     def drain(self, grace: float = DESTROY_GRACE) -> bool:
-        """Close, then wait up to *grace* seconds for the threads inside
-        libca; False if some are still there."""
+        """Refuse from now on, then wait up to *grace* seconds for the
+        threads inside libca; False if some are still there (the twin of
+        drain_context in context.c)."""
         with self._lock:
-            self.closed = True
+            self.valid = False
         deadline = time.monotonic() + grace
         while self.busy > 0 and time.monotonic() < deadline:
             time.sleep(1e-3)
         return self.busy == 0
 
 
-# context address -> its gate, and an epoch object per context made here:
-# an account or a gate left by a destroyed context is never reused by a new
+# context address -> its record, and an epoch object per context made here:
+# an account or a record left by a destroyed context is never reused by a new
 # one that libca places at the same address.
-_gates: Dict[int, Gate] = {}
+_records: Dict[int, ContextRecord] = {}
 _epochs: Dict[int, object] = {}
 _lock = threading.Lock()
 
 
-def new_epoch(ctx_address: int, preemptive: bool) -> None:
-    """A context was just created at *ctx_address*: fresh gate and accounts."""
+def new_epoch(ptr: Any, preemptive: bool) -> None:
+    """This backend has just created the context *ptr*: a fresh record
+    (owned) and fresh accounts."""
+    ctx_address = _common.address(ptr)
     with _lock:
-        _gates[ctx_address] = Gate(preemptive)
+        _records[ctx_address] = ContextRecord(ptr, preemptive)
         _epochs[ctx_address] = object()
 
 
-def gate(ctx_address: int) -> Gate:
-    found = _gates.get(ctx_address)
+def context_record(ctx_address: int) -> ContextRecord:
+    """The record of the context at *ctx_address* (the twin of
+    context_record in context.c), made for a context made elsewhere."""
+    found = _records.get(ctx_address)
     if found is None:
         with _lock:
-            found = _gates.setdefault(ctx_address, Gate())
+            found = _records.setdefault(ctx_address, ContextRecord())
     return found
+
+
+def owned_records() -> List[ContextRecord]:
+    """The records of the contexts made here that are not destroyed yet."""
+    with _lock:
+        return [rec for rec in _records.values() if rec.owned and rec.valid]
 
 
 def forget_all() -> None:
     """In a forked child: the parent's contexts are gone."""
     global _lock
     _lock = threading.Lock()
-    for found in _gates.values():
-        found.closed = True
-    _gates.clear()
+    for found in _records.values():
+        found.valid = False
+    _records.clear()
     _epochs.clear()
 
 
@@ -124,14 +144,14 @@ def park_if_exiting() -> None:
 
 def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
     """``call(*args)`` (a libca function) unless the context refuses it."""
-    door = _gates.get(ctx_address) or gate(ctx_address)
-    if not door.enter():
+    rec = _records.get(ctx_address) or context_record(ctx_address)
+    if not rec.enter():
         park_if_exiting()
         return refused
     try:
         return call(*args)
     finally:
-        door.leave()
+        rec.leave()
 
 
 class IOCounter:
@@ -191,15 +211,15 @@ class IOCounter:
         ``time.monotonic()`` reaches *deadline* (None: never),
         ``ECA.NOCACTX`` when the context at ``ctx_address`` (the calling
         thread's for pend_io, the group's for sg_block) goes away."""
-        door = gate(ctx_address)
-        preemptive = door.preemptive
+        rec = context_record(ctx_address)
+        preemptive = rec.preemptive
         if preemptive is None:
             preemptive = bool(lib.ca_preemtive_callback_is_enabled())
         if not preemptive:
-            return self._poll(deadline, ctx_address, door)
+            return self._poll(deadline, ctx_address, rec)
         with self._changed:
             while self.outstanding:
-                if door.closed or _common.shutting_down:
+                if not rec.valid or _common.shutting_down:
                     break
                 step = _step(deadline, WAIT_SLICE)
                 if step is None:
@@ -210,10 +230,10 @@ class IOCounter:
         park_if_exiting()           # never with the counter's lock held
         return _common.ECA_NOCACTX
 
-    def _poll(self, deadline: Optional[float], ctx_address: int, door: Gate) -> int:
+    def _poll(self, deadline: Optional[float], ctx_address: int, rec: ContextRecord) -> int:
         poll = _POLL_FIRST
         while self.outstanding:
-            if door.closed or _common.shutting_down:
+            if not rec.valid or _common.shutting_down:
                 park_if_exiting()
                 return _common.ECA_NOCACTX
             step = _step(deadline, poll)

@@ -17,8 +17,11 @@ sys.path.append(ROOT)
 project = 'CaChannel'
 author = 'the CaChannel developers'
 copyright = 'the CaChannel developers'
-release = '4.0.0.dev0'
-version = '4.0'
+with open(os.path.join(ROOT, 'CaChannel', '_version.py')) as _source:
+    _namespace = {}
+    exec(_source.read(), _namespace)
+release = _namespace['__version__']
+version = '.'.join(release.split('.')[:2])
 
 extensions = [
     'sphinx.ext.autodoc',

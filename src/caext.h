@@ -10,13 +10,14 @@
  * Threading rules kept everywhere:
  *  - every libca call that can block or take libca's locks runs with the GIL
  *    released, because libca's callback threads hold those locks while they
- *    wait for the GIL, and goes through LIBCA_STATUS, which refuses it once
+ *    wait for the GIL, and goes through GATED, which refuses it once
  *    its context is being destroyed;
  *  - callbacks from libca threads enter through cb_enter() and leave through
  *    cb_leave(), and never let a Python exception escape into libca;
- *  - each Python object handed to libca as a `usr` pointer is counted in once
- *    (usr_hold) and out once (usr_release); _live_callbacks() reports the
- *    balance for leak tests.
+ *  - each Python object lent to libca as a `usr` pointer is held by a
+ *    record of ours (live_channels, a channel's subscriptions, a request)
+ *    and counted in live_usr when lent and out when libca is done with it;
+ *    _live_callbacks() reports the balance for leak tests.
  */
 #ifndef CAEXT_H
 #define CAEXT_H
@@ -58,6 +59,9 @@ double monotonic_seconds(void);
 
 /* ---- identifiers ---------------------------------------------------- */
 
+/* The record of one context (the twin of iowait.ContextRecord).  Here it is
+ * also the Context identifier users hold; cffi keeps the two apart, since
+ * it makes a Context object only when current_context() asks for one. */
 typedef struct {
     PyObject_HEAD
     struct ca_client_context *ctx;
@@ -90,21 +94,23 @@ int sliced_pend_event(ContextObject *ctx, double timeout);
 void park_if_exiting(void);
 void mark_exit_thread(void);
 
-/* Runs a libca call with the GIL released, counted in the context's busy
- * count (destroying a context waits for it); refused with status `refused`
- * once the context is being destroyed or the interpreter is exiting, so no
- * thread reaches libca with a context that is gone. */
-#define LIBCA_STATUS(rec, status, refused, call) do {               \
+/* Admission to libca (the twin of iowait.gated): runs a libca call with the
+ * GIL released, counted in its context record's busy count (destroying the
+ * context waits for it); refused with `refused` once the context is being
+ * destroyed or the interpreter is exiting, so no thread reaches libca with a
+ * context that is gone.  A macro, not a function as in cffi, because the
+ * call is any libca expression and its result any type. */
+#define GATED(rec, result, refused, call) do {                      \
         ContextObject *rec_ = (rec);                                \
-        if (shutting_down || !rec_->valid) {                        \
+        if (is_shutting_down() || !rec_->valid) {                   \
             park_if_exiting();                                      \
-            (status) = (refused);                                   \
+            (result) = (refused);                                   \
             break;                                                  \
         }                                                           \
         Py_INCREF(rec_);                                            \
         rec_->busy++;                                               \
         Py_BEGIN_ALLOW_THREADS                                      \
-        (status) = (call);                                          \
+        (result) = (call);                                          \
         Py_END_ALLOW_THREADS                                        \
         rec_->busy--;                                               \
         Py_DECREF(rec_);                                            \
@@ -178,8 +184,19 @@ extern PyObject *keys[K__COUNT];
 PyObject *enum_member(PyObject *members, long value);   /* new reference */
 #define ECA_OBJ(s) enum_member(ECA_members, (long)(s))
 
-/* Set at interpreter exit: callbacks are dropped, calls refused. */
-extern volatile int shutting_down;
+/* Set once at interpreter exit (_shutdown): callbacks are dropped, calls
+ * refused.  libca's threads read it before they take the GIL, so it is an
+ * atomic: the release store makes everything _shutdown did before it visible
+ * to a thread whose acquire load sees it set. */
+extern int shutting_down;
+static inline int is_shutting_down(void)
+{
+    return __atomic_load_n(&shutting_down, __ATOMIC_ACQUIRE);
+}
+static inline void set_shutting_down(void)
+{
+    __atomic_store_n(&shutting_down, 1, __ATOMIC_RELEASE);
+}
 /* How cb_enter took the GIL, so cb_leave gives it back the same way. */
 typedef enum { CB_GILSTATE_LOCKED, CB_GILSTATE_UNLOCKED, CB_OWN_TSTATE } cb_state;
 int cb_enter(cb_state *state);   /* 0: do not touch Python */
@@ -188,13 +205,12 @@ void cb_leave(cb_state state);
  * to arg (NULL: the error building it is reported). */
 void cb_call(PyObject *callback, PyObject *arg);
 
+/* Python objects lent to libca as usr now (touched with the GIL held). */
 extern Py_ssize_t live_usr;
-#define usr_hold(o) do { Py_INCREF(o); live_usr++; } while (0)
-#define usr_release(o) do { live_usr--; Py_DECREF(o); } while (0)
 
 /* ---- context.c ------------------------------------------------------- */
 /* The calling thread's context (borrowed; NULL = none/error).  One that was
- * destroyed under the thread comes back marked invalid, and LIBCA_STATUS
+ * destroyed under the thread comes back marked invalid, and GATED
  * refuses it. */
 ContextObject *context_current(int create);
 ContextObject *context_record(struct ca_client_context *ctx);  /* borrowed */
@@ -220,9 +236,12 @@ ChannelObject *channel_arg(PyObject *obj);  /* borrowed; NULL+TypeError */
 ChannelObject *live_channel(PyObject *obj, int *gone);
 /* Releases what libca held for the channel (once); marks it stale. */
 void channel_invalidate(ChannelObject *chan);
-/* Marks every channel of rec stale (before its context is destroyed), or
- * with `release` also lets go of what libca held for them (after). */
-int channels_stale(ContextObject *rec, int release);
+/* Destroying a context: first every channel (and subscription) of rec is
+ * marked stale, then, once libca has let go of them, what it held for them
+ * is released.  Two calls, where cffi's marker hands back its release: the
+ * one registry here (live_channels) keeps a stale channel until released. */
+int channels_mark_stale(ContextObject *rec);
+int channels_release(ContextObject *rec);
 PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_clear_channel(PyObject *self, PyObject *arg);
 PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);
@@ -276,7 +295,7 @@ PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw
 int check_optional_callback(PyObject *callback);
 /* timeout argument: a number, not NaN, not negative (0: for ever) */
 int timeout_arg(PyObject *arg, double *timeout);
-/* count argument normalisation, see DEVELOPERS.md */
+/* count argument normalisation (docs/maintainers.rst, "Counts") */
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count);
 

@@ -136,19 +136,27 @@ static PyObject *channels_of(ContextObject *rec)
     return mine;
 }
 
-int channels_stale(ContextObject *rec, int release)
+int channels_mark_stale(ContextObject *rec)
 {
     PyObject *chans = channels_of(rec);
     Py_ssize_t i;
     if (!chans)
         return -1;
-    for (i = 0; i < PyList_GET_SIZE(chans); i++) {
-        ChannelObject *chan = (ChannelObject *)PyList_GET_ITEM(chans, i);
-        if (release)
-            channel_invalidate(chan);
-        else
-            chan->valid = 0;
-    }
+    /* A subscription is stale with its channel: calls on it check both. */
+    for (i = 0; i < PyList_GET_SIZE(chans); i++)
+        ((ChannelObject *)PyList_GET_ITEM(chans, i))->valid = 0;
+    Py_DECREF(chans);
+    return 0;
+}
+
+int channels_release(ContextObject *rec)
+{
+    PyObject *chans = channels_of(rec);
+    Py_ssize_t i;
+    if (!chans)
+        return -1;
+    for (i = 0; i < PyList_GET_SIZE(chans); i++)
+        channel_invalidate((ChannelObject *)PyList_GET_ITEM(chans, i));
     Py_DECREF(chans);
     return 0;
 }
@@ -263,7 +271,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         Py_DECREF(bytes);
         return NULL;
     }
-    if (shutting_down || !rec->valid) {
+    if (is_shutting_down() || !rec->valid) {
         Py_DECREF(bytes);
         return Py_BuildValue("(NO)", ECA_OBJ(ECA_NOCACTX), Py_None);
     }
@@ -308,7 +316,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     live_usr++;   /* the live_channels entry is the usr reference */
-    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+    GATED(rec, status, ECA_NOCACTX,
                  ca_create_channel(PyBytes_AS_STRING(bytes), connection_handler,
                                    chan, priority, &cid));
     Py_DECREF(bytes);
@@ -336,7 +344,7 @@ PyObject *py_clear_channel(PyObject *self, PyObject *arg)
     chan->valid = 0;
     Py_INCREF(chan);
     /* Waits for this channel's callbacks in progress, which need the GIL. */
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID, ca_clear_channel(chan->cid));
+    GATED(chan->context, status, ECA_BADCHID, ca_clear_channel(chan->cid));
     /* Refused (the context is going away): destroying it releases the rest. */
     if (status != ECA_BADCHID)
         channel_invalidate(chan);
@@ -373,7 +381,7 @@ PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *k
      * the change, as libca's own does for a channel not connected. */
     if (replace_callback(&chan->conn_callback, callback))
         connection_uncount(chan);
-    else if (ca_state(chan->cid) != cs_conn)
+    else if (ca_state(chan->cid) != cs_conn)   /* GIL held: no handler runs in between */
         connection_count(chan);
     return ECA_OBJ(ECA_NORMAL);
 }
@@ -394,7 +402,7 @@ PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObjec
     installed = replace_callback(&chan->access_callback, callback);
     /* libca calls the new handler at once, from this thread, when the
      * channel is connected. */
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+    GATED(chan->context, status, ECA_BADCHID,
                  ca_replace_access_rights_event(chan->cid,
                                                 installed ? access_rights_handler : NULL));
     return ECA_OBJ(status);
@@ -408,7 +416,9 @@ ChannelObject *live_channel(PyObject *obj, int *gone)
 }
 
 /* The information calls below answer for a cleared channel as libca does
- * for one that is not connected, instead of touching freed memory. */
+ * for one that is not connected, instead of touching freed memory.  They
+ * are gated like every other libca call (libca takes its context lock for
+ * them), as in the cffi backend. */
 
 PyObject *py_field_type(PyObject *self, PyObject *arg)
 {
@@ -418,7 +428,11 @@ PyObject *py_field_type(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         return enum_member(DBF_members, TYPENOTCONN);
-    return enum_member(DBF_members, ca_field_type(chan->cid));
+    {
+        short field;
+        GATED(chan->context, field, TYPENOTCONN, ca_field_type(chan->cid));
+        return enum_member(DBF_members, field);
+    }
 }
 
 PyObject *py_element_count(PyObject *self, PyObject *arg)
@@ -429,7 +443,11 @@ PyObject *py_element_count(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         return PyLong_FromLong(0);
-    return PyLong_FromUnsignedLong(ca_element_count(chan->cid));
+    {
+        unsigned long count;
+        GATED(chan->context, count, 0, ca_element_count(chan->cid));
+        return PyLong_FromUnsignedLong(count);
+    }
 }
 
 PyObject *py_name(PyObject *self, PyObject *arg)
@@ -449,7 +467,11 @@ PyObject *py_state(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         return enum_member(State_members, cs_closed);
-    return enum_member(State_members, ca_state(chan->cid));
+    {
+        enum channel_state state;
+        GATED(chan->context, state, cs_closed, ca_state(chan->cid));
+        return enum_member(State_members, state);
+    }
 }
 
 PyObject *py_host_name(PyObject *self, PyObject *arg)
@@ -463,7 +485,7 @@ PyObject *py_host_name(PyObject *self, PyObject *arg)
     if (gone)
         return PyUnicode_FromString("");
     host[0] = 0;
-    LIBCA_STATUS(chan->context, len, 0, ca_get_host_name(chan->cid, host, sizeof(host)));
+    GATED(chan->context, len, 0, ca_get_host_name(chan->cid, host, sizeof(host)));
     (void)len;
     return PyUnicode_DecodeUTF8(host, strnlen(host, sizeof(host)), "replace");
 }
@@ -476,7 +498,11 @@ PyObject *py_read_access(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         Py_RETURN_FALSE;
-    return PyBool_FromLong(ca_read_access(chan->cid));
+    {
+        int readable;
+        GATED(chan->context, readable, 0, ca_read_access(chan->cid));
+        return PyBool_FromLong(readable);
+    }
 }
 
 PyObject *py_write_access(PyObject *self, PyObject *arg)
@@ -487,7 +513,11 @@ PyObject *py_write_access(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         Py_RETURN_FALSE;
-    return PyBool_FromLong(ca_write_access(chan->cid));
+    {
+        int writable;
+        GATED(chan->context, writable, 0, ca_write_access(chan->cid));
+        return PyBool_FromLong(writable);
+    }
 }
 
 /* Not about one channel, but libca's own information calls; here as in the

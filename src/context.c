@@ -11,7 +11,7 @@
 /* pointer -> ContextObject, so one C context is always one Python object */
 static PyObject *registry;
 /* The process's one preemptive context that threads without a context join. */
-static ContextObject *default_context;
+static ContextObject *process_context;
 
 static void context_dealloc(ContextObject *self)
 {
@@ -94,14 +94,14 @@ ContextObject *context_current(int create)
         return NULL;
     /* The GIL is kept while the context is created so that two threads
      * racing here cannot both create "the" default context. */
-    if (default_context && default_context->valid) {
-        int status = ca_attach_context(default_context->ctx);
+    if (process_context && process_context->valid) {
+        int status = ca_attach_context(process_context->ctx);
         if (status != ECA_NORMAL) {
             PyErr_Format(PyExc_RuntimeError, "cannot attach to the CA context: %s",
                          ca_message(status));
             return NULL;
         }
-        return default_context;
+        return process_context;
     }
     {
         int status = ca_context_create(ca_enable_preemptive_callback);
@@ -114,7 +114,7 @@ ContextObject *context_current(int create)
     rec = lookup_record(ca_current_context(), 1);
     if (rec) {
         rec->owned = 1;
-        default_context = rec;
+        process_context = rec;
     }
     return rec;
 }
@@ -137,8 +137,8 @@ PyObject *py_create_context(PyObject *self, PyObject *args, PyObject *kw)
         if (!rec)
             return NULL;
         rec->owned = 1;
-        if (rec->preemptive && !(default_context && default_context->valid))
-            default_context = rec;
+        if (rec->preemptive && !(process_context && process_context->valid))
+            process_context = rec;
     }
     return ECA_OBJ(status);
 }
@@ -168,9 +168,9 @@ static int drain_context(ContextObject *rec)
 static PyObject *destroy_record(ContextObject *rec)
 {
     Py_INCREF(rec);
-    if (default_context == rec)
-        default_context = NULL;
-    if (channels_stale(rec, 0) < 0) {
+    if (process_context == rec)
+        process_context = NULL;
+    if (channels_mark_stale(rec) < 0) {
         Py_DECREF(rec);
         return NULL;
     }
@@ -187,7 +187,7 @@ static PyObject *destroy_record(ContextObject *rec)
     Py_BEGIN_ALLOW_THREADS
     ca_context_destroy();
     Py_END_ALLOW_THREADS
-    if (channels_stale(rec, 1) < 0) {
+    if (channels_release(rec) < 0) {
         Py_DECREF(rec);
         return NULL;
     }
@@ -223,7 +223,7 @@ PyObject *py_attach_context(PyObject *self, PyObject *arg)
         return NULL;
     }
     rec = (ContextObject *)arg;
-    if (!rec->valid || shutting_down)
+    if (!rec->valid || is_shutting_down())
         return ECA_OBJ(ECA_BADCHID);
     status = ca_attach_context(rec->ctx);
     return ECA_OBJ(status);
@@ -279,7 +279,7 @@ PyObject *py_show_context(PyObject *self, PyObject *args, PyObject *kw)
         int ignored;
         if (!rec)
             return NULL;
-        LIBCA_STATUS(rec, ignored, 0,
+        GATED(rec, ignored, 0,
                      (rec->ctx == ca_current_context() ? ca_client_status(level)
                                                        : ca_context_status(rec->ctx, level),
                       fflush(stdout), 0));
@@ -301,7 +301,7 @@ static PyObject *pend_io_with(double timeout)
     /* libca counts nothing of ours (every channel has a connection handler,
      * every get a callback): this only flushes, and refuses a wait from
      * inside a callback (ECA_EVDISALLOW). */
-    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_pend_io(timeout));
+    GATED(rec, status, ECA_NOCACTX, ca_pend_io(timeout));
     if (status == ECA_NORMAL)
         status = io_counter_wait(&account->io, deadline, rec);
     /* Every wait that ends moves the account to a new generation, as
@@ -364,7 +364,7 @@ PyObject *py_test_io(PyObject *self, PyObject *unused)
     IOAccountObject *account;
     if (!rec || !(account = io_account(rec)))
         return NULL;
-    if (shutting_down || !rec->valid)
+    if (is_shutting_down() || !rec->valid)
         return ECA_OBJ(ECA_NOCACTX);
     return ECA_OBJ(account->io.outstanding > 0 ? ECA_IOINPROGRESS : ECA_IODONE);
 }
@@ -375,7 +375,7 @@ PyObject *py_flush_io(PyObject *self, PyObject *unused)
     int status;
     if (!rec)
         return NULL;
-    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_flush_io());
+    GATED(rec, status, ECA_NOCACTX, ca_flush_io());
     return ECA_OBJ(status);
 }
 
@@ -404,11 +404,11 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
 {
 #ifdef __GLIBC__
     /* Only when the parent ran libca (and so libCom's threads). */
-    if (ca_current_context() || default_context || (registry && PyDict_Size(registry)))
+    if (ca_current_context() || process_context || (registry && PyDict_Size(registry)))
         on_exit(exit_without_libcom_handlers, NULL);
 #endif
     ca_detach_context();
-    default_context = NULL;
+    process_context = NULL;
     if (registry) {
         PyObject *recs = PyDict_Values(registry);
         Py_ssize_t i;
@@ -443,7 +443,7 @@ PyObject *py__shutdown(PyObject *self, PyObject *unused)
     Py_ssize_t i;
 
     mark_exit_thread();
-    shutting_down = 1;
+    set_shutting_down();
     if (!registry)
         Py_RETURN_NONE;
     /* Every context made here goes, not only the default one: a context

@@ -3,6 +3,7 @@
 #include "caext.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -490,8 +491,10 @@ static PyObject *number_of_text(PyObject *item)
 
 static int put_integer(PyObject *item, int plain, char *out)
 {
-    static const long long lo[] = {0, -32768, 0, 0, -128, -2147483648LL, 0};
-    static const long long hi[] = {0, 32767, 0, 65535, 255, 2147483647LL, 0};
+    /* The C types' own limits (CHAR also takes the bytes of a signed CHAR
+     * field); CaChannel/_dbr_fields.py INTEGER_RANGES must agree (tested). */
+    static const long long lo[] = {0, INT16_MIN, 0, 0, INT8_MIN, INT32_MIN, 0};
+    static const long long hi[] = {0, INT16_MAX, 0, UINT16_MAX, UINT8_MAX, INT32_MAX, 0};
     long long v;
     PyObject *number = NULL;
 

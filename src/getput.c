@@ -194,7 +194,7 @@ static int request_issue(GetRequest *req, long type, unsigned long count)
 {
     int status;
     chid cid = req->channel->cid;
-    LIBCA_STATUS(req->channel->context, status, ECA_BADCHID,
+    GATED(req->channel->context, status, ECA_BADCHID,
                  ca_array_get_callback(type, count, cid, get_handler, req));
     /* Answered or not, req may be gone once libca has accepted it. */
     if (status != ECA_NORMAL)
@@ -207,7 +207,9 @@ static int request_issue(GetRequest *req, long type, unsigned long count)
 /* The usr of a put with callback, or of a put in a group: the type and
  * count sent (libca reports neither to put callbacks), or the group that
  * counts it.  libca calls every put callback, also when the channel is
- * cleared (ECA_CHANDESTROY), so the record is freed there. */
+ * cleared (ECA_CHANDESTROY), so the record is freed there.  It names no
+ * channel (the callback's chid comes from ca_puser); cffi's names one, so
+ * that clearing it releases the cffi handle even if libca never answers. */
 typedef struct {
     PyObject *callback;         /* NULL: a put in a group */
     long type;
@@ -280,7 +282,7 @@ static int put_request_issue(PutRequest *req, ChannelObject *chan, const void *b
     int status;
     chid cid = chan->cid;
     /* libca copies the value into its send buffer before returning. */
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+    GATED(chan->context, status, ECA_BADCHID,
                  ca_array_put_callback(req->type, req->count, cid, buffer,
                                        req->group ? group_put_handler : put_handler, req));
     if (status != ECA_NORMAL) {
@@ -316,10 +318,11 @@ static void subscription_handler(struct event_handler_args args)
  * (ECA_DISCONN with no native type yet, ECA_BADTYPE), or -1 with an
  * exception for an argument that is no integer (the twin of request_type in
  * caffi_backend/getput.py). */
-static int request_type(PyObject *chtype, chid cid, int writing, long *type)
+static int request_type(PyObject *chtype, ChannelObject *chan, int writing, long *type)
 {
     if (chtype == NULL || chtype == Py_None) {
-        short field = ca_field_type(cid);
+        short field;
+        GATED(chan->context, field, TYPENOTCONN, ca_field_type(chan->cid));
         if (field < 0)
             return ECA_DISCONN;
         *type = dbf_type_to_DBR(field);
@@ -342,6 +345,14 @@ static int request_type(PyObject *chtype, chid cid, int writing, long *type)
     if (writing ? !dbr_type_is_plain(*type) : !dbr_type_is_valid(*type))
         return ECA_BADTYPE;
     return 0;
+}
+
+/* The channel's native element count (0: not connected), gated. */
+static unsigned long native_count(ChannelObject *chan)
+{
+    unsigned long count;
+    GATED(chan->context, count, 0, ca_element_count(chan->cid));
+    return count;
 }
 
 static PyObject *status_pair(int status, PyObject *obj)
@@ -392,8 +403,8 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
-        request_count(count_obj, ca_element_count(chan->cid), callback != Py_None, &count) < 0)
+    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
+        request_count(count_obj, native_count(chan), callback != Py_None, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
@@ -416,7 +427,7 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
                        void **buffer)
 {
     int status;
-    if ((status = request_type(chtype, chan->cid, 1, type)) != 0)
+    if ((status = request_type(chtype, chan, 1, type)) != 0)
         return status;
     if (count_obj == Py_None)
         *count = 0;
@@ -424,7 +435,7 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
         return -1;
     else if (*count == ULONG_MAX)
         *count = 0;   /* <= 0: no limit from the caller */
-    if (dbr_encode(value, type, ca_element_count(chan->cid), count, buffer) < 0)
+    if (dbr_encode(value, type, native_count(chan), count, buffer) < 0)
         return -1;
     return 0;
 }
@@ -461,7 +472,7 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
         }
         status = put_request_issue(req, chan, buffer);
     } else {
-        LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+        GATED(chan->context, status, ECA_BADCHID,
                      ca_array_put(type, count, chan->cid, buffer));
     }
     free(buffer);
@@ -498,8 +509,8 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
-        request_count(count_obj, ca_element_count(chan->cid), 1, &count) < 0)
+    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
+        request_count(count_obj, native_count(chan), 1, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
@@ -522,7 +533,7 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     live_usr++;
-    LIBCA_STATUS(chan->context, status, ECA_BADCHID,
+    GATED(chan->context, status, ECA_BADCHID,
                  ca_create_subscription(type, count, chan->cid, mask, subscription_handler,
                                         sub, &eid));
     if (status != ECA_NORMAL) {
@@ -555,7 +566,7 @@ PyObject *py_clear_subscription(PyObject *self, PyObject *arg)
     sub->valid = 0;
     Py_INCREF(sub);
     /* Waits for this subscription's callback in progress, which needs the GIL. */
-    LIBCA_STATUS(sub->channel->context, status, ECA_BADMONID,
+    GATED(sub->channel->context, status, ECA_BADMONID,
                  ca_clear_subscription(sub->eid));
     if (sub->channel->subscriptions &&
         PySet_Discard(sub->channel->subscriptions, (PyObject *)sub) == 1)
@@ -589,7 +600,7 @@ PyObject *py_sg_create(PyObject *self, PyObject *unused)
     PyObject *result;
     if (!rec)
         return NULL;
-    LIBCA_STATUS(rec, status, ECA_NOCACTX, ca_sg_create(&gid));
+    GATED(rec, status, ECA_NOCACTX, ca_sg_create(&gid));
     if (status != ECA_NORMAL)
         return status_pair(status, NULL);
     group = PyObject_New(SyncGroupObject, &SyncGroupType);
@@ -614,7 +625,7 @@ PyObject *py_sg_delete(PyObject *self, PyObject *arg)
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
     group->valid = 0;
-    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_delete(group->gid));
+    GATED(group->context, status, ECA_BADSYNCGRP, ca_sg_delete(group->gid));
     io_counter_reset(&group->io);
     return ECA_OBJ(status);
 }
@@ -638,8 +649,8 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
         return status_pair(ECA_BADSYNCGRP, NULL);
     if (cgone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan->cid, 0, &type)) < 0 ||
-        request_count(count_obj, ca_element_count(chan->cid), 0, &count) < 0)
+    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
+        request_count(count_obj, native_count(chan), 0, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
@@ -698,7 +709,7 @@ PyObject *py_sg_block(PyObject *self, PyObject *args, PyObject *kw)
     Py_INCREF(group);   /* another thread may delete it meanwhile */
     /* libca's own group is empty: this flushes our requests and refuses
      * (ECA_EVDISALLOW) a wait from inside a callback. */
-    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_block(group->gid, timeout));
+    GATED(group->context, status, ECA_BADSYNCGRP, ca_sg_block(group->gid, timeout));
     if (status == ECA_NORMAL)
         status = io_counter_wait(&group->io, deadline, group->context);
     /* ca_sg_block resets the group however the wait ended (Ctrl-C too). */
@@ -731,7 +742,7 @@ PyObject *py_sg_reset(PyObject *self, PyObject *arg)
         return NULL;
     if (gone)
         return ECA_OBJ(ECA_BADSYNCGRP);
-    LIBCA_STATUS(group->context, status, ECA_BADSYNCGRP, ca_sg_reset(group->gid));
+    GATED(group->context, status, ECA_BADSYNCGRP, ca_sg_reset(group->gid));
     if (status == ECA_NORMAL)
         io_counter_reset(&group->io);
     return ECA_OBJ(status);

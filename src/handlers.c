@@ -72,7 +72,7 @@ PyObject *py_add_exception_event(PyObject *self, PyObject *args, PyObject *kw)
     if (installed < 0 || !(rec = context_current(1)))
         return NULL;
     /* A NULL handler restores libca's default one. */
-    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+    GATED(rec, status, ECA_NOCACTX,
                  ca_add_exception_event(installed ? exception_handler : NULL, NULL));
     return ECA_OBJ(status);
 }
@@ -121,7 +121,7 @@ PyObject *py_replace_printf_handler(PyObject *self, PyObject *args, PyObject *kw
     if (installed < 0 || !(rec = context_current(1)))
         return NULL;
     /* A NULL handler restores libca's printing to stderr. */
-    LIBCA_STATUS(rec, status, ECA_NOCACTX,
+    GATED(rec, status, ECA_NOCACTX,
                  ca_replace_printf_handler(installed ? printf_handler : NULL));
     return ECA_OBJ(status);
 }

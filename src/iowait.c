@@ -37,7 +37,7 @@ void mark_exit_thread(void)
 
 void park_if_exiting(void)
 {
-    if (!shutting_down || PyThread_get_thread_ident() == exit_thread)
+    if (!is_shutting_down() || PyThread_get_thread_ident() == exit_thread)
         return;
     Py_BEGIN_ALLOW_THREADS
     for (;;)
@@ -134,7 +134,7 @@ static void event_capsule_destroy(PyObject *capsule)
     /* At exit Python clears the thread states of daemon threads while they
      * are still parked on their events: destroying one then fails ("mutex
      * busy"), so the process's end takes them instead. */
-    if (event && !shutting_down)
+    if (event && !is_shutting_down())
         epicsEventDestroy(event);
 }
 
@@ -246,7 +246,7 @@ int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx)
     Py_INCREF(ctx);
     while (c->outstanding > 0) {
         double slice = WAIT_SLICE;
-        if (shutting_down || !ctx->valid) {
+        if (is_shutting_down() || !ctx->valid) {
             park_if_exiting();
             status = ECA_NOCACTX;
             break;
@@ -269,7 +269,7 @@ int io_counter_wait(io_counter *c, double deadline, ContextObject *ctx)
             if (poll < slice)
                 slice = poll;
             poll = poll * 2 < POLL_MAX ? poll * 2 : POLL_MAX;
-            LIBCA_STATUS(ctx, ignored, ECA_NOCACTX, ca_pend_event(slice));
+            GATED(ctx, ignored, ECA_NOCACTX, ca_pend_event(slice));
             (void)ignored;
         }
         if (PyErr_CheckSignals() < 0) {
@@ -298,7 +298,7 @@ int sliced_pend_event(ContextObject *ctx, double timeout)
             if (remaining < slice)
                 slice = remaining > 1e-12 ? remaining : 1e-12;
         }
-        LIBCA_STATUS(ctx, status, ECA_NOCACTX, ca_pend_event(slice));
+        GATED(ctx, status, ECA_NOCACTX, ca_pend_event(slice));
         if (status != ECA_TIMEOUT)
             break;    /* EVDISALLOW inside a callback, or refused */
         if (PyErr_CheckSignals() < 0) {

@@ -1,13 +1,15 @@
 /* CaChannel._ca: module state, argument helpers and the method table. */
 #include "caext.h"
 
+#include <stddef.h>
+
 #include <alarm.h>
 #include <epicsTime.h>
 
 PyObject *ECA_members, *DBR_members, *DBF_members, *State_members,
          *OP_members, *Severity_members, *Condition_members;
 PyObject *keys[K__COUNT];
-volatile int shutting_down = 0;
+int shutting_down = 0;   /* through is_shutting_down()/set_shutting_down() only */
 Py_ssize_t live_usr = 0;
 
 static const char *key_names[K__COUNT] = {
@@ -55,7 +57,7 @@ int cb_enter(cb_state *state)
 {
     /* Taking the GIL while the interpreter finalizes can park this libca
      * thread forever while it holds libca's locks; drop the event instead. */
-    if (shutting_down || !Py_IsInitialized() || IS_FINALIZING())
+    if (is_shutting_down() || !Py_IsInitialized() || IS_FINALIZING())
         return 0;
     if (libca_tstate) {
         PyEval_RestoreThread(libca_tstate);
@@ -124,6 +126,10 @@ int timeout_arg(PyObject *arg, double *timeout)
     return 0;
 }
 
+/* A channel that is not connected has a native count of 0, and so has its
+ * request (cffi's request_count alike): libca answers ECA_DISCONN where the
+ * request needs a connection, and a subscription made before the
+ * connection gets the server's length. */
 int request_count(PyObject *obj, unsigned long native, int allow_zero,
                 unsigned long *count)
 {
@@ -190,11 +196,130 @@ static int add_strings(PyObject *d, const char *name, const char *const *table,
     return rc;
 }
 
-/* Every constant as the C headers define it, for the test that proves the
- * pure-Python definitions in CaChannel._constants agree with them. */
-static PyObject *py__header_constants(PyObject *self, PyObject *unused)
+typedef struct {
+    const char *name;
+    size_t offset;
+} field_offset;
+
+/* d[name] = (size, {field: offset}) */
+static int add_layout(PyObject *d, const char *name, size_t size,
+                      const field_offset *fields, size_t nfields)
+{
+    PyObject *offsets = PyDict_New(), *entry = NULL;
+    size_t i;
+    int rc = -1;
+    if (!offsets)
+        return -1;
+    for (i = 0; i < nfields; i++) {
+        PyObject *v = PyLong_FromSize_t(fields[i].offset);
+        int bad = !v || PyDict_SetItemString(offsets, fields[i].name, v) < 0;
+        Py_XDECREF(v);
+        if (bad)
+            goto done;
+    }
+    entry = Py_BuildValue("(nO)", (Py_ssize_t)size, offsets);
+    if (entry)
+        rc = PyDict_SetItemString(d, name, entry);
+done:
+    Py_XDECREF(entry);
+    Py_DECREF(offsets);
+    return rc;
+}
+
+/* The structures caffi_backend/_ffi.py declares by hand, as the headers lay
+ * them out: tests/test_constants.py compares them with cffi's sizes and
+ * offsets field by field. */
+static PyObject *struct_layouts(void)
 {
     PyObject *d = PyDict_New();
+    int rc = 0;
+    if (!d)
+        return NULL;
+#define AT(f) {#f, offsetof(layout_struct, f)}
+#define LAYOUT(s, ...) do {                                                   \
+        typedef struct s layout_struct;                                       \
+        static const field_offset fields_[] = {__VA_ARGS__};                  \
+        rc |= add_layout(d, #s, sizeof(layout_struct), fields_,               \
+                         sizeof(fields_) / sizeof(fields_[0]));               \
+    } while (0)
+    LAYOUT(epicsTimeStamp, AT(secPastEpoch), AT(nsec));
+    LAYOUT(dbr_sts_string, AT(status), AT(severity), AT(value));
+    LAYOUT(dbr_stsack_string, AT(status), AT(severity), AT(ackt), AT(acks), AT(value));
+    LAYOUT(dbr_sts_short, AT(status), AT(severity), AT(value));
+    LAYOUT(dbr_sts_float, AT(status), AT(severity), AT(value));
+    LAYOUT(dbr_sts_enum, AT(status), AT(severity), AT(value));
+    LAYOUT(dbr_sts_char, AT(status), AT(severity), AT(RISC_pad), AT(value));
+    LAYOUT(dbr_sts_long, AT(status), AT(severity), AT(value));
+    LAYOUT(dbr_sts_double, AT(status), AT(severity), AT(RISC_pad), AT(value));
+    LAYOUT(dbr_time_string, AT(status), AT(severity), AT(stamp), AT(value));
+    LAYOUT(dbr_time_short, AT(status), AT(severity), AT(stamp), AT(RISC_pad),
+           AT(value));
+    LAYOUT(dbr_time_float, AT(status), AT(severity), AT(stamp), AT(value));
+    LAYOUT(dbr_time_enum, AT(status), AT(severity), AT(stamp), AT(RISC_pad), AT(value));
+    LAYOUT(dbr_time_char, AT(status), AT(severity), AT(stamp), AT(RISC_pad0),
+           AT(RISC_pad1), AT(value));
+    LAYOUT(dbr_time_long, AT(status), AT(severity), AT(stamp), AT(value));
+    LAYOUT(dbr_time_double, AT(status), AT(severity), AT(stamp), AT(RISC_pad),
+           AT(value));
+    LAYOUT(dbr_gr_short, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(value));
+    LAYOUT(dbr_gr_float, AT(status), AT(severity), AT(precision), AT(RISC_pad0),
+           AT(units), AT(upper_disp_limit), AT(lower_disp_limit), AT(upper_alarm_limit),
+           AT(upper_warning_limit), AT(lower_warning_limit), AT(lower_alarm_limit),
+           AT(value));
+    LAYOUT(dbr_gr_enum, AT(status), AT(severity), AT(no_str), AT(strs), AT(value));
+    LAYOUT(dbr_gr_char, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(RISC_pad), AT(value));
+    LAYOUT(dbr_gr_long, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(value));
+    LAYOUT(dbr_gr_double, AT(status), AT(severity), AT(precision), AT(RISC_pad0),
+           AT(units), AT(upper_disp_limit), AT(lower_disp_limit), AT(upper_alarm_limit),
+           AT(upper_warning_limit), AT(lower_warning_limit), AT(lower_alarm_limit),
+           AT(value));
+    LAYOUT(dbr_ctrl_short, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(upper_ctrl_limit),
+           AT(lower_ctrl_limit), AT(value));
+    LAYOUT(dbr_ctrl_float, AT(status), AT(severity), AT(precision), AT(RISC_pad),
+           AT(units), AT(upper_disp_limit), AT(lower_disp_limit), AT(upper_alarm_limit),
+           AT(upper_warning_limit), AT(lower_warning_limit), AT(lower_alarm_limit),
+           AT(upper_ctrl_limit), AT(lower_ctrl_limit), AT(value));
+    LAYOUT(dbr_ctrl_enum, AT(status), AT(severity), AT(no_str), AT(strs), AT(value));
+    LAYOUT(dbr_ctrl_char, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(upper_ctrl_limit),
+           AT(lower_ctrl_limit), AT(RISC_pad), AT(value));
+    LAYOUT(dbr_ctrl_long, AT(status), AT(severity), AT(units), AT(upper_disp_limit),
+           AT(lower_disp_limit), AT(upper_alarm_limit), AT(upper_warning_limit),
+           AT(lower_warning_limit), AT(lower_alarm_limit), AT(upper_ctrl_limit),
+           AT(lower_ctrl_limit), AT(value));
+    LAYOUT(dbr_ctrl_double, AT(status), AT(severity), AT(precision), AT(RISC_pad0),
+           AT(units), AT(upper_disp_limit), AT(lower_disp_limit), AT(upper_alarm_limit),
+           AT(upper_warning_limit), AT(lower_warning_limit), AT(lower_alarm_limit),
+           AT(upper_ctrl_limit), AT(lower_ctrl_limit), AT(value));
+    LAYOUT(connection_handler_args, AT(chid), AT(op));
+    LAYOUT(event_handler_args, AT(usr), AT(chid), AT(type), AT(count), AT(dbr),
+           AT(status));
+    LAYOUT(exception_handler_args, AT(usr), AT(chid), AT(type), AT(count), AT(addr),
+           AT(stat), AT(op), AT(ctx), AT(pFile), AT(lineNo));
+#undef LAYOUT
+#undef AT
+    if (rc) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Every constant as the C headers define it, for the test that proves the
+ * pure-Python definitions in CaChannel._constants agree with them; under
+ * "struct_layouts", the layouts of the structures cffi declares. */
+static PyObject *py__header_constants(PyObject *self, PyObject *unused)
+{
+    PyObject *d = PyDict_New(), *layouts;
     int rc = 0;
     if (!d)
         return NULL;
@@ -253,6 +378,9 @@ static PyObject *py__header_constants(PyObject *self, PyObject *unused)
                       ALARM_NSEV);
     rc |= add_strings(d, "epicsAlarmConditionStrings", epicsAlarmConditionStrings,
                       ALARM_NSTATUS);
+    layouts = struct_layouts();
+    rc |= !layouts || PyDict_SetItemString(d, "struct_layouts", layouts) < 0;
+    Py_XDECREF(layouts);
     if (rc) {
         Py_DECREF(d);
         return NULL;
@@ -260,7 +388,8 @@ static PyObject *py__header_constants(PyObject *self, PyObject *unused)
     return d;
 }
 
-/* The single-argument calls also take their argument by the spec's name. */
+/* The single-argument calls also take their argument by the contract's name
+ * (docs/maintainers.rst). */
 #define ONE_ARG(fn, argname)                                                  \
     static PyObject *fn##_kw(PyObject *self, PyObject *args, PyObject *kw)    \
     {                                                                         \
@@ -349,7 +478,7 @@ static PyMethodDef methods[] = {
     KW(message, "status", "Text of an ECA status."),
     NOARG(version, "libca's protocol version, e.g. '4.13'."),
     NOARG(_live_callbacks, "Number of Python references lent to libca (leak tests)."),
-    NOARG(_header_constants, "Constants as the C headers define them."),
+    NOARG(_header_constants, "Constants and structure layouts as the C headers define them."),
     NOARG(_after_fork_child, "Forget the parent's contexts in a forked child (os.register_at_fork)."),
     NOARG(_shutdown, "Stop callbacks into Python and destroy the default context (atexit)."),
     {NULL, NULL, 0, NULL}

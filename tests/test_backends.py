@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
+import subprocess
 import types
 
 import numpy as np
@@ -60,6 +62,20 @@ def test_backend_exports_exactly_the_public_names(name):
                                     sorted(PUBLIC - public_names(module))))
 
 
+def test_c_extension_exports_only_its_init_function():
+    """Built with hidden visibility: the names the C files share (keys,
+    shutting_down, request_count...) must not be exported, where another
+    library's symbol of the same name could bind to them."""
+    nm = shutil.which('nm')
+    if nm is None:
+        pytest.skip('nm (binutils) is not installed')
+    extension = load('c')._backend_module.__file__
+    listing = subprocess.run([nm, '-D', '--defined-only', extension], check=True,
+                             capture_output=True, text=True).stdout
+    exported = sorted(line.split()[-1] for line in listing.splitlines() if line.strip())
+    assert exported == ['PyInit__ca']
+
+
 def test_same_signatures_where_introspectable(both):
     c, caffi = both
     compared = 0
@@ -100,7 +116,7 @@ def test_constants_are_the_same_objects(both):
 
 
 def test_spec_keyword_arguments(ca_backend):
-    """Every function takes its arguments by the names the spec gives them."""
+    """Every function takes its arguments by the names the contract gives them."""
     ca = ca_backend
     refused = []
 

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from CaChannel._dbr_fields import CTRL_LIMITS, GR_LIMITS
 from ca_helpers import (Recorder, channel_cache, connect, connected, get_callback,  # noqa: F401
                         get_value, put_ok, settle, shared)
 
@@ -44,9 +45,10 @@ def bases(name):
 FAMILIES = ['', 'STS_', 'TIME_', 'GR_', 'CTRL_']
 
 STS_KEYS = {'value', 'status', 'severity'}
-LIMIT_KEYS = {'upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
-              'upper_warning_limit', 'lower_warning_limit', 'lower_alarm_limit'}
-CTRL_LIMIT_KEYS = {'upper_ctrl_limit', 'lower_ctrl_limit'}
+# The one table of limit keys: every GR/CTRL read of both backends (the C
+# extension's own key table included) gives exactly these.
+LIMIT_KEYS = {field.key for field in GR_LIMITS}
+CTRL_LIMIT_KEYS = {field.key for field in CTRL_LIMITS} - LIMIT_KEYS
 CALLBACK_KEYS = {'chid', 'type', 'count', 'status', 'value'}
 
 DTYPES = {'SHORT': np.int16, 'FLOAT': np.float32, 'ENUM': np.uint16,
@@ -56,7 +58,7 @@ PYTYPES = {'STRING': str, 'SHORT': int, 'FLOAT': float, 'ENUM': int,
 
 
 def expected_keys(family: str, base: str) -> set | None:
-    """The key set the spec gives a DBR type's dict (None: not a dict)."""
+    """The key set the contract gives a DBR type's dict (None: not a dict)."""
     if family == '':
         return None
     if family == 'STS_':

@@ -1,4 +1,4 @@
-"""Writes of the ``ca`` layer: every value conversion of the spec and its errors.
+"""Writes of the ``ca`` layer: every value conversion of the contract and its errors.
 
 Values are checked by reading them back from the IOC.  Runs on every backend.
 """
@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from CaChannel._dbr_fields import INTEGER_RANGES
 from ca_helpers import Recorder, connected, get_callback, get_value, put_ok, put_wait  # noqa: F401
 
 PUT_CALLBACK_KEYS = {'chid', 'type', 'count', 'status'}
@@ -334,6 +335,24 @@ def test_out_of_range_raises_overflow_error(ca_backend, connected, name, value, 
     with pytest.raises(OverflowError):
         ca.put(chid, value, chtype, callback=Recorder())
     assert get_value(ca, chid) == before
+
+
+@pytest.mark.parametrize('dbr_type', sorted(INTEGER_RANGES), ids=lambda t: t.name)
+def test_integer_puts_take_exactly_the_shared_ranges(ca_backend, connected, dbr_type):
+    """The one table of ranges (CaChannel._dbr_fields) is what both backends
+    enforce; the C extension's own copy (dbr.c, from <stdint.h>) included."""
+    ca = ca_backend
+    chid = connected('catest')
+    before = get_value(ca, chid)
+    low, high = INTEGER_RANGES[dbr_type]
+    try:
+        for edge in (low, high):
+            put_ok(ca, chid, edge, dbr_type)
+        for beyond in (low - 1, high + 1):
+            with pytest.raises(OverflowError):
+                ca.put(chid, beyond, dbr_type)
+    finally:
+        put_ok(ca, chid, before)
 
 
 @pytest.mark.parametrize('name', ['catest', 'calong', 'castr', 'cabo', 'cawave', 'cawavec'])

@@ -414,9 +414,17 @@ def test_alarm_strings():
 # ---------------------------------------------------------------------------
 # against the C headers, through the C extension
 
+def _c_extension():
+    # CaChannel.ca loads libca before the extension that links to it.
+    ca = pytest.importorskip('CaChannel.ca')
+    try:
+        return ca.load_backend('c')._backend_module
+    except ImportError as exc:
+        pytest.skip('the C extension is not built: %s' % exc)
+
+
 def test_against_the_c_headers():
-    _ca = pytest.importorskip('CaChannel._ca')
-    headers = _ca._header_constants()
+    headers = _c_extension()._header_constants()
     int_keys = [key for key, value in headers.items()
                 if isinstance(value, int)]
     # The names the contract and this module's docstrings promise at least.
@@ -452,3 +460,36 @@ def test_against_the_c_headers():
     conditions = tuple(headers['epicsAlarmConditionStrings'])
     assert conditions == tuple(C.alarmStatusString(s)
                                for s in range(C.ALARM_NSTATUS))
+
+
+def test_cffi_struct_layouts_match_the_c_headers():
+    """caffi_backend/_ffi.py declares libca's structures by hand: each one
+    it declares must have the headers' size and every field's offset."""
+    from caffi_backend._ffi import ffi
+    layouts = _c_extension()._header_constants()['struct_layouts']
+    assert {'dbr_time_double', 'dbr_ctrl_enum', 'event_handler_args'} <= set(layouts)
+    # Every DBR value structure of db_access.h: STS and TIME for the 7 value
+    # types, GR and CTRL for 6 (their STRING is dbr_sts_string), STSACK.
+    assert len([name for name in layouts if name.startswith('dbr_')]) == 7 + 7 + 6 + 6 + 1
+    for name, (size, offsets) in layouts.items():
+        ctype = ffi.typeof('struct ' + name)
+        cffi_fields = [field for field, _ in ctype.fields]
+        assert sorted(cffi_fields) == sorted(offsets), name
+        assert ffi.sizeof(ctype) == size, name
+        assert {field: ffi.offsetof(ctype, field) for field in cffi_fields} == offsets, name
+
+
+def test_limit_keys_are_the_structures_limit_fields():
+    """_dbr_fields' limit keys are db_access.h's field names (whose layout
+    the test above checks against the headers), in the structures' order."""
+    from caffi_backend._ffi import ffi
+    from CaChannel._dbr_fields import CTRL_LIMITS, GR_LIMITS, LIMIT_LINES
+    for table, family in ((GR_LIMITS, 'gr'), (CTRL_LIMITS, 'ctrl')):
+        for kind in ('short', 'float', 'char', 'long', 'double'):
+            fields = [name for name, _ in ffi.typeof('struct dbr_%s_%s' % (family, kind)).fields]
+            assert [name for name in fields if name.endswith('_limit')] == \
+                [field.key for field in table], (family, kind)
+    assert sorted(LIMIT_LINES) == sorted(CTRL_LIMITS)
+    for table in (CTRL_LIMITS, LIMIT_LINES):
+        for column in zip(*table):
+            assert len(set(column)) == len(table)

@@ -5,11 +5,12 @@ section, with the site PV names mapped to the test IOC's and the motor
 simulator's; every adaptation is explained at the top of its file (connect,
 misc, epicsMotor, epicsPV).
 
-Backend selection: each file runs once per backend, in-process.  The module
-attribute ``ca`` of :mod:`CaChannel.CaChannel` (the one the object layer
-uses) is set to ``CaChannel.ca.load_backend(name)`` and the doctest's ``ca``
-is the same view.  This is cheaper than a subprocess per file and backend
-and keeps failures reported with the doctest's own diff.
+Backend selection: each file runs once per backend, in-process, through the
+``object_layer`` fixture: it sets ``CACHANNEL_BACKEND`` as users do, so the
+object layer picks that backend when it makes a channel, and the doctest's
+``ca`` is the same backend's ``CaChannel.ca.load_backend(name)`` view.  This
+is cheaper than a subprocess per file and backend and keeps failures
+reported with the doctest's own diff.
 
 Context: each file runs in a thread of its own with a fresh CA context.
 The CaChannel sections were written for callbacks that run inside

@@ -36,9 +36,12 @@ FILES = {
 HELPERS = {
     'shared': ['request_count', 'timeout_arg', 'check_optional_callback'],
     'context': [],
-    'channel': ['connection_handler', 'access_rights_handler'],
+    'channel': ['connection_handler', 'access_rights_handler',
+                # destroying a context: mark stale, then release
+                'channels_mark_stale', 'channels_release'],
     'getput': ['request_type', 'get_into_value', 'request_issue', 'get_handler',
-               'put_handler', 'group_put_handler', 'subscription_handler'],
+               'put_handler', 'group_put_handler', 'subscription_handler',
+               'prepare_put', 'status_pair'],
     'iowait': ['io_account', 'sliced_pend_event', 'park_if_exiting', 'mark_exit_thread'],
     'dbr': ['to_python', 'encode', 'encode_chars', 'encode_elements', 'fill', 'new_value',
             'event_dict', 'is_complex'],
@@ -64,10 +67,12 @@ def text(path: str) -> str:
 
 
 def c_defines(source: str, name: str, prefix: str) -> bool:
-    # A definition (or, in a header, a declaration) at the start of a line.
+    # A definition (or, in a header, a declaration) at the start of a line,
+    # or a macro, whose name is in capitals.
     names = {name, f'{prefix}_{name}'}
     pattern = r'^[A-Za-z_][\w \*]*\b(%s)\s*\(' % '|'.join(map(re.escape, names))
-    return re.search(pattern, source, re.M) is not None
+    macro = r'^#define (%s)\(' % '|'.join(re.escape(n.upper()) for n in names)
+    return re.search(pattern, source, re.M) is not None or re.search(macro, source, re.M) is not None
 
 
 def py_defines(source: str, name: str) -> bool:
@@ -120,3 +125,72 @@ def test_identifier_types_sit_in_twin_files():
         c_file, py_file = FILES[concern]
         assert f'"CaChannel._ca.{type_name}"' in text(c_file), (type_name, c_file)
         assert py_defines(text(py_file), type_name), (type_name, py_file)
+
+
+#: One job, one name, in files of different concerns.  cffi keeps the
+#: context records beside ``gated`` in iowait.py, which every module
+#: imports (context.py imports it, so it cannot import context.py); C keeps
+#: them in context.c beside its registry, and GATED is a macro in caext.h
+#: (its call is any libca expression).
+PLACED_APART = {
+    'gated': ('src/caext.h', 'caffi_backend/iowait.py'),
+    'context_record': ('src/context.c', 'caffi_backend/iowait.py'),
+}
+
+#: State with one name on both sides: (C file, cffi file) per variable.
+STATE = {
+    'process_context': ('src/context.c', 'caffi_backend/context.py'),
+    'shutting_down': ('src/module.c', 'caffi_backend/_common.py'),
+}
+
+
+def test_jobs_placed_apart_keep_one_name():
+    missing = [(name, path) for name, (c_file, py_file) in PLACED_APART.items()
+               for path, found in ((c_file, c_defines(text(c_file), name, Path(c_file).stem)),
+                                   (py_file, py_defines(text(py_file), name)))
+               if not found]
+    assert not missing, missing
+
+
+def test_state_has_one_name_on_both_sides():
+    for name, (c_file, py_file) in STATE.items():
+        assert re.search(r'^[A-Za-z_][\w \*]*\b%s\b( = [^;]+)?;' % name, text(c_file), re.M), \
+            (name, c_file)
+        assert re.search(r'^_?%s\b[^=\n]*=' % name, text(py_file), re.M), (name, py_file)
+
+
+def _c_struct_fields(source: str, struct: str) -> set:
+    end = source.index('} %s;' % struct)
+    body = source[source.rindex('typedef struct {', 0, end):end]
+    body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
+    return set(re.findall(r'(\w+);', body)) - {'PyObject_HEAD'}
+
+
+def test_context_record_has_one_shape():
+    """C's ContextObject and cffi's ContextRecord hold the same facts of a
+    context (C's pointer ``ctx`` is cffi's ``ptr``)."""
+    from caffi_backend.iowait import ContextRecord
+    c_fields = _c_struct_fields(text('src/caext.h'), 'ContextObject')
+    assert c_fields == {'ctx', 'valid', 'preemptive', 'busy', 'owned'}
+    assert set(ContextRecord.__slots__) - {'_lock'} == c_fields - {'ctx'} | {'ptr'}
+
+
+def _body(source: str, start: str, last_line: str) -> str:
+    """From the line starting with *start* to the next line matching *last_line*."""
+    begin = source.index(start)
+    end = re.compile(last_line, re.M).search(source, source.index('\n', begin) + 1)
+    return source[begin:end.start() if end else len(source)]
+
+
+def test_destroying_a_context_keeps_one_order():
+    """Mark stale, drain the threads inside libca, destroy, release: the
+    same four steps in the same order on both sides."""
+    c_steps = ['channels_mark_stale(', 'drain_context(', 'ca_context_destroy(',
+               'channels_release(']
+    py_steps = ['mark_stale(key)', '.drain()', 'lib.ca_context_destroy(', 'release_handles()']
+    c_body = _body(text('src/context.c'), 'static PyObject *destroy_record(', r'^\}')
+    py_body = _body(text('caffi_backend/context.py'), 'def destroy_context(', r'^\S')
+    for body, steps in ((c_body, c_steps), (py_body, py_steps)):
+        where = [body.find(step) for step in steps]
+        assert -1 not in where, list(zip(steps, where))
+        assert where == sorted(where), list(zip(steps, where))
