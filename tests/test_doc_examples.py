@@ -26,6 +26,7 @@ from __future__ import annotations
 import doctest
 import gc
 import io
+import sys
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -68,6 +69,80 @@ def _globs(ca_view: ModuleType) -> Dict[str, Any]:
                 caget=caget, caput=caput, camonitor=camonitor, cainfo=cainfo)
 
 
+class CallbackOutput:
+    """The doctest's stdout when callbacks print from CA's threads.
+
+    A monitor's first update can arrive while ``camonitor(...)`` is still
+    returning, and doctest would count it as that example's output, where
+    the documentation shows it under the ``time.sleep`` that follows (what a
+    user sees at the prompt). So a line printed by another thread goes to
+    the example only while the example thread is blocked in a call made by
+    the example itself (its top frame is the example's code: ``time.sleep``);
+    otherwise it waits for the next example. Whole lines are routed, and
+    doctest's reads of the output take the same lock, so no line is split,
+    lost between two examples, or given to an example already compared.
+    """
+
+    def __init__(self, spoof: Any, example_thread: int) -> None:
+        self._spoof = spoof
+        self._example_thread = example_thread
+        self._lock = threading.Lock()
+        self._partial: Dict[int, str] = {}
+        self._waiting: list = []
+
+    def _example_is_blocked(self) -> bool:
+        frame = sys._current_frames().get(self._example_thread)
+        return frame is not None and frame.f_code.co_filename.startswith('<doctest ')
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            thread = threading.get_ident()
+            if thread == self._example_thread:
+                self._spoof.write(text)
+                return len(text)
+            text = self._partial.pop(thread, '') + text
+            lines, newline, rest = text.rpartition('\n')
+            if rest:
+                self._partial[thread] = rest
+            if newline:
+                if self._example_is_blocked():
+                    self._spoof.write(lines + newline)
+                else:
+                    self._waiting.append(lines + newline)
+        return len(text)
+
+    def release_waiting(self) -> None:
+        """Hand the lines that waited to the example about to run."""
+        with self._lock:
+            self._spoof.write(''.join(self._waiting))
+            self._waiting.clear()
+
+    def getvalue(self) -> str:
+        with self._lock:
+            return self._spoof.getvalue()
+
+    def truncate(self, size: int = 0) -> int:
+        with self._lock:
+            return self._spoof.truncate(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._spoof, name)
+
+
+class CallbackDocTestRunner(doctest.DocTestRunner):
+    """A runner whose stdout is a :class:`CallbackOutput`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # doctest points sys.stdout at _fakeout for the run and reads each
+        # example's output from it.
+        self._fakeout = CallbackOutput(self._fakeout, threading.get_ident())
+
+    def report_start(self, out: Any, test: doctest.DocTest, example: doctest.Example) -> None:
+        self._fakeout.release_waiting()
+        super().report_start(out, test, example)
+
+
 def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
     """Run one example file in its own thread and CA context; return the report ('' if passed)."""
     from CaChannel import util
@@ -84,7 +159,7 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
         try:
             parser = doctest.DocTestParser()
             test = parser.get_doctest(path.read_text(), _globs(ca_view), path.name, str(path), 0)
-            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+            runner = CallbackDocTestRunner(optionflags=doctest.ELLIPSIS)
             runner.run(test, out=report.write)
             outcome['result'] = runner.summarize(verbose=False)
         except BaseException as exc:  # reported to the test, not lost in the thread
