@@ -229,7 +229,7 @@ setup(
     cmdclass={'build_ext': build_ext_optional, 'build_py': build_py_tutorial},
     install_requires=install_requires(),
     extras_require={
-        'test': ['pytest', 'hypothesis', 'caproto'],
+        'test': ['pytest', 'hypothesis', 'caproto', 'pytest-asyncio'],
         'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil'],
         'docs': ['sphinx'],
         'typecheck': ['mypy'],

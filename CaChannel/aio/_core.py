@@ -1,0 +1,248 @@
+"""The hand-over between libca's threads and an event loop, and the channel
+cache of each loop.
+
+libca calls back in its own threads; none of them runs user code or touches
+a loop object.  A reply (a connection change, a get or put completion, a
+monitor event) is appended to its loop's reply list under a lock, and the
+first reply of a batch schedules one ``call_soon_threadsafe`` wake-up.  The
+"wake-up pending" flag is set under that same lock before the wake-up is
+asked for and cleared under it before the loop takes the batch, so a reply
+either joins a batch still to be taken or asks for a wake-up of its own: no
+reply waits unseen.  Requests made during a loop turn are flushed to the
+server once, at the next turn.
+
+Each event loop has a :class:`LoopState` (its channel cache), made on first
+use in that loop.  A closed loop's replies are dropped in libca's thread
+(nothing is delivered, nothing printed) and its state is released by the
+next call in any loop, by :func:`purge_channel_caches`, or at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional
+
+from .. import _constants as C
+
+#: loop -> its state; guarded by _states_lock (loops may live in any thread).
+_states: Dict[asyncio.AbstractEventLoop, 'LoopState'] = {}
+_states_lock = threading.Lock()
+
+
+class LoopState:
+    """One event loop's channel cache and reply hand-over."""
+
+    __slots__ = ('loop', 'ca', 'thread', 'channels', 'closed', '_lock', '_replies',
+                 '_wake_pending', '_flush_pending', '__weakref__')
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ca: ModuleType) -> None:
+        self.loop = loop
+        self.ca = ca
+        self.thread = threading.get_ident()
+        self.channels: Dict[str, Channel] = {}
+        self.closed = False
+        self._lock = threading.Lock()
+        self._replies: List[Any] = []
+        self._wake_pending = False
+        self._flush_pending = False
+
+    # -- libca's threads --------------------------------------------------
+
+    def post(self, handler: Callable[[Any], None], reply: Any) -> None:
+        """Queue ``handler(reply)`` for the loop (called in libca's threads)."""
+        with self._lock:
+            if self.closed:
+                return
+            self._replies.append((handler, reply))
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        try:
+            self.loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:
+            # The loop is closed: what it would have received goes nowhere.
+            with self._lock:
+                self.closed = True
+                self._replies = []
+
+    # -- the loop ---------------------------------------------------------
+
+    def _deliver(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+            batch, self._replies = self._replies, []
+        for handler, reply in batch:
+            try:
+                handler(reply)
+            except Exception as exc:  # a bug of ours: report it, keep the batch going
+                self.loop.call_exception_handler(
+                    {'message': 'CaChannel.aio reply handler failed', 'exception': exc})
+
+    def want_flush(self) -> None:
+        """Send the requests of this loop turn at the next one, all at once."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if not self.closed:
+            self.ca.flush_io()
+
+    def channel(self, name: str) -> 'Channel':
+        """The cached channel of *name*, created (and searched for) if new."""
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = Channel(self, name)
+        return channel
+
+    def purge(self) -> None:
+        """Close every subscription and clear every channel of this loop."""
+        channels = list(self.channels.values())
+        self.channels.clear()
+        for channel in channels:
+            channel.purge()
+        if not self.closed and not self.loop.is_closed():
+            self.ca.flush_io()
+
+
+class Channel:
+    """One cached CA channel of a loop: its connection state, what waits for
+    it to connect, and the subscriptions that follow its connection."""
+
+    __slots__ = ('state', 'name', 'chid', 'connected', 'waiters', 'subscriptions',
+                 'requests')
+
+    def __init__(self, state: LoopState, name: str) -> None:
+        self.state = state
+        self.name = name
+        self.connected = False
+        #: callables to call (with this channel) when it connects; None when
+        #: nothing waits (most channels, most of the time).
+        self.waiters: Optional[Dict[Any, Callable[['Channel'], None]]] = None
+        self.subscriptions: Dict[Any, None] = {}
+        #: (datatype, format) -> its Request, for this connection.
+        self.requests: Optional[Dict[Any, Any]] = None
+        status, chid = state.ca.create_channel(name, self._connection_reply)
+        if status != C.ECA_NORMAL or chid is None:
+            from ._errors import CANothing
+            raise CANothing(name, status)
+        self.chid = chid
+        state.want_flush()
+
+    def _connection_reply(self, args: Dict[str, Any]) -> None:
+        # libca's thread: only the hand-over.
+        self.state.post(self._connection_changed, args['op'])
+
+    def _connection_changed(self, op: int) -> None:
+        if self.chid is None:
+            return
+        up = op == C.CA_OP.CONN_UP
+        self.connected = up
+        # Type and count may differ after a reconnection (an IOC reloaded).
+        self.requests = None
+        if up and self.waiters:
+            waiters, self.waiters = self.waiters, None
+            for waiter in waiters.values():
+                waiter(self)
+        for subscription in list(self.subscriptions):
+            subscription._connection_changed(up)
+
+    def when_connected(self, key: Any, waiter: Callable[['Channel'], None]) -> None:
+        """Call ``waiter(self)`` now if connected, else once it connects."""
+        if self.connected:
+            waiter(self)
+            return
+        if self.waiters is None:
+            self.waiters = {}
+        self.waiters[key] = waiter
+
+    def forget_waiter(self, key: Any) -> None:
+        if self.waiters is not None:
+            self.waiters.pop(key, None)
+
+    def field_type(self) -> int:
+        return int(self.state.ca.field_type(self.chid))
+
+    def element_count(self) -> int:
+        return int(self.state.ca.element_count(self.chid))
+
+    def request(self, datatype: Any, format: int) -> Any:
+        """The :class:`~._values.Request` for a read, cached per connection."""
+        from ._values import Request
+        key = (datatype, format)
+        requests = self.requests
+        if requests is None:
+            requests = self.requests = {}
+        else:
+            found = requests.get(key)
+            if found is not None:
+                return found
+        found = requests[key] = Request(self.name, datatype, format, self.field_type(),
+                                        self.element_count())
+        return found
+
+    def purge(self) -> None:
+        for subscription in list(self.subscriptions):
+            subscription.close()
+        self.waiters = None
+        chid, self.chid = self.chid, None
+        self.connected = False
+        if chid is not None:
+            self.state.ca.clear_channel(chid)
+
+
+def current_state() -> LoopState:
+    """The running loop's state, made on its first use."""
+    loop = asyncio.get_running_loop()
+    state = _states.get(loop)
+    if state is not None and not state.closed:
+        return state
+    from ..CaChannel import _ca
+    with _states_lock:
+        stale = [s for s in _states.values() if s.closed or s.loop.is_closed()]
+        for old in stale:
+            del _states[old.loop]
+        state = _states.get(loop)
+        if state is None:
+            state = _states[loop] = LoopState(loop, _ca())
+    for old in stale:
+        _release(old)
+    return state
+
+
+def _release(state: LoopState) -> None:
+    with state._lock:
+        state.closed = True
+        state._replies = []
+    state.purge()
+
+
+def purge_channel_caches() -> None:
+    """Close every subscription and clear every channel of every loop.
+
+    A loop running in another thread does it itself, at its next turn.
+    """
+    with _states_lock:
+        states = list(_states.values())
+        _states.clear()
+    here = threading.get_ident()
+    for state in states:
+        loop = state.loop
+        if state.thread == here or loop.is_closed() or not loop.is_running():
+            if loop.is_closed():
+                _release(state)
+            else:
+                state.purge()
+        else:
+            try:
+                loop.call_soon_threadsafe(state.purge)
+            except RuntimeError:  # closed meanwhile
+                _release(state)
+
+
+def states() -> List[LoopState]:
+    with _states_lock:
+        return list(_states.values())
