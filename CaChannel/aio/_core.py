@@ -3,12 +3,11 @@ cache of each loop.
 
 libca calls back in its own threads; none of them runs user code or touches
 a loop object.  A reply (a connection change, a get or put completion, a
-monitor event) is appended to its loop's reply list under a lock, and the
-first reply of a batch schedules one ``call_soon_threadsafe`` wake-up.  The
-"wake-up pending" flag is set under that same lock before the wake-up is
-asked for and cleared under it before the loop takes the batch, so a reply
-either joins a batch still to be taken or asks for a wake-up of its own: no
-reply waits unseen.  Requests made during a loop turn are flushed to the
+monitor event) is appended to its loop's reply queue, and the first reply
+of a batch schedules one ``call_soon_threadsafe`` wake-up.  The "wake-up
+pending" flag is set before the wake-up is asked for and cleared by the loop
+before it drains the queue, so a reply either joins a drain still to come or
+asks for a wake-up of its own: no reply waits unseen.  Requests made during a loop turn are flushed to the
 server once, at the next turn.
 
 Each event loop has a :class:`LoopState` (its channel cache), made on first
@@ -20,9 +19,10 @@ next call in any loop, by :func:`purge_channel_caches`, or at exit.
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 from .. import _constants as C
 
@@ -34,7 +34,7 @@ _states_lock = threading.Lock()
 class LoopState:
     """One event loop's channel cache and reply hand-over."""
 
-    __slots__ = ('loop', 'ca', 'thread', 'channels', 'closed', '_lock', '_replies',
+    __slots__ = ('loop', 'ca', 'thread', 'channels', 'closed', '_replies',
                  '_wake_pending', '_flush_pending', '__weakref__')
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ca: ModuleType) -> None:
@@ -43,8 +43,7 @@ class LoopState:
         self.thread = threading.get_ident()
         self.channels: Dict[str, Channel] = {}
         self.closed = False
-        self._lock = threading.Lock()
-        self._replies: List[Any] = []
+        self._replies: Deque[Any] = collections.deque()
         self._wake_pending = False
         self._flush_pending = False
 
@@ -52,28 +51,32 @@ class LoopState:
 
     def post(self, handler: Callable[[Any], None], reply: Any) -> None:
         """Queue ``handler(reply)`` for the loop (called in libca's threads)."""
-        with self._lock:
-            if self.closed:
-                return
-            self._replies.append((handler, reply))
-            if self._wake_pending:
-                return
-            self._wake_pending = True
+        # No lock: deque.append and the flag's reads and writes are each
+        # atomic under the GIL, and _deliver clears the flag before it
+        # drains.  A reply that finds the flag set is appended before that
+        # drain ends, so the drain takes it; one that finds it clear asks
+        # for a wake-up itself (at worst one too many, never one too few).
+        if self.closed:
+            return
+        self._replies.append((handler, reply))
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
             self.loop.call_soon_threadsafe(self._deliver)
         except RuntimeError:
             # The loop is closed: what it would have received goes nowhere.
-            with self._lock:
-                self.closed = True
-                self._replies = []
+            self.closed = True
+            self._replies.clear()
 
     # -- the loop ---------------------------------------------------------
 
     def _deliver(self) -> None:
-        with self._lock:
-            self._wake_pending = False
-            batch, self._replies = self._replies, []
-        for handler, reply in batch:
+        self._wake_pending = False
+        replies = self._replies
+        pop = replies.popleft
+        while replies:
+            handler, reply = pop()
             try:
                 handler(reply)
             except Exception as exc:  # a bug of ours: report it, keep the batch going
@@ -214,9 +217,8 @@ def current_state() -> LoopState:
 
 
 def _release(state: LoopState) -> None:
-    with state._lock:
-        state.closed = True
-        state._replies = []
+    state.closed = True
+    state._replies.clear()
     state.purge()
 
 

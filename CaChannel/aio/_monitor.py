@@ -151,6 +151,10 @@ class Subscription:
             return
         try:
             value = self.dbr_to_value(args['value'])
+            if self._is_async is False:
+                # The common case, inline: a plain callback, known to be one.
+                self.callback(value)
+                return
         except Exception:
             self._fail(sys.exc_info())
             return

@@ -75,7 +75,26 @@ _BASES, ExceptionBase = _compatible_bases()
 
 
 class _Augmented:
-    """What every augmented value adds to its plain type."""
+    """What every augmented value adds to its plain type.
+
+    A value holds its :class:`Request` and the reply's fields; each
+    augmented field is worked out the first time it is read (then kept), so
+    a monitor event costs one object, not a dozen attribute stores.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, key: str) -> Any:
+        # Only called for what the instance does not have.
+        if key.startswith('_'):
+            raise AttributeError(key)
+        attrs = self.__dict__
+        request = attrs.get('_request')
+        if request is None:
+            raise AttributeError(key)
+        value = request.field(key, attrs['_fields'])
+        attrs[key] = value
+        return value
 
     @property
     def datetime(self) -> _datetime.datetime:
@@ -144,7 +163,8 @@ class Request:
     Made once per caget or subscription, when the channel is connected.
     """
 
-    __slots__ = ('name', 'chtype', 'base', 'text', 'element_count', 'format', 'array')
+    __slots__ = ('name', 'chtype', 'base', 'text', 'element_count', 'format', 'array',
+                 '_plain')
 
     def __init__(self, name: str, datatype: Any, format: int, field_type: int,
                  element_count: int) -> None:
@@ -161,6 +181,19 @@ class Request:
         self.element_count = element_count
         self.format = format
         self.array = element_count != 1 and self.text is None
+        #: reply value -> unaugmented value of our classes
+        self._plain: Callable[[Any], Any]
+        if self.text is not None:
+            self._plain = self._text
+        elif self.array:
+            self._plain = self._elements
+        elif base in (C.DBR_FLOAT, C.DBR_DOUBLE):
+            self._plain = ca_float
+        elif base in (C.DBR_SHORT, C.DBR_LONG, C.DBR_CHAR, C.DBR_ENUM, C.DBR_PUT_ACKT,
+                      C.DBR_PUT_ACKS):
+            self._plain = ca_int
+        else:
+            self._plain = _string
         if base in _FIXED or format == FORMAT_RAW:
             self.chtype = base
         elif format == FORMAT_TIME or base == C.DBR_STRING:
@@ -171,34 +204,65 @@ class Request:
 
     def value(self, reply: Any) -> Any:
         """The augmented value of a ``ca`` reply's ``'value'``."""
-        fields = reply if isinstance(reply, dict) else None
-        raw = fields['value'] if fields is not None else reply
-        result = self._plain(raw)
-        attrs = result.__dict__
-        attrs['name'] = self.name
-        attrs['ok'] = True
-        attrs['datatype'] = self.base
-        attrs['element_count'] = self.element_count
-        if fields is not None:
-            _add_fields(attrs, fields)
+        if reply.__class__ is dict:
+            result = self._plain(reply['value'])
+            attrs = result.__dict__
+            attrs['_fields'] = reply
+        else:
+            result = self._plain(reply)
+            attrs = result.__dict__
+            attrs['_fields'] = None
+        attrs['_request'] = self
         return result
 
-    def _plain(self, raw: Any) -> Any:
-        if self.text is not None:
-            data = bytes(raw) if not isinstance(raw, int) else bytes((raw,))
-            data = data.split(b'\0', 1)[0]
-            if self.text == DBR_CHAR_BYTES:
-                return ca_bytes(data)
-            return ca_str(data.decode('utf-8', 'replace'))
-        if self.array:
-            return _array(raw, self.base)
-        if isinstance(raw, float):
-            return ca_float(raw)
-        if isinstance(raw, int):
-            return ca_int(raw)
-        if isinstance(raw, bytes):
-            return ca_str(raw.decode('utf-8', 'replace'))
-        return ca_str(raw)
+    def field(self, key: str, fields: Optional[Dict[str, Any]]) -> Any:
+        """Augmented field *key* of a value read with this request."""
+        if key == 'name':
+            return self.name
+        if key == 'ok':
+            return True
+        if key == 'datatype':
+            return self.base
+        if key == 'element_count':
+            return self.element_count
+        if fields is None or key not in _FIELD_OF:
+            raise AttributeError(key)
+        source = _FIELD_OF[key]
+        if source == 'stamp':
+            stamp = fields.get('stamp')
+            if stamp is None:
+                raise AttributeError(key)
+            seconds, nanoseconds = stamp['seconds'], stamp['nanoseconds']
+            if key == 'raw_stamp':
+                return (seconds, nanoseconds)
+            # Microseconds: a double cannot carry today's nanoseconds anyway;
+            # raw_stamp keeps them.
+            return round(seconds + nanoseconds * 1e-9, 6)
+        if source not in fields:
+            raise AttributeError(key)
+        found = fields[source]
+        if key == 'enums':
+            return list(found)
+        if key == 'units':
+            return _to_text(found)
+        return found
+
+    def _text(self, raw: Any) -> Any:
+        data = bytes(raw) if not isinstance(raw, int) else bytes((raw,))
+        data = data.split(b'\0', 1)[0]
+        if self.text == DBR_CHAR_BYTES:
+            return ca_bytes(data)
+        return ca_str(data.decode('utf-8', 'replace'))
+
+    def _elements(self, raw: Any) -> Any:
+        return _array(raw, self.base)
+
+
+def _string(raw: Any) -> ca_str:
+    # The ca layer hands back bytes when a string is not UTF-8.
+    if isinstance(raw, bytes):
+        return ca_str(raw.decode('utf-8', 'replace'))
+    return ca_str(raw)
 
 
 def _array(raw: Any, base: int) -> ca_array:
@@ -214,34 +278,12 @@ def _array(raw: Any, base: int) -> ca_array:
     return numpy.array(items, dtype=_DTYPE.get(base, numpy.float64)).view(ca_array)
 
 
-def _add_fields(attrs: Dict[str, Any], fields: Dict[str, Any]) -> None:
-    """The alarm, time and control fields of a STS/TIME/GR/CTRL reply."""
-    attrs['status'] = fields['status']
-    attrs['severity'] = fields['severity']
-    stamp = fields.get('stamp')
-    if stamp is not None:
-        seconds, nanoseconds = stamp['seconds'], stamp['nanoseconds']
-        attrs['raw_stamp'] = (seconds, nanoseconds)
-        # Microseconds: a double cannot carry the nanoseconds of today's
-        # dates anyway; raw_stamp keeps them.
-        attrs['timestamp'] = round(seconds + nanoseconds * 1e-9, 6)
-        return
-    if 'strs' in fields:
-        attrs['enums'] = list(fields['strs'])
-        return
-    for key in _CTRL_KEYS:
-        if key in fields:
-            attrs[key] = fields[key]
-    if 'units' in fields:
-        attrs['units'] = _to_text(fields['units'])
-    for key in ('ackt', 'acks'):
-        if key in fields:
-            attrs[key] = fields[key]
-
-
-_CTRL_KEYS = ('upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
-              'lower_alarm_limit', 'upper_warning_limit', 'lower_warning_limit',
-              'upper_ctrl_limit', 'lower_ctrl_limit', 'precision')
+#: augmented field -> the key of the ca layer's reply dict it comes from.
+_FIELD_OF = {key: key for key in (
+    'status', 'severity', 'units', 'precision', 'ackt', 'acks', 'upper_disp_limit',
+    'lower_disp_limit', 'upper_alarm_limit', 'lower_alarm_limit', 'upper_warning_limit',
+    'lower_warning_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')}
+_FIELD_OF.update(raw_stamp='stamp', timestamp='stamp', enums='strs')
 
 
 def put_request(datatype: Any, field_type: int, name: str,
