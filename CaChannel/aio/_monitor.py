@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import inspect
 import sys
 import traceback
@@ -82,8 +81,7 @@ class Subscription:
         self._task: Optional[asyncio.Task[None]] = None
         self._wakeup: Optional[asyncio.Future[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
-        # The libca callback: the hand-over itself, no Python frame of ours.
-        self._reply = functools.partial(state.post, self._event)
+        self._reply = self._received
         self.channel: Channel = state.channel(name)
         self.channel.subscriptions[self] = None
         if self.channel.connected:
@@ -142,21 +140,36 @@ class Subscription:
 
     # -- events -------------------------------------------------------------
 
-    def _event(self, args: Any) -> None:
+    def _received(self, args: Any) -> None:
+        """An event, in libca's thread: made into its value at once, so the
+        reply's dicts are freed here instead of waiting in the queue for the
+        garbage collector to walk them; the value goes to the loop."""
         if self.state == self.CLOSED:
             return
-        if args['status'] != C.ECA_NORMAL:
+        status = args['status']
+        if status != C.ECA_NORMAL:
             if self.notify_disconnect:
-                self._give(CANothing(self.name, args['status']))
+                self._loop_state.post_event(self._event, CANothing(self.name, status))
             return
         try:
             value = self.dbr_to_value(args['value'])
-            if self._is_async is False:
-                # The common case, inline: a plain callback, known to be one.
-                self.callback(value)
-                return
         except Exception:
-            self._fail(sys.exc_info())
+            self._loop_state.post_event(self._event, _Failure(sys.exc_info()))
+            return
+        self._loop_state.post_event(self._event, value)
+
+    def _event(self, value: Any) -> None:
+        if self.state == self.CLOSED:
+            return
+        if value.__class__ is _Failure:
+            self._fail(value.exc_info)
+            return
+        if self._is_async is False:
+            # The common case, inline: a plain callback, known to be one.
+            try:
+                self.callback(value)
+            except Exception:
+                self._fail(sys.exc_info())
             return
         self._give(value)
 
@@ -228,6 +241,15 @@ class Subscription:
         task, self._task = self._task, None
         if task is not None and not state.loop.is_closed():
             task.cancel()
+
+
+class _Failure:
+    """A value conversion that raised, carried to the loop to be reported."""
+
+    __slots__ = ('exc_info',)
+
+    def __init__(self, exc_info: Any) -> None:
+        self.exc_info = exc_info
 
 
 def _not_subscribed(*args: Any) -> Any:

@@ -88,12 +88,12 @@ class _Augmented:
         # Only called for what the instance does not have.
         if key.startswith('_'):
             raise AttributeError(key)
-        attrs = self.__dict__
-        request = attrs.get('_request')
-        if request is None:
-            raise AttributeError(key)
-        value = request.field(key, attrs['_fields'])
-        attrs[key] = value
+        try:
+            request = self._request
+        except AttributeError:  # a value numpy derived from an augmented one
+            raise AttributeError(key) from None
+        value = request.field(key, self._fields)
+        setattr(self, key, value)
         return value
 
     @property
@@ -204,15 +204,22 @@ class Request:
 
     def value(self, reply: Any) -> Any:
         """The augmented value of a ``ca`` reply's ``'value'``."""
+        # Plain attribute stores: the instance keeps them without a dict
+        # object of its own, one allocation the garbage collector never sees.
         if reply.__class__ is dict:
             result = self._plain(reply['value'])
-            attrs = result.__dict__
-            attrs['_fields'] = reply
+            stamp = reply.get('stamp')
+            if stamp is not None and self.format == FORMAT_TIME:
+                # Monitors at rate are mostly FORMAT_TIME: keep four numbers
+                # (a tuple of atoms, soon untracked) instead of two dicts.
+                result._fields = (reply['status'], reply['severity'], stamp['seconds'],
+                                  stamp['nanoseconds'])
+            else:
+                result._fields = reply
         else:
             result = self._plain(reply)
-            attrs = result.__dict__
-            attrs['_fields'] = None
-        attrs['_request'] = self
+            result._fields = None
+        result._request = self
         return result
 
     def field(self, key: str, fields: Optional[Dict[str, Any]]) -> Any:
@@ -227,17 +234,19 @@ class Request:
             return self.element_count
         if fields is None or key not in _FIELD_OF:
             raise AttributeError(key)
+        if fields.__class__ is tuple:
+            position = _TIME_FIELD.get(key)
+            if position is None:
+                raise AttributeError(key)
+            if position < 2:
+                return fields[position]
+            return _stamp_field(key, fields[2], fields[3])
         source = _FIELD_OF[key]
         if source == 'stamp':
             stamp = fields.get('stamp')
             if stamp is None:
                 raise AttributeError(key)
-            seconds, nanoseconds = stamp['seconds'], stamp['nanoseconds']
-            if key == 'raw_stamp':
-                return (seconds, nanoseconds)
-            # Microseconds: a double cannot carry today's nanoseconds anyway;
-            # raw_stamp keeps them.
-            return round(seconds + nanoseconds * 1e-9, 6)
+            return _stamp_field(key, stamp['seconds'], stamp['nanoseconds'])
         if source not in fields:
             raise AttributeError(key)
         found = fields[source]
@@ -278,12 +287,22 @@ def _array(raw: Any, base: int) -> ca_array:
     return numpy.array(items, dtype=_DTYPE.get(base, numpy.float64)).view(ca_array)
 
 
+def _stamp_field(key: str, seconds: int, nanoseconds: int) -> Any:
+    if key == 'raw_stamp':
+        return (seconds, nanoseconds)
+    # Microseconds: a double cannot carry today's nanoseconds anyway;
+    # raw_stamp keeps them.
+    return round(seconds + nanoseconds * 1e-9, 6)
+
+
 #: augmented field -> the key of the ca layer's reply dict it comes from.
 _FIELD_OF = {key: key for key in (
     'status', 'severity', 'units', 'precision', 'ackt', 'acks', 'upper_disp_limit',
     'lower_disp_limit', 'upper_alarm_limit', 'lower_alarm_limit', 'upper_warning_limit',
     'lower_warning_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')}
 _FIELD_OF.update(raw_stamp='stamp', timestamp='stamp', enums='strs')
+#: the compact FORMAT_TIME fields: (status, severity, seconds, nanoseconds)
+_TIME_FIELD = {'status': 0, 'severity': 1, 'raw_stamp': 2, 'timestamp': 2}
 
 
 def put_request(datatype: Any, field_type: int, name: str,
