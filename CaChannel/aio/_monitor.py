@@ -17,7 +17,7 @@ import collections
 import inspect
 import sys
 import traceback
-from typing import Any, Awaitable, Callable, Deque, List, Optional, Union
+from typing import Any, Awaitable, Callable, Deque, List, Optional, Union, cast
 
 from .. import _constants as C
 from ._core import Channel, LoopState, current_state
@@ -192,7 +192,8 @@ class Subscription:
         if self._is_async is None:
             self._is_async = inspect.isawaitable(result)
             if self._is_async:
-                self._task = self._loop_state.loop.create_task(self._serve(result))
+                self._task = self._loop_state.loop.create_task(
+                    self._serve(cast(Awaitable[Any], result)))
 
     async def _serve(self, first: Awaitable[Any]) -> None:
         """The coroutine callback's task: one call at a time, in order."""

@@ -166,6 +166,14 @@ class _Info(_Item):
 class _Get(_Item):
     __slots__ = ('datatype', 'format', 'count', 'request')
 
+    def __init__(self, batch: _Batch, index: int, channel: Channel, datatype: Any,
+                 format: int, count: int) -> None:
+        super().__init__(batch, index, channel)
+        self.datatype = datatype
+        self.format = format
+        self.count = count
+        self.request: Any = None
+
     def act(self, channel: Channel) -> None:
         request = self.request = channel.request(self.datatype, self.format)
         count = self.count
@@ -198,6 +206,13 @@ class _Get(_Item):
 
 class _Put(_Item):
     __slots__ = ('value', 'datatype', 'wait')
+
+    def __init__(self, batch: _Batch, index: int, channel: Channel, value: Any,
+                 datatype: Any, wait: bool) -> None:
+        super().__init__(batch, index, channel)
+        self.value = value
+        self.datatype = datatype
+        self.wait = wait
 
     def act(self, channel: Channel) -> None:
         chtype, value = put_request(self.datatype, channel.field_type(), self.name,
@@ -255,9 +270,7 @@ async def caget(pv: Any, datatype: Any = None, format: int = FORMAT_RAW, count: 
         raising it.
     """
     def make(batch: _Batch, index: int, channel: Channel) -> _Item:
-        item = _Get(batch, index, channel)
-        item.datatype, item.format, item.count = datatype, format, count
-        return item
+        return _Get(batch, index, channel, datatype, format, count)
     return await _call(pv, make, timeout, throw)
 
 
@@ -285,9 +298,7 @@ async def caput(pv: Any, value: Any, repeat_value: bool = False, datatype: Any =
         values = [value]
 
     def make(batch: _Batch, index: int, channel: Channel) -> _Item:
-        item = _Put(batch, index, channel)
-        item.value, item.datatype, item.wait = values[index], datatype, wait
-        return item
+        return _Put(batch, index, channel, values[index], datatype, wait)
     return await _call(pv, make, timeout, throw)
 
 

@@ -11,7 +11,7 @@ epicscorelibs.ca would load the wheel's second libca beside the site one).
 from __future__ import annotations
 
 import datetime as _datetime
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 import numpy
 
@@ -47,7 +47,7 @@ _NUMPY_CHAR_TO_DBR = {
 }
 
 #: The numpy dtype each plain request's elements arrive as.
-_DTYPE = {
+_DTYPE: Dict[int, Any] = {
     C.DBR_SHORT: numpy.int16, C.DBR_FLOAT: numpy.float32, C.DBR_ENUM: numpy.uint16,
     C.DBR_CHAR: numpy.uint8, C.DBR_LONG: numpy.int32, C.DBR_DOUBLE: numpy.float64,
 }
@@ -72,6 +72,16 @@ def _compatible_bases() -> Tuple[Dict[str, type], type]:
 
 
 _BASES, ExceptionBase = _compatible_bases()
+
+if TYPE_CHECKING:  # the checker sees the plain bases
+    _IntBase = int
+    _FloatBase = float
+    _StrBase = str
+    _BytesBase = bytes
+    _ArrayBase = numpy.ndarray
+else:
+    _IntBase, _FloatBase, _StrBase = _BASES['int'], _BASES['float'], _BASES['str']
+    _BytesBase, _ArrayBase = _BASES['bytes'], _BASES['array']
 
 
 class _Augmented:
@@ -101,34 +111,34 @@ class _Augmented:
         return _datetime.datetime.fromtimestamp(self.timestamp)  # type: ignore[attr-defined]
 
 
-class ca_int(_Augmented, _BASES['int']):  # type: ignore[misc]
+class ca_int(_Augmented, _IntBase):
     """An integer with the augmented fields (``+value`` is the plain int)."""
 
 
-class ca_float(_Augmented, _BASES['float']):  # type: ignore[misc]
+class ca_float(_Augmented, _FloatBase):
     """A float with the augmented fields (``+value`` is the plain float)."""
 
 
-class ca_str(_Augmented, _BASES['str']):  # type: ignore[misc]
+class ca_str(_Augmented, _StrBase):
     """A str with the augmented fields (``+value`` is the plain str)."""
 
     def __pos__(self) -> str:
         return str(self)
 
 
-class ca_bytes(_Augmented, _BASES['bytes']):  # type: ignore[misc]
+class ca_bytes(_Augmented, _BytesBase):
     """A bytes with the augmented fields (``+value`` is the plain bytes)."""
 
     def __pos__(self) -> bytes:
         return bytes(self)
 
 
-class ca_array(_Augmented, _BASES['array']):  # type: ignore[misc]
+class ca_array(_Augmented, _ArrayBase):
     """A numpy array with the augmented fields (``+value`` is a plain ndarray)."""
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __pos__(self) -> numpy.ndarray:
+    def __pos__(self) -> numpy.ndarray:  # type: ignore[override]
         return numpy.array(self)
 
 
@@ -274,7 +284,7 @@ def _string(raw: Any) -> ca_str:
     return ca_str(raw)
 
 
-def _array(raw: Any, base: int) -> ca_array:
+def _array(raw: Any, base: int) -> Any:
     if isinstance(raw, numpy.ndarray):
         return raw.view(ca_array)
     if base == C.DBR_STRING:
