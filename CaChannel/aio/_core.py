@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from .. import _constants as C
+from ._values import Request
 
 #: loop -> its state; guarded by _states_lock (loops may live in any thread).
 _states: Dict[asyncio.AbstractEventLoop, 'LoopState'] = {}
@@ -66,12 +67,15 @@ class LoopState:
             self._wake_pending = _WAKE_NOW
             self.wake()
 
-    def post_event(self, handler: Callable[[Any], None], reply: Any) -> None:
-        """Queue a monitor event; the wake-up it needs comes a moment later
-        (see :class:`_Waker`), so a burst of events is one batch."""
+    def post_event(self, value: Any) -> None:
+        """Queue a monitor event's value (its ``_subscription`` takes it);
+        the wake-up it needs comes a moment later (see :class:`_Waker`), so
+        a burst of events is one batch."""
         if self.closed:
             return
-        self._replies.append((handler, reply))
+        # The value alone, no (handler, value) tuple: one object per event
+        # for the garbage collector to follow, not two.
+        self._replies.append(value)
         if self._wake_pending is None:
             self._wake_pending = _WAKE_SOON
             _waker.request(self)
@@ -91,9 +95,13 @@ class LoopState:
         replies = self._replies
         pop = replies.popleft
         while replies:
-            handler, reply = pop()
+            entry = pop()
             try:
-                handler(reply)
+                if entry.__class__ is tuple:
+                    handler, reply = entry
+                    handler(reply)
+                else:
+                    entry._subscription._event(entry)
             except Exception as exc:  # a bug of ours: report it, keep the batch going
                 self.loop.call_exception_handler(
                     {'message': 'CaChannel.aio reply handler failed', 'exception': exc})
@@ -125,6 +133,10 @@ class LoopState:
         if not self.closed and not self.loop.is_closed():
             self.ca.flush_io()
 
+
+#: shared by every channel without subscriptions (most of them): an empty
+#: dict per channel would be a tenth of its memory
+_NO_SUBSCRIPTIONS: Dict[Any, None] = {}
 
 _WAKE_NOW = 'now'
 _WAKE_SOON = 'soon'
@@ -186,7 +198,7 @@ class Channel:
     it to connect, and the subscriptions that follow its connection."""
 
     __slots__ = ('state', 'name', 'chid', 'connected', 'waiters', 'subscriptions',
-                 'requests')
+                 'last_request')
 
     def __init__(self, state: LoopState, name: str) -> None:
         self.state = state
@@ -195,9 +207,10 @@ class Channel:
         #: callables to call (with this channel) when it connects; None when
         #: nothing waits (most channels, most of the time).
         self.waiters: Optional[Dict[Any, Callable[['Channel'], None]]] = None
-        self.subscriptions: Dict[Any, None] = {}
-        #: (datatype, format) -> its Request, for this connection.
-        self.requests: Optional[Dict[Any, Any]] = None
+        #: the subscriptions following this channel (a dict: ordered)
+        self.subscriptions: Dict[Any, None] = _NO_SUBSCRIPTIONS
+        #: the latest read's Request, for this connection
+        self.last_request: Optional[Request] = None
         status, chid = state.ca.create_channel(name, self._connection_reply)
         if status != C.ECA_NORMAL or chid is None:
             from ._errors import CANothing
@@ -215,13 +228,18 @@ class Channel:
         up = op == C.CA_OP.CONN_UP
         self.connected = up
         # Type and count may differ after a reconnection (an IOC reloaded).
-        self.requests = None
+        self.last_request = None
         if up and self.waiters:
             waiters, self.waiters = self.waiters, None
             for waiter in waiters.values():
                 waiter(self)
         for subscription in list(self.subscriptions):
             subscription._connection_changed(up)
+
+    def follow(self, subscription: Any) -> None:
+        if self.subscriptions is _NO_SUBSCRIPTIONS:
+            self.subscriptions = {}
+        self.subscriptions[subscription] = None
 
     def when_connected(self, key: Any, waiter: Callable[['Channel'], None]) -> None:
         """Call ``waiter(self)`` now if connected, else once it connects."""
@@ -242,20 +260,15 @@ class Channel:
     def element_count(self) -> int:
         return int(self.state.ca.element_count(self.chid))
 
-    def request(self, datatype: Any, format: int) -> Any:
-        """The :class:`~._values.Request` for a read, cached per connection."""
-        from ._values import Request
-        key = (datatype, format)
-        requests = self.requests
-        if requests is None:
-            requests = self.requests = {}
-        else:
-            found = requests.get(key)
-            if found is not None:
-                return found
-        found = requests[key] = Request(self.name, datatype, format, self.field_type(),
-                                        self.element_count())
-        return found
+    def request(self, datatype: Any, format: int) -> Request:
+        """The :class:`~._values.Request` for a read, kept for the next read
+        of the same kind while the channel stays connected."""
+        request = self.last_request
+        if request is not None and request.asked == (datatype, format):
+            return request
+        request = self.last_request = Request(self.name, datatype, format,
+                                              self.field_type(), self.element_count())
+        return request
 
     def purge(self) -> None:
         for subscription in list(self.subscriptions):

@@ -47,7 +47,7 @@ class Subscription:
     __slots__ = ('name', 'callback', 'all_updates', 'notify_disconnect', 'state',
                  'dropped_callbacks', 'pending_values', 'channel', 'dbr_to_value',
                  '_loop_state', '_events', '_datatype', '_format', '_count', '_evid',
-                 '_is_async', '_task', '_wakeup', '_timer', '_reply')
+                 '_is_async', '_task', '_wakeup', '_timer', '_reply', '_post')
 
     def __init__(self, name: str, callback: Callback, events: Optional[int] = None,
                  datatype: Any = None, format: int = FORMAT_RAW, count: int = 0,
@@ -82,8 +82,9 @@ class Subscription:
         self._wakeup: Optional[asyncio.Future[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._reply = self._received
+        self._post = state.post_event
         self.channel: Channel = state.channel(name)
-        self.channel.subscriptions[self] = None
+        self.channel.follow(self)
         if self.channel.connected:
             self._subscribe()
         else:
@@ -149,20 +150,22 @@ class Subscription:
         status = args['status']
         if status != C.ECA_NORMAL:
             if self.notify_disconnect:
-                self._loop_state.post_event(self._event, CANothing(self.name, status))
+                self._loop_state.post(self._event, CANothing(self.name, status))
             return
         try:
             value = self.dbr_to_value(args['value'])
+            value._subscription = self
         except Exception:
-            self._loop_state.post_event(self._event, _Failure(sys.exc_info()))
+            self._loop_state.post(self._failed, sys.exc_info())
             return
-        self._loop_state.post_event(self._event, value)
+        self._post(value)
+
+    def _failed(self, exc_info: Any) -> None:
+        if self.state != self.CLOSED:
+            self._fail(exc_info)
 
     def _event(self, value: Any) -> None:
         if self.state == self.CLOSED:
-            return
-        if value.__class__ is _Failure:
-            self._fail(value.exc_info)
             return
         if self._is_async is False:
             # The common case, inline: a plain callback, known to be one.
@@ -242,15 +245,6 @@ class Subscription:
         task, self._task = self._task, None
         if task is not None and not state.loop.is_closed():
             task.cancel()
-
-
-class _Failure:
-    """A value conversion that raised, carried to the loop to be reported."""
-
-    __slots__ = ('exc_info',)
-
-    def __init__(self, exc_info: Any) -> None:
-        self.exc_info = exc_info
 
 
 def _not_subscribed(*args: Any) -> Any:

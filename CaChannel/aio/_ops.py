@@ -140,13 +140,12 @@ class _Item:
         self.done = True
         self.channel.forget_waiter(self)
 
-    def reply_to(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
-        """A libca callback that hands the reply to *handler* in the loop."""
-        post = self.batch.state.post
+    def _received(self, args: Any) -> None:
+        # libca's thread: only the hand-over.
+        self.batch.state.post(self._reply, args)
 
-        def callback(args: Any) -> None:
-            post(handler, args)
-        return callback
+    def _reply(self, args: Any) -> None:
+        raise NotImplementedError
 
 
 class _Connect(_Item):
@@ -182,7 +181,7 @@ class _Get(_Item):
         elif count > 0:
             count = min(count, request.element_count)
         status, _ = channel.state.ca.get(channel.chid, request.chtype, count,
-                                         self.reply_to(self._reply), True)
+                                         self._received, True)
         if status != C.ECA_NORMAL:
             self.finish(CANothing(self.name, status))
             return
@@ -219,7 +218,7 @@ class _Put(_Item):
                                     self.value)
         ca = channel.state.ca
         if self.wait:
-            status = ca.put(channel.chid, value, chtype, None, self.reply_to(self._reply))
+            status = ca.put(channel.chid, value, chtype, None, self._received)
         else:
             status = ca.put(channel.chid, value, chtype)
         channel.state.want_flush()

@@ -56,8 +56,7 @@ _DTYPE: Dict[int, Any] = {
 def _compatible_bases() -> Tuple[Dict[str, type], type]:
     """epicscorelibs.ca's value classes and ``CAException`` when our libca is
     the wheel's, else plain Python bases."""
-    plain = {'int': int, 'float': float, 'str': str, 'bytes': bytes,
-             'array': numpy.ndarray}
+    plain = {'int': int, 'str': str, 'bytes': bytes, 'array': numpy.ndarray}
     try:
         from .._libpath import epicscorelibs_libraries
         from ..CaChannel import _ca
@@ -67,7 +66,7 @@ def _compatible_bases() -> Tuple[Dict[str, type], type]:
         from epicscorelibs.ca import cadef, dbr
     except Exception:  # no wheel, or a wheel without the ca package
         return plain, Exception
-    return ({'int': dbr.ca_int, 'float': dbr.ca_float, 'str': dbr.ca_str,
+    return ({'int': dbr.ca_int, 'str': dbr.ca_str,
              'bytes': dbr.ca_bytes, 'array': dbr.ca_array}, cadef.CAException)
 
 
@@ -75,13 +74,17 @@ _BASES, ExceptionBase = _compatible_bases()
 
 if TYPE_CHECKING:  # the checker sees the plain bases
     _IntBase = int
-    _FloatBase = float
     _StrBase = str
     _BytesBase = bytes
     _ArrayBase = numpy.ndarray
 else:
-    _IntBase, _FloatBase, _StrBase = _BASES['int'], _BASES['float'], _BASES['str']
+    _IntBase, _StrBase = _BASES['int'], _BASES['str']
     _BytesBase, _ArrayBase = _BASES['bytes'], _BASES['array']
+
+
+#: What a value keeps of its read (the augmented fields come from these).
+_VALUE_SLOTS = ('_request', '_fields', '_status', '_severity', '_seconds', '_nanoseconds',
+                '_subscription')
 
 
 class _Augmented:
@@ -102,8 +105,11 @@ class _Augmented:
             request = self._request
         except AttributeError:  # a value numpy derived from an augmented one
             raise AttributeError(key) from None
-        value = request.field(key, self._fields)
-        setattr(self, key, value)
+        value = request.field(key, self)
+        try:
+            setattr(self, key, value)
+        except AttributeError:  # ca_float keeps no more than it must
+            pass
         return value
 
     @property
@@ -115,8 +121,15 @@ class ca_int(_Augmented, _IntBase):
     """An integer with the augmented fields (``+value`` is the plain int)."""
 
 
-class ca_float(_Augmented, _FloatBase):
-    """A float with the augmented fields (``+value`` is the plain float)."""
+class ca_float(_Augmented, float):
+    """A float with the augmented fields (``+value`` is the plain float).
+
+    The one value class with slots (int, str and bytes subclasses cannot
+    have any): most monitored PVs are DOUBLE, and a value's fields stored in
+    slots cost a fraction of an instance dict's time and memory.
+    """
+
+    __slots__ = _VALUE_SLOTS
 
 
 class ca_str(_Augmented, _StrBase):
@@ -173,8 +186,8 @@ class Request:
     Made once per caget or subscription, when the channel is connected.
     """
 
-    __slots__ = ('name', 'chtype', 'base', 'text', 'element_count', 'format', 'array',
-                 '_plain')
+    __slots__ = ('name', 'asked', 'chtype', 'base', 'text', 'element_count', 'format',
+                 'array', 'timed', '_plain')
 
     def __init__(self, name: str, datatype: Any, format: int, field_type: int,
                  element_count: int) -> None:
@@ -182,6 +195,8 @@ class Request:
             raise ValueError('format %r is not FORMAT_RAW, FORMAT_TIME or FORMAT_CTRL'
                              % (format,))
         base = _base_request(datatype, field_type, name)
+        #: (datatype, format): what the caller asked for
+        self.asked = (datatype, format)
         self.text: Any = None
         if base in _CHAR_TEXT:
             self.text = base
@@ -204,26 +219,29 @@ class Request:
             self._plain = ca_int
         else:
             self._plain = _string
+        #: the reply is a TIME type's: its fields are kept compact
+        self.timed = False
         if base in _FIXED or format == FORMAT_RAW:
             self.chtype = base
         elif format == FORMAT_TIME or base == C.DBR_STRING:
             # STRING has no CTRL form: its richest is TIME.
             self.chtype = C.dbf_type_to_DBR_TIME(base)
+            self.timed = True
         else:
             self.chtype = C.dbf_type_to_DBR_CTRL(base)
 
     def value(self, reply: Any) -> Any:
         """The augmented value of a ``ca`` reply's ``'value'``."""
-        # Plain attribute stores: the instance keeps them without a dict
-        # object of its own, one allocation the garbage collector never sees.
         if reply.__class__ is dict:
             result = self._plain(reply['value'])
-            stamp = reply.get('stamp')
-            if stamp is not None and self.format == FORMAT_TIME:
-                # Monitors at rate are mostly FORMAT_TIME: keep four numbers
-                # (a tuple of atoms, soon untracked) instead of two dicts.
-                result._fields = (reply['status'], reply['severity'], stamp['seconds'],
-                                  stamp['nanoseconds'])
+            if self.timed:
+                # Monitors at rate are mostly FORMAT_TIME: four numbers kept
+                # in the value itself, no container more per event.
+                stamp = reply['stamp']
+                result._status = reply['status']
+                result._severity = reply['severity']
+                result._seconds = stamp['seconds']
+                result._nanoseconds = stamp['nanoseconds']
             else:
                 result._fields = reply
         else:
@@ -232,7 +250,7 @@ class Request:
         result._request = self
         return result
 
-    def field(self, key: str, fields: Optional[Dict[str, Any]]) -> Any:
+    def field(self, key: str, value: Any) -> Any:
         """Augmented field *key* of a value read with this request."""
         if key == 'name':
             return self.name
@@ -242,15 +260,19 @@ class Request:
             return self.base
         if key == 'element_count':
             return self.element_count
-        if fields is None or key not in _FIELD_OF:
+        if key not in _FIELD_OF:
             raise AttributeError(key)
-        if fields.__class__ is tuple:
-            position = _TIME_FIELD.get(key)
-            if position is None:
-                raise AttributeError(key)
-            if position < 2:
-                return fields[position]
-            return _stamp_field(key, fields[2], fields[3])
+        if self.timed:
+            if key == 'status':
+                return value._status
+            if key == 'severity':
+                return value._severity
+            if key in ('raw_stamp', 'timestamp'):
+                return _stamp_field(key, value._seconds, value._nanoseconds)
+            raise AttributeError(key)
+        fields = value._fields
+        if fields is None:
+            raise AttributeError(key)
         source = _FIELD_OF[key]
         if source == 'stamp':
             stamp = fields.get('stamp')
@@ -311,8 +333,6 @@ _FIELD_OF = {key: key for key in (
     'lower_disp_limit', 'upper_alarm_limit', 'lower_alarm_limit', 'upper_warning_limit',
     'lower_warning_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')}
 _FIELD_OF.update(raw_stamp='stamp', timestamp='stamp', enums='strs')
-#: the compact FORMAT_TIME fields: (status, severity, seconds, nanoseconds)
-_TIME_FIELD = {'status': 0, 'severity': 1, 'raw_stamp': 2, 'timestamp': 2}
 
 
 def put_request(datatype: Any, field_type: int, name: str,
