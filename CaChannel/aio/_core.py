@@ -36,7 +36,7 @@ _states_lock = threading.Lock()
 class LoopState:
     """One event loop's channel cache and reply hand-over."""
 
-    __slots__ = ('loop', 'ca', 'thread', 'channels', 'closed', '_replies',
+    __slots__ = ('loop', 'ca', 'thread', 'channels', 'requests', 'closed', '_replies',
                  '_wake_pending', '_flush_pending', '__weakref__')
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ca: ModuleType) -> None:
@@ -44,12 +44,19 @@ class LoopState:
         self.ca = ca
         self.thread = threading.get_ident()
         self.channels: Dict[str, Channel] = {}
+        #: every Request made in this loop, by kind (few: one per type of PV)
+        self.requests: Dict[Any, Request] = {}
         self.closed = False
         self._replies: Deque[Any] = collections.deque()
         self._wake_pending: Optional[str] = None
         self._flush_pending = False
 
     # -- libca's threads --------------------------------------------------
+
+    # Entries of the queue: a (handler, reply) tuple, or an object (a monitor
+    # value, a get or put awaiting its reply) whose ``_target._arrived(entry)``
+    # takes it; those are one object per reply, not three (tuple, bound
+    # method, reply), for the garbage collector to follow.
 
     def post(self, handler: Callable[[Any], None], reply: Any) -> None:
         """Queue ``handler(reply)`` for the loop and wake it now (called in
@@ -67,14 +74,21 @@ class LoopState:
             self._wake_pending = _WAKE_NOW
             self.wake()
 
+    def post_entry(self, entry: Any) -> None:
+        """Queue *entry* (see above) and wake the loop now."""
+        if self.closed:
+            return
+        self._replies.append(entry)
+        if self._wake_pending is not _WAKE_NOW:
+            self._wake_pending = _WAKE_NOW
+            self.wake()
+
     def post_event(self, value: Any) -> None:
-        """Queue a monitor event's value (its ``_subscription`` takes it);
+        """Queue a monitor event's value (its ``_target`` takes it);
         the wake-up it needs comes a moment later (see :class:`_Waker`), so
         a burst of events is one batch."""
         if self.closed:
             return
-        # The value alone, no (handler, value) tuple: one object per event
-        # for the garbage collector to follow, not two.
         self._replies.append(value)
         if self._wake_pending is None:
             self._wake_pending = _WAKE_SOON
@@ -101,7 +115,7 @@ class LoopState:
                     handler, reply = entry
                     handler(reply)
                 else:
-                    entry._subscription._event(entry)
+                    entry._target._arrived(entry)
             except Exception as exc:  # a bug of ours: report it, keep the batch going
                 self.loop.call_exception_handler(
                     {'message': 'CaChannel.aio reply handler failed', 'exception': exc})
@@ -198,7 +212,7 @@ class Channel:
     it to connect, and the subscriptions that follow its connection."""
 
     __slots__ = ('state', 'name', 'chid', 'connected', 'waiters', 'subscriptions',
-                 'last_request')
+                 'last_request', 'last_datatype')
 
     def __init__(self, state: LoopState, name: str) -> None:
         self.state = state
@@ -206,11 +220,13 @@ class Channel:
         self.connected = False
         #: callables to call (with this channel) when it connects; None when
         #: nothing waits (most channels, most of the time).
-        self.waiters: Optional[Dict[Any, Callable[['Channel'], None]]] = None
+        self.waiters: Optional[List[Any]] = None
         #: the subscriptions following this channel (a dict: ordered)
         self.subscriptions: Dict[Any, None] = _NO_SUBSCRIPTIONS
-        #: the latest read's Request, for this connection
+        #: the latest read's Request on this connection, and the datatype it
+        #: was asked with (slots, not a tuple: one object less per channel)
         self.last_request: Optional[Request] = None
+        self.last_datatype: Any = None
         status, chid = state.ca.create_channel(name, self._connection_reply)
         if status != C.ECA_NORMAL or chid is None:
             from ._errors import CANothing
@@ -231,8 +247,8 @@ class Channel:
         self.last_request = None
         if up and self.waiters:
             waiters, self.waiters = self.waiters, None
-            for waiter in waiters.values():
-                waiter(self)
+            for waiter in waiters:
+                waiter.connected(self)
         for subscription in list(self.subscriptions):
             subscription._connection_changed(up)
 
@@ -241,18 +257,19 @@ class Channel:
             self.subscriptions = {}
         self.subscriptions[subscription] = None
 
-    def when_connected(self, key: Any, waiter: Callable[['Channel'], None]) -> None:
-        """Call ``waiter(self)`` now if connected, else once it connects."""
+    def when_connected(self, waiter: Any) -> None:
+        """Call ``waiter.connected(self)`` now if connected, else once it connects."""
         if self.connected:
-            waiter(self)
-            return
-        if self.waiters is None:
-            self.waiters = {}
-        self.waiters[key] = waiter
+            waiter.connected(self)
+        elif self.waiters is None:
+            self.waiters = [waiter]
+        else:
+            self.waiters.append(waiter)
 
-    def forget_waiter(self, key: Any) -> None:
-        if self.waiters is not None:
-            self.waiters.pop(key, None)
+    def forget_waiter(self, waiter: Any) -> None:
+        # Mostly one waiter per channel: a list is smaller than a dict.
+        if self.waiters is not None and waiter in self.waiters:
+            self.waiters.remove(waiter)
 
     def field_type(self) -> int:
         return int(self.state.ca.field_type(self.chid))
@@ -261,13 +278,23 @@ class Channel:
         return int(self.state.ca.element_count(self.chid))
 
     def request(self, datatype: Any, format: int) -> Request:
-        """The :class:`~._values.Request` for a read, kept for the next read
-        of the same kind while the channel stays connected."""
-        request = self.last_request
-        if request is not None and request.asked == (datatype, format):
-            return request
-        request = self.last_request = Request(self.name, datatype, format,
-                                              self.field_type(), self.element_count())
+        """The :class:`~._values.Request` for a read (the channel's last one
+        while it stays connected, else the loop's of the same kind)."""
+        last = self.last_request
+        if last is not None and self.last_datatype is datatype and last.format == format:
+            return last
+        key = (datatype, format, int(self.state.ca.field_type(self.chid)),
+               int(self.state.ca.element_count(self.chid)), self.name.endswith('$'))
+        requests = self.state.requests
+        try:
+            request = requests.get(key)
+        except TypeError:  # an unhashable datatype: Request says what is wrong
+            request = None
+        if request is None:
+            request = Request(*key[:4], long_string=key[4])
+            requests[key] = request
+        self.last_request = request
+        self.last_datatype = datatype
         return request
 
     def purge(self) -> None:

@@ -23,17 +23,24 @@ class CANothing(ExceptionBase):  # type: ignore[misc,valid-type]
     ``epicscorelibs.ca.cadef.CAException`` (``.status`` is the code).
     """
 
+    # Slots: connect() on a list makes one per PV.
+    __slots__ = ('name', 'errorcode', 'ok')
+
     def __init__(self, name: str, errorcode: int = C.ECA_NORMAL) -> None:
-        Exception.__init__(self, name, errorcode)
+        Exception.__init__(self)
         #: The PV's name.
         self.name: str = name
         #: The ECA status code.
         self.errorcode: int = int(errorcode)
         #: True when ``errorcode`` is ``ECA_NORMAL``.
         self.ok: bool = self.errorcode == C.ECA_NORMAL
-        # What handlers of cadef.CAException read.
-        self.status: int = self.errorcode
-        self.function: Any = None
+
+    # What handlers of epicscorelibs' cadef.CAException read.
+    @property
+    def status(self) -> int:
+        return self.errorcode
+
+    function: Any = None
 
     def __repr__(self) -> str:
         return 'CANothing(%r, %d)' % (self.name, self.errorcode)

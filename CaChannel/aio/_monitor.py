@@ -150,11 +150,11 @@ class Subscription:
         status = args['status']
         if status != C.ECA_NORMAL:
             if self.notify_disconnect:
-                self._loop_state.post(self._event, CANothing(self.name, status))
+                self._loop_state.post(self._arrived, CANothing(self.name, status))
             return
         try:
-            value = self.dbr_to_value(args['value'])
-            value._subscription = self
+            value = self.dbr_to_value(args['value'], self.name)
+            value._target = self
         except Exception:
             self._loop_state.post(self._failed, sys.exc_info())
             return
@@ -164,7 +164,7 @@ class Subscription:
         if self.state != self.CLOSED:
             self._fail(exc_info)
 
-    def _event(self, value: Any) -> None:
+    def _arrived(self, value: Any) -> None:
         if self.state == self.CLOSED:
             return
         if self._is_async is False:

@@ -105,7 +105,7 @@ class _Batch:
 class _Item:
     """One PV of a call: wait for the channel, act, settle."""
 
-    __slots__ = ('batch', 'index', 'name', 'channel', 'done')
+    __slots__ = ('batch', 'index', 'name', 'channel', 'done', 'reply', '_target')
 
     def __init__(self, batch: _Batch, index: int, channel: Channel) -> None:
         self.batch = batch
@@ -113,15 +113,18 @@ class _Item:
         self.name = channel.name
         self.channel = channel
         self.done = False
+        self.reply: Any = None
+        # The queue's protocol (see LoopState): the item takes its own reply.
+        self._target = self
         batch.items.append(self)
 
     def start(self, wait: bool = True) -> None:
         if wait:
-            self.channel.when_connected(self, self._connected)
+            self.channel.when_connected(self)
         else:
-            self._connected(self.channel)
+            self.connected(self.channel)
 
-    def _connected(self, channel: Channel) -> None:
+    def connected(self, channel: Channel) -> None:
         try:
             self.act(channel)
         except Exception as exc:
@@ -142,9 +145,10 @@ class _Item:
 
     def _received(self, args: Any) -> None:
         # libca's thread: only the hand-over.
-        self.batch.state.post(self._reply, args)
+        self.reply = args
+        self.batch.state.post_entry(self)
 
-    def _reply(self, args: Any) -> None:
+    def _arrived(self, item: '_Item') -> None:
         raise NotImplementedError
 
 
@@ -187,7 +191,8 @@ class _Get(_Item):
             return
         channel.state.want_flush()
 
-    def _reply(self, args: Any) -> None:
+    def _arrived(self, item: _Item) -> None:
+        args, self.reply = self.reply, None
         if self.done:
             return  # the call ended meanwhile: nothing arrives later
         status = args['status']
@@ -195,7 +200,7 @@ class _Get(_Item):
             self.finish(CANothing(self.name, status))
             return
         try:
-            value = self.request.value(args['value'])
+            value = self.request.value(args['value'], self.name)
         except Exception as exc:
             self.done = True
             self.batch.fail(exc)
@@ -227,7 +232,8 @@ class _Put(_Item):
         elif not self.wait:
             self.finish(CANothing(self.name))
 
-    def _reply(self, args: Any) -> None:
+    def _arrived(self, item: _Item) -> None:
+        args, self.reply = self.reply, None
         if not self.done:
             self.finish(CANothing(self.name, args['status']))
 

@@ -83,8 +83,8 @@ else:
 
 
 #: What a value keeps of its read (the augmented fields come from these).
-_VALUE_SLOTS = ('_request', '_fields', '_status', '_severity', '_seconds', '_nanoseconds',
-                '_subscription')
+_VALUE_SLOTS = ('_name', '_request', '_fields', '_status', '_severity', '_seconds', '_nanoseconds',
+                '_target')
 
 
 class _Augmented:
@@ -160,11 +160,12 @@ def _to_text(raw: Any) -> str:
     return raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else raw
 
 
-def _base_request(datatype: Any, field_type: int, name: str) -> int:
-    """The plain request type (or pseudo type) *datatype* asks for."""
+def _base_request(datatype: Any, field_type: int, long_string: bool) -> int:
+    """The plain request type (or pseudo type) *datatype* asks for; a
+    *long_string* channel's name ends in ``$``."""
     if datatype is None:
         # Names ending in '$' are long strings in CHAR arrays (EPICS's rule).
-        if field_type == C.DBF_CHAR and name.endswith('$'):
+        if field_type == C.DBF_CHAR and long_string:
             return DBR_CHAR_STR
         return field_type
     if datatype == DBR_ENUM_STR:
@@ -183,25 +184,23 @@ def _base_request(datatype: Any, field_type: int, name: str) -> int:
 class Request:
     """One decided read: the ``ca`` request type, and how its reply becomes a value.
 
-    Made once per caget or subscription, when the channel is connected.
+    Shared by every read of the same kind (asked type and format, channel
+    type and length) in a loop: values keep a reference to theirs.
     """
 
-    __slots__ = ('name', 'asked', 'chtype', 'base', 'text', 'element_count', 'format',
-                 'array', 'timed', '_plain')
+    __slots__ = ('asked', 'chtype', 'base', 'text', 'element_count', 'format', 'array',
+                 'timed', '_plain')
 
-    def __init__(self, name: str, datatype: Any, format: int, field_type: int,
-                 element_count: int) -> None:
+    def __init__(self, datatype: Any, format: int, field_type: int, element_count: int,
+                 long_string: bool = False) -> None:
         if format not in (FORMAT_RAW, FORMAT_TIME, FORMAT_CTRL):
             raise ValueError('format %r is not FORMAT_RAW, FORMAT_TIME or FORMAT_CTRL'
                              % (format,))
-        base = _base_request(datatype, field_type, name)
-        #: (datatype, format): what the caller asked for
-        self.asked = (datatype, format)
+        base = _base_request(datatype, field_type, long_string)
         self.text: Any = None
         if base in _CHAR_TEXT:
             self.text = base
             base = C.DBR_CHAR
-        self.name = name
         self.base = base
         self.element_count = element_count
         self.format = format
@@ -230,8 +229,8 @@ class Request:
         else:
             self.chtype = C.dbf_type_to_DBR_CTRL(base)
 
-    def value(self, reply: Any) -> Any:
-        """The augmented value of a ``ca`` reply's ``'value'``."""
+    def value(self, reply: Any, name: str) -> Any:
+        """The augmented value of a ``ca`` reply's ``'value'``, read from *name*."""
         if reply.__class__ is dict:
             result = self._plain(reply['value'])
             if self.timed:
@@ -248,12 +247,13 @@ class Request:
             result = self._plain(reply)
             result._fields = None
         result._request = self
+        result._name = name
         return result
 
     def field(self, key: str, value: Any) -> Any:
         """Augmented field *key* of a value read with this request."""
         if key == 'name':
-            return self.name
+            return value._name
         if key == 'ok':
             return True
         if key == 'datatype':
@@ -352,7 +352,7 @@ def put_request(datatype: Any, field_type: int, name: str,
         if field_type == C.DBF_CHAR and name.endswith('$'):
             return C.DBR_CHAR, value
         return C.DBR_STRING, value
-    base = _base_request(datatype, field_type, name)
+    base = _base_request(datatype, field_type, name.endswith('$'))
     if base in _CHAR_TEXT:
         return C.DBR_CHAR, value
     if base in _FIXED:
