@@ -230,7 +230,7 @@ setup(
     install_requires=install_requires(),
     extras_require={
         'test': ['pytest', 'hypothesis', 'caproto', 'pytest-asyncio'],
-        'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil'],
+        'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil', 'aioca'],
         'docs': ['sphinx'],
         'typecheck': ['mypy'],
     },

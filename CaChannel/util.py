@@ -13,13 +13,16 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .CaChannel import CaChannel, CaChannelException, _ca
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
 
 logger = logging.getLogger(__name__)
+
+#: One PV name, or a list of them.
+Names = Union[str, List[str], Tuple[str, ...]]
 
 #: Channel cache, one connected :class:`CaChannel` per PV name.
 _channel_: Dict[str, CaChannel] = {}
@@ -52,32 +55,41 @@ def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], in
     return family(field_type)
 
 
-def caget(name: str, as_string: bool = False, count: Optional[int] = None) -> Any:
+def caget(name: Names, as_string: bool = False, count: Optional[int] = None) -> Any:
     """Return PV's current value.
 
     For enum or char type PV, the string form is returned if *as_string* is
     True. If the PV is of multi-element array, *count* can be used to limit
     the number of elements.
 
-    :param name: pv name
+    :param name: pv name, or a list of names: one search round and one
+                 read for all of them, CaChannel's default timeout for the
+                 whole list, a list of values back
     :param as_string: retrieve enum and char type as string
     :param count: number of element to request
     :return: pv value
     """
+    if isinstance(name, (list, tuple)):
+        return _caget_many(name, as_string, count)
     chan = _get_or_create_channel(name)
     return chan.getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR), count)
 
 
-def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
+def caput(name: Names, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
     """Write *value* to PV *name*.
 
-    :param name: pv name
+    :param name: pv name, or a list of names (one search round for all of
+                 them; *value* is then a list, one value per name, and
+                 *timeout* covers all the writes)
     :param value: value to write
     :param wait: wait for completion (the put callback)
     :param timeout: seconds to wait; ``None`` waits as long as it takes
     :raises CaChannelException: ``ECA_TIMEOUT`` if the put did not complete in
                                 *timeout*, or the put's failure status
     """
+    if isinstance(name, (list, tuple)):
+        _caput_many(name, value, wait, timeout)
+        return
     chan = _get_or_create_channel(name)
     if not wait:
         chan.putw(value)
@@ -152,15 +164,21 @@ def _info_line(label: str, value: Any) -> str:
     return '    %-16s%s' % (label + ':', value)
 
 
-def cainfo(name: str) -> None:
+def cainfo(name: Names) -> None:
     """Print pv information.
 
     The block lists State, Host, Data type, Element count, Access, and for a
     connected channel Status and Severity, then the state strings of an enum
     or the units, precision and limits of a numeric PV.
 
-    :param name: pv name
+    :param name: pv name, or a list of names (searched for in one round,
+                 then printed one block each)
     """
+    if isinstance(name, (list, tuple)):
+        _channels_of(name)
+        for one in name:
+            cainfo(one)
+        return
     ca = _ca()
     chan = _get_or_create_channel(name)
     readable, writable = chan.read_access(), chan.write_access()
@@ -184,3 +202,69 @@ def cainfo(name: str) -> None:
                 if key in ctrl:
                     lines.append(_info_line(label, ctrl[key]))
     print('\n'.join(lines))
+
+
+# --- lists of names: one search round and one pend for all of them -------------
+
+def _channels_of(names: Sequence[str]) -> List[CaChannel]:
+    """The cached channels of *names*; those not cached yet are searched for
+    together and waited for with one ``pend_io`` (CaChannel's default
+    timeout, for all of them)."""
+    found: Dict[str, CaChannel] = {}
+    new: List[CaChannel] = []
+    for name in names:
+        if name not in found:
+            chan = _channel_.get(name)
+            if chan is None:
+                chan = CaChannel(name)
+                chan.search()
+                new.append(chan)
+            found[name] = chan
+    if new:
+        new[0].pend_io()
+        with _channel_lock:
+            for name, chan in list(found.items()):
+                found[name] = _channel_.setdefault(name, chan)
+    return [found[name] for name in names]
+
+
+def _caget_many(names: Sequence[str], as_string: bool, count: Optional[int]) -> List[Any]:
+    chans = _channels_of(names)
+    family = _ca().dbf_type_to_DBR
+    for chan in chans:
+        chan.array_get(_string_request(chan, as_string, family), count)
+    if chans:
+        chans[0].pend_io()
+    return [chan.getValue() for chan in chans]
+
+
+def _caput_many(names: Sequence[str], values: Any, wait: bool,
+                timeout: Optional[float]) -> None:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise TypeError('caput of a list of names takes a list of values, one per name')
+    if len(values) != len(names):
+        raise ValueError('%d values for %d names' % (len(values), len(names)))
+    chans = _channels_of(names)
+    if not chans:
+        return
+    if not wait:
+        for chan, value in zip(chans, values):
+            chan.array_put(value)
+        chans[0].flush_io()
+        return
+    statuses: List[Any] = []
+    all_done = threading.Event()
+
+    def on_put(epics_args: Dict[str, Any], _: Any) -> None:
+        statuses.append(epics_args['status'])  # list.append: atomic under the GIL
+        if len(statuses) == len(chans):
+            all_done.set()
+
+    for chan, value in zip(chans, values):
+        chan.array_put_callback(value, None, None, on_put)
+    chans[0].flush_io()
+    if not all_done.wait(timeout):
+        raise CaChannelException(_ca().ECA_TIMEOUT)
+    for status in statuses:
+        if status != _ca().ECA_NORMAL:
+            raise CaChannelException(status)

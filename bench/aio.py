@@ -28,10 +28,10 @@ import json
 import statistics
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 #: client -> (library, CACHANNEL_BACKEND or None), in table order.
-CLIENTS = {
+CLIENTS: Dict[str, Tuple[str, Optional[str]]] = {
     'aioca': ('aioca', None),
     'aio-c': ('aio', 'c'),
     'aio-cffi': ('aio', 'caffi'),
@@ -123,6 +123,15 @@ def _worker_cmd(library: str, *args: object) -> List[str]:
     return [sys.executable, '-m', 'bench.aio', 'worker', library] + [str(a) for a in args]
 
 
+def _clients(log: Any) -> Dict[str, Tuple[str, Optional[str]]]:
+    """CLIENTS, without aioca where it is not installed (the bench extra has it)."""
+    import importlib.util
+    if importlib.util.find_spec('aioca') is not None:
+        return CLIENTS
+    log('aioca is not installed: the asyncio table has no aioca column')
+    return {c: spec for c, spec in CLIENTS.items() if c != 'aioca'}
+
+
 def _median(samples: List[Optional[float]]) -> Optional[float]:
     found = [s for s in samples if s is not None]
     return statistics.median(found) if found else None
@@ -138,7 +147,7 @@ def collect(scalars: int, monitors: int, repetitions: int, warmup: float,
     figures: Dict[str, Dict[str, Optional[float]]] = {c: {} for c in list(CLIENTS) + ['sync-c']}
     with SoftIoc(scalar_database(scalars, 10), env=loopback_environ(free_port()),
                  ready_pvs=['bench:rt', 'bench:s%d' % (scalars - 1)]) as ioc:
-        for client, (library, backend) in CLIENTS.items():
+        for client, (library, backend) in _clients(log).items():
             runs = [run_json(_worker_cmd(library, 'connect', 'bench:s', scalars),
                              _env(ioc, backend), timeout=300) for _ in range(repetitions)]
             figures[client]['connect_s'] = _median([r['connect_seconds'] for r in runs])
@@ -148,7 +157,7 @@ def collect(scalars: int, monitors: int, repetitions: int, warmup: float,
     with SoftIoc(monitor_database(monitors), env=loopback_environ(free_port()),
                  ready_pvs=['bench:m0', 'bench:m%d' % (monitors - 1)]) as ioc:
         args = ('bench:m', monitors, warmup, window)
-        for client, (library, backend) in CLIENTS.items():
+        for client, (library, backend) in _clients(log).items():
             runs = [run_json(_worker_cmd(library, 'monitor', *args), _env(ioc, backend))
                     for _ in range(repetitions)]
             _monitor_figures(figures[client], runs)
@@ -219,6 +228,13 @@ def text_table(figures: Dict[str, Dict[str, Optional[float]]], scalars: int,
     for client, text, met, detail in target_results(figures):
         lines.append('%-8s %-4s %s (%s)' % (client, 'MET' if met else 'MISS', text, detail))
     return '\n'.join(lines)
+
+
+def run_in_bench(cfg: Any, log: Any = print) -> Dict[str, Dict[str, Optional[float]]]:
+    """The asyncio figures of ``python -m bench`` (its Config's sizes and
+    repetitions)."""
+    return collect(cfg.scalars, cfg.monitors, cfg.monitor_reps, cfg.monitor_warmup,
+                   cfg.monitor_window, log)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
