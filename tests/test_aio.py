@@ -347,3 +347,20 @@ def test_mixed_with_the_synchronous_api(object_layer: ModuleType) -> None:
         sub.close()
     run(main())
     assert object_layer.current_context() is not None
+
+
+def test_purge_ends_waiting_calls_and_subscriptions(object_layer: ModuleType) -> None:
+    async def main() -> None:
+        waiting = asyncio.ensure_future(aio.caget(NE, timeout=None))
+        got: List[Any] = []
+        sub = aio.camonitor('calong', got.append)
+        await until(lambda: got, 'a monitor value')
+        await asyncio.sleep(0.05)
+        aio.purge_channel_caches()
+        with pytest.raises(aio.CANothing) as raised:
+            await waiting
+        assert raised.value.errorcode == object_layer.ECA_DISCONN
+        assert sub.state == sub.CLOSED and aio.get_channel_infos() == []
+        # The cache fills again on the next call.
+        assert await aio.caget('calong') == await aio.caget('calong')
+    run(main())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import threading
 import time
 from types import ModuleType
@@ -207,6 +208,17 @@ class _Waker:
 _waker = _Waker()
 
 
+def _forget_after_fork() -> None:
+    # A forked child has none of the parent's threads (the waker) and its
+    # CA layer forgets the parent's contexts: it starts afresh.
+    global _waker
+    _waker = _Waker()
+    _states.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 class Channel:
     """One cached CA channel of a loop: its connection state, what waits for
     it to connect, and the subscriptions that follow its connection."""
@@ -300,7 +312,10 @@ class Channel:
     def purge(self) -> None:
         for subscription in list(self.subscriptions):
             subscription.close()
-        self.waiters = None
+        waiters, self.waiters = self.waiters, None
+        for waiter in waiters or ():
+            # The calls waiting for it end now rather than at their timeout.
+            waiter.lost(C.ECA_DISCONN)
         chid, self.chid = self.chid, None
         self.connected = False
         if chid is not None:

@@ -134,6 +134,10 @@ class _Item:
     def act(self, channel: Channel) -> None:
         raise NotImplementedError
 
+    def lost(self, status: int) -> None:
+        """The channel went away (purged) while this item waited for it."""
+        self.finish(CANothing(self.name, status))
+
     def finish(self, result: Any) -> None:
         if not self.done:
             self.done = True
