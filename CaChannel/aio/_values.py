@@ -1,8 +1,9 @@
 """Request types and augmented values: what a ``datatype``/``format`` asks
 the ``ca`` layer for, and how its reply dict becomes the value users get.
 
-The value classes derive from epicscorelibs.ca's (``ca_int``, ``ca_array``
-...) when the libca in use is that wheel's, so ``isinstance`` checks and
+The value classes derive from epicscorelibs.ca's (``ca_int``, ``ca_str``,
+``ca_bytes``, ``ca_array``; not ``ca_float``, see :class:`ca_float`) when the
+libca in use is that wheel's, so ``isinstance`` checks and
 ``except cadef.CAException`` written against aioca keep working; a site EPICS
 build gets classes of its own with the same behaviour (importing
 epicscorelibs.ca would load the wheel's second libca beside the site one).
