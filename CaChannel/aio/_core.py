@@ -37,8 +37,8 @@ _states_lock = threading.Lock()
 class LoopState:
     """One event loop's channel cache and reply hand-over."""
 
-    __slots__ = ('loop', 'ca', 'thread', 'channels', 'requests', 'closed', '_replies',
-                 '_wake_pending', '_flush_pending', '__weakref__')
+    __slots__ = ('loop', 'ca', 'thread', 'channels', 'requests', 'closed', 'replies',
+                 'wake_pending', '_flush_pending', '__weakref__')
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ca: ModuleType) -> None:
         self.loop = loop
@@ -48,8 +48,8 @@ class LoopState:
         #: every Request made in this loop, by kind (few: one per type of PV)
         self.requests: Dict[Any, Request] = {}
         self.closed = False
-        self._replies: Deque[Any] = collections.deque()
-        self._wake_pending: Optional[str] = None
+        self.replies: Deque[Any] = collections.deque()
+        self.wake_pending: Optional[str] = None
         self._flush_pending = False
 
     # -- libca's threads --------------------------------------------------
@@ -61,39 +61,33 @@ class LoopState:
 
     def post(self, handler: Callable[[Any], None], reply: Any) -> None:
         """Queue ``handler(reply)`` for the loop and wake it now (called in
-        libca's threads, for connection changes and get/put completions)."""
+        libca's threads, for connection changes)."""
+        self.post_entry((handler, reply))
+
+    def post_entry(self, entry: Any) -> None:
+        """Queue *entry* (see above) and wake the loop now: someone awaits it."""
         # No lock: deque.append and the flag's reads and writes are each
         # atomic under the GIL, and _deliver clears the flag before it
-        # drains.  A reply that finds the flag set is appended before that
+        # drains.  An entry that finds the flag set is appended before that
         # drain ends, so the drain takes it; one that finds it clear (or
         # only a deferred wake-up pending) asks for a wake-up itself: at
         # worst one too many, never one too few.
         if self.closed:
             return
-        self._replies.append((handler, reply))
-        if self._wake_pending is not _WAKE_NOW:
-            self._wake_pending = _WAKE_NOW
+        self.replies.append(entry)
+        if self.wake_pending is not _WAKE_NOW:
+            self.wake_pending = _WAKE_NOW
             self.wake()
 
-    def post_entry(self, entry: Any) -> None:
-        """Queue *entry* (see above) and wake the loop now."""
-        if self.closed:
-            return
-        self._replies.append(entry)
-        if self._wake_pending is not _WAKE_NOW:
-            self._wake_pending = _WAKE_NOW
-            self.wake()
+    # Monitor events take the same path inline (Subscription._received, one
+    # Python call less per event): append to ``replies`` unless closed, and
+    # if no wake-up is pending, :meth:`wake_soon`.
 
-    def post_event(self, value: Any) -> None:
-        """Queue a monitor event's value (its ``_target`` takes it);
-        the wake-up it needs comes a moment later (see :class:`_Waker`), so
-        a burst of events is one batch."""
-        if self.closed:
-            return
-        self._replies.append(value)
-        if self._wake_pending is None:
-            self._wake_pending = _WAKE_SOON
-            _waker.request(self)
+    def wake_soon(self) -> None:
+        """Have the loop woken a moment from now (see :class:`_Waker`), so a
+        burst of monitor events is one batch."""
+        self.wake_pending = _WAKE_SOON
+        _waker.request(self)
 
     def wake(self) -> None:
         try:
@@ -101,13 +95,13 @@ class LoopState:
         except RuntimeError:
             # The loop is closed: what it would have received goes nowhere.
             self.closed = True
-            self._replies.clear()
+            self.replies.clear()
 
     # -- the loop ---------------------------------------------------------
 
     def _deliver(self) -> None:
-        self._wake_pending = None
-        replies = self._replies
+        self.wake_pending = None
+        replies = self.replies
         pop = replies.popleft
         while replies:
             entry = pop()
@@ -201,7 +195,7 @@ class _Waker:
             sleep(self.DELAY)
             while wanted:
                 state = wanted.popleft()
-                if state._wake_pending is _WAKE_SOON:
+                if state.wake_pending is _WAKE_SOON:
                     state.wake()
 
 
@@ -343,7 +337,7 @@ def current_state() -> LoopState:
 
 def _release(state: LoopState) -> None:
     state.closed = True
-    state._replies.clear()
+    state.replies.clear()
     state.purge()
 
 

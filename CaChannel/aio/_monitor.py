@@ -47,7 +47,7 @@ class Subscription:
     __slots__ = ('name', 'callback', 'all_updates', 'notify_disconnect', 'state',
                  'dropped_callbacks', 'pending_values', 'channel', 'dbr_to_value',
                  '_loop_state', '_events', '_datatype', '_format', '_count', '_evid',
-                 '_is_async', '_task', '_wakeup', '_timer', '_reply', '_post')
+                 '_is_async', '_task', '_wakeup', '_timer', '_reply')
 
     def __init__(self, name: str, callback: Callback, events: Optional[int] = None,
                  datatype: Any = None, format: int = FORMAT_RAW, count: int = 0,
@@ -82,7 +82,6 @@ class Subscription:
         self._wakeup: Optional[asyncio.Future[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._reply = self._received
-        self._post = state.post_event
         self.channel: Channel = state.channel(name)
         self.channel.follow(self)
         if self.channel.connected:
@@ -152,13 +151,19 @@ class Subscription:
             if self.notify_disconnect:
                 self._loop_state.post(self._arrived, CANothing(self.name, status))
             return
+        state = self._loop_state
         try:
             value = self.dbr_to_value(args['value'], self.name)
             value._target = self
         except Exception:
-            self._loop_state.post(self._failed, sys.exc_info())
+            state.post(self._failed, sys.exc_info())
             return
-        self._post(value)
+        # LoopState.post_entry's hand-over, inline, without the wake-up now.
+        if state.closed:
+            return
+        state.replies.append(value)
+        if state.wake_pending is None:
+            state.wake_soon()
 
     def _failed(self, exc_info: Any) -> None:
         if self.state != self.CLOSED:
