@@ -264,8 +264,8 @@ setup(
               'sdist': sdist_versioned},
     install_requires=install_requires(),
     extras_require={
-        'test': ['pytest', 'hypothesis', 'caproto', 'matplotlib', 'pyepics'],
-        'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil'],
+        'test': ['pytest', 'hypothesis', 'caproto', 'matplotlib', 'pyepics', 'pytest-asyncio'],
+        'bench': ['pyepics', 'caproto', 'matplotlib', 'psutil', 'aioca'],
         'docs': ['sphinx'],
         'typecheck': ['mypy'],
     },

@@ -14,14 +14,18 @@ import datetime
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._constants import ChannelState
-from .CaChannel import CaChannel, _ca, failure, not_found, refused
+from .CaChannel import (CaChannel, CaChannelException, _ca, _read_value, failure,
+                        not_found, refused)
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
 
 logger = logging.getLogger(__name__)
+
+#: One PV name, or a list of them.
+Names = Union[str, List[str], Tuple[str, ...]]
 
 #: Channel cache, one connected :class:`CaChannel` per PV name.
 _channel_: Dict[str, CaChannel] = {}
@@ -101,7 +105,7 @@ def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], in
     return family(field_type)
 
 
-def caget(name: str, as_string: bool = False, count: Optional[int] = None,
+def caget(name: Names, as_string: bool = False, count: Optional[int] = None,
           timeout: Optional[float] = None) -> Any:
     """Return PV's current value.
 
@@ -109,7 +113,9 @@ def caget(name: str, as_string: bool = False, count: Optional[int] = None,
     True. If the PV is of multi-element array, *count* can be used to limit
     the number of elements.
 
-    :param name: pv name
+    :param name: pv name, or a list of names: one search round and one
+                 read for all of them, CaChannel's default timeout for the
+                 whole list, a list of values back
     :param as_string: retrieve enum and char type as string
     :param count: number of element to request
     :param timeout: seconds to wait for the connection (or, after the
@@ -120,19 +126,22 @@ def caget(name: str, as_string: bool = False, count: Optional[int] = None,
                                 come back or does not answer in time
     """
     seconds = _timeout(timeout)
+    if isinstance(name, (list, tuple)):
+        return _caget_many(name, as_string, count, seconds)
     chan = _connected_channel(name, seconds, 'read')
     return chan._getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR, 'read'),
                       count, {}, seconds)
 
 
-def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
+def caput(name: Names, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
     """Write *value* to PV *name*.
 
     Without *wait* the write is followed by a read, as :meth:`CaChannel.putw`
     does, so a write the server refuses raises; with *wait* the put callback
     reports it once the record has processed.
 
-    :param name: pv name
+    :param name: pv name, or a list of names (one search round for all of
+                 them; *value* is then a list, one value per name)
     :param value: value to write
     :param wait: wait for completion (the put callback)
     :param timeout: seconds to wait for the connection (or reconnection),
@@ -145,6 +154,9 @@ def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = 
                                 or the server's status of a refused write
     """
     seconds = _timeout(timeout)
+    if isinstance(name, (list, tuple)):
+        _caput_many(name, value, wait, seconds, timeout)
+        return
     chan = _connected_channel(name, seconds, 'write')
     if not wait:
         chan._putw(value, None, seconds)
@@ -224,21 +236,27 @@ def _info_line(label: str, value: Any) -> str:
     return '    %-16s%s' % (label + ':', value)
 
 
-def cainfo(name: str, timeout: Optional[float] = None) -> None:
+def cainfo(name: Names, timeout: Optional[float] = None) -> None:
     """Print pv information.
 
     The block lists State, Host, Data type, Element count, Access, and for a
     connected channel Status and Severity, then the state strings of an enum
     or the units, precision and limits of a numeric PV.
 
-    :param name: pv name
+    :param name: pv name, or a list of names (searched for in one round,
+                 then printed one block each)
     :param timeout: seconds to wait for the connection (or reconnection),
                     and again for the metadata; default ``CaChannel.ca_timeout``
     :raises CaChannelException: naming the PV, if it is not found, does not
                                 come back or does not answer in time
     """
-    ca = _ca()
     seconds = _timeout(timeout)
+    if isinstance(name, (list, tuple)):
+        _channels_of(name, seconds, 'ask about')
+        for one in name:
+            cainfo(one, seconds)
+        return
+    ca = _ca()
     chan = _connected_channel(name, seconds, 'ask about')
     readable, writable = chan.read_access(), chan.write_access()
     access = ('R' if readable else '') + ('W' if writable else '') or 'No access'
@@ -261,3 +279,98 @@ def cainfo(name: str, timeout: Optional[float] = None) -> None:
                 if key in ctrl:
                     lines.append(_info_line(label, ctrl[key]))
     print('\n'.join(lines))
+
+
+# --- lists of names: one search round and one pend for all of them -------------
+
+def _channels_of(names: Sequence[str], timeout: float, action: str) -> List[CaChannel]:
+    """The cached channels of *names*, connected.
+
+    Those not cached yet are searched for together and waited for with one
+    ``pend_io`` of *timeout*; cached ones whose server went away are then
+    waited for within what is left of it.
+    """
+    deadline = time.monotonic() + timeout
+    found: Dict[str, CaChannel] = {}
+    new: List[CaChannel] = []
+    for name in names:
+        if name not in found:
+            chan = _channel_.get(name)
+            if chan is None or chan.state() in _GONE:
+                chan = CaChannel(name)
+                chan.search()
+                new.append(chan)
+            found[name] = chan
+    if new:
+        try:
+            new[0]._wait_io(timeout, 'connect to')
+        except CaChannelException as exc:
+            if exc.status != _ca().ECA_TIMEOUT:
+                raise
+            missing = [chan.name() for chan in new if chan.state() != _ca().cs_conn]
+            raise not_found(missing[0] if len(missing) == 1 else missing, timeout) from None
+        with _channel_lock:
+            for chan in new:
+                found[chan.name()] = _channel_.setdefault(chan.name(), chan)
+    for chan in found.values():
+        if chan.state() != _ca().cs_conn:
+            _wait_for_reconnection(chan, max(deadline - time.monotonic(), 0.0), action)
+    return [found[name] for name in names]
+
+
+def _caget_many(names: Sequence[str], as_string: bool, count: Optional[int],
+                timeout: float) -> List[Any]:
+    """One read request per name, then one ``pend_io`` for all of them."""
+    chans = _channels_of(names, timeout, 'read')
+    if not chans:
+        return []
+    family = _ca().dbf_type_to_DBR
+    requests = [chan._request_value(_string_request(chan, as_string, family, 'read'), count, {})
+                for chan in chans]
+    try:
+        chans[0]._wait_io(timeout, 'read')
+    except CaChannelException as exc:
+        if exc.status != _ca().ECA_TIMEOUT:
+            raise
+        raise failure(exc.status, list(names), 'read',
+                      'not every PV answered within %s s' % (timeout,)) from None
+    return [_read_value(value, flags) for value, flags in requests]
+
+
+def _caput_many(names: Sequence[str], values: Any, wait: bool, seconds: float,
+                timeout: Optional[float]) -> None:
+    """Write ``values[i]`` to ``names[i]``; *seconds* bounds each wait of the
+    search and the confirmations, *timeout* (None: for ever) the completions."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise TypeError('caput of a list of names takes a list of values, one per name')
+    if len(values) != len(names):
+        raise ValueError('%d values for %d names' % (len(values), len(names)))
+    chans = _channels_of(names, seconds, 'write')
+    if not chans:
+        return
+    if not wait:
+        # Each write is confirmed by a read, as putw does, so that a refusal
+        # raises naming its PV.
+        for chan, value in zip(chans, values):
+            chan._putw(value, None, seconds)
+        return
+    statuses: Dict[int, Any] = {}
+    all_done = threading.Event()
+
+    def on_put_of(index: int) -> Callable[[Dict[str, Any], Any], None]:
+        def on_put(epics_args: Dict[str, Any], _: Any) -> None:
+            statuses[index] = epics_args['status']  # dict item set: atomic under the GIL
+            if len(statuses) == len(chans):
+                all_done.set()
+        return on_put
+
+    for index, (chan, value) in enumerate(zip(chans, values)):
+        chan.array_put_callback(value, None, None, on_put_of(index))
+    chans[0].flush_io()
+    if not all_done.wait(timeout):
+        pending = [names[index] for index in range(len(chans)) if index not in statuses]
+        raise failure(_ca().ECA_TIMEOUT, pending[0] if len(pending) == 1 else pending, 'write',
+                      'the put was not completed within %s s' % (timeout,))
+    for index in range(len(chans)):
+        if statuses[index] != _ca().ECA_NORMAL:
+            raise refused(statuses[index], names[index])

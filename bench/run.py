@@ -510,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     repeater = start_repeater(shared_repeater_port())
     try:
         data = collect(cfg, clients)
+        from . import aio  # the asyncio comparison (CaChannel.aio against aioca)
+        data['aio'] = aio.run_in_bench(cfg, log)
     finally:
         stop_process(repeater, 10)
     data['elapsed_s'] = time.perf_counter() - started
@@ -521,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(data))
     print()
     print(report.targets_text(data))
+    print()
+    print(aio.text_table(data['aio'], cfg.scalars, cfg.monitors))
     if not (args.quick or args.no_report):
         written = report.write_docs(data, ROOT / 'docs')
         log('wrote %s' % ', '.join(str(p.relative_to(ROOT)) for p in written))
