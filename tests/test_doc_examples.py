@@ -159,7 +159,10 @@ def _run_file(path: Path, ca_view: ModuleType, preemptive: bool) -> str:
         try:
             parser = doctest.DocTestParser()
             test = parser.get_doctest(path.read_text(), _globs(ca_view), path.name, str(path), 0)
-            runner = CallbackDocTestRunner(optionflags=doctest.ELLIPSIS)
+            # Non-preemptive: callbacks run only while the example waits in
+            # pend_event, so what they print is that example's output.
+            runner_class = CallbackDocTestRunner if preemptive else doctest.DocTestRunner
+            runner = runner_class(optionflags=doctest.ELLIPSIS)
             runner.run(test, out=report.write)
             outcome['result'] = runner.summarize(verbose=False)
         except BaseException as exc:  # reported to the test, not lost in the thread
