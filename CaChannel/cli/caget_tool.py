@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from CaChannel._cli_common import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
-from CaChannel._cli_text import scan_int
-from CaChannel._cli_values import PV, time_type, char_string, extra_text, raw, values_text, wide_line, \
+from CaChannel.cli.tool import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
+from CaChannel.cli.text import scan_int
+from CaChannel.cli.values import PV, time_type, char_string, extra_text, raw, values_text, wide_line, \
     zero_record, StampClock
 
 HELP = b'''

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, List
 
-from CaChannel._cli_common import Tool, connect, permuting, run_in_context
-from CaChannel._cli_text import scan_unsigned
-from CaChannel._cli_values import PV
+from CaChannel.cli.tool import Tool, connect, permuting, run_in_context
+from CaChannel.cli.text import scan_unsigned
+from CaChannel.cli.values import PV
 
 HELP = b'''
 Usage: cainfo [options] <PV name> ...
@@ -36,7 +36,7 @@ class Cainfo(Tool):
 
     def usage(self) -> None:
         from CaChannel import ca
-        from CaChannel._cli_common import epics_version
+        from CaChannel.cli.tool import epics_version
         super().usage()
         self.err.write(b'\nEPICS Version %s, CA Protocol version %s\n'
                        % (epics_version().encode(), ca.version().encode()))

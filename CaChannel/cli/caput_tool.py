@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from CaChannel._cli_common import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
-from CaChannel._cli_text import format_stamp, now, scan_int, strtod, unescape
-from CaChannel._cli_values import PV, StampClock, time_type, char_string, values_text, wide_line, zero_record
+from CaChannel.cli.tool import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
+from CaChannel.cli.text import format_stamp, now, scan_int, strtod, unescape
+from CaChannel.cli.values import PV, StampClock, time_type, char_string, values_text, wide_line, zero_record
 
 HELP = b'''
 Usage: caput [options] <PV name> <PV value> ...
@@ -234,7 +234,7 @@ class Caput(Tool):
         line = b''
         if self.layout == 'plain':
             line = (b'%-30s' % pv.name if native <= 1 and sep == b' ' else pv.name) + sep
-        from CaChannel._cli_caget import status_problem
+        from CaChannel.cli.caget_tool import status_problem
         problem = status_problem(ca, pv.status)
         if problem:
             text = problem

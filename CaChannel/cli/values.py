@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from CaChannel._cli_common import Output, Settings
+from CaChannel.cli.tool import Output, Settings
 from CaChannel._constants import DBR, MAX_ENUM_STATES, dbr_type_is_CTRL, dbr_type_is_GR, dbr_type_is_valid
-from CaChannel._cli_text import (EPICS_EPOCH, c_double, escape, format_stamp, now, signed,
+from CaChannel.cli.text import (EPICS_EPOCH, c_double, escape, format_stamp, now, signed,
                                  stamp_difference, to_int32)
 
 #: Alarm condition and severity names (alarmString.h), by number.
