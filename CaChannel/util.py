@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from ._constants import ChannelState
+from ._constants import _CHANNEL_STATE_TEXT, ChannelState
 from .CaChannel import CaChannel, _ca, failure, not_found, refused
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
@@ -202,8 +202,7 @@ def camonitor(name: str, as_string: bool = False, count: Optional[int] = None,
     chan.flush_io()
 
 
-_STATE_TEXT = {0: 'Never connected', 1: 'Previously connected', 2: 'Connected', 3: 'Closed',
-               4: 'Never searched'}
+_STATE_TEXT = {state: text.capitalize() for state, text in _CHANNEL_STATE_TEXT.items()}
 
 # cainfo's metadata lines for numeric PVs: (label, pv_* key).
 _NUMERIC_INFO = (

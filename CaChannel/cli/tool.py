@@ -13,13 +13,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from CaChannel._constants import CA_PRIORITY
 from CaChannel.cli.text import scan_double, scan_int, scan_unsigned
 
 #: Seconds to wait when neither -w nor EPICS_CLI_TIMEOUT says otherwise.
 DEFAULT_TIMEOUT = 1.0
 
-#: Highest CA priority (cadef.h CA_PRIORITY_MAX).
-PRIORITY_MAX = 99
+#: Highest CA priority.
+PRIORITY_MAX = int(CA_PRIORITY.MAX)
 
 #: Largest precision the -e/-f/-g options take.
 MAX_DIGITS = 18
