@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from ._constants import _CHANNEL_STATE_TEXT, ChannelState
-from .CaChannel import CaChannel, _ca, failure, not_found, refused
+from .CaChannel import CaChannel, _chosen_ca, failure, not_found, refused
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
 
@@ -53,7 +53,7 @@ def _connected_channel(name: str, timeout: float, action: str) -> CaChannel:
         chan._wait_io(timeout, 'connect to')
         with _channel_lock:
             return _channel_.setdefault(name, chan)
-    if chan.state() != _ca().cs_conn:
+    if chan.state() != _chosen_ca().cs_conn:
         _wait_for_reconnection(chan, timeout, action)
     return chan
 
@@ -67,7 +67,7 @@ _FIRST_SLICE, _LONGEST_SLICE = 0.001, 0.05
 
 
 def _wait_for_reconnection(chan: CaChannel, timeout: float, action: str) -> None:
-    ca = _ca()
+    ca = _chosen_ca()
     deadline = time.monotonic() + timeout
     pause = _FIRST_SLICE
     while chan.state() != ca.cs_conn:
@@ -86,14 +86,14 @@ def _native_type(chan: CaChannel, action: str) -> int:
     """The channel's field type; raise if it disconnected since the check."""
     field_type = chan.field_type()
     if field_type < 0:
-        raise failure(_ca().ECA_DISCONN, chan.name(), action)
+        raise failure(_chosen_ca().ECA_DISCONN, chan.name(), action)
     return field_type
 
 
 def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], int],
                     action: str) -> int:
     """The request type for *chan*: *family* of the native type, STRING for enum/char if asked."""
-    ca = _ca()
+    ca = _chosen_ca()
     field_type = _native_type(chan, action)
     if as_string and field_type in (ca.DBF_ENUM, ca.DBF_CHAR):
         # CaChannel assembles CHAR arrays read as STRING into a str.
@@ -121,7 +121,7 @@ def caget(name: str, as_string: bool = False, count: Optional[int] = None,
     """
     seconds = _timeout(timeout)
     chan = _connected_channel(name, seconds, 'read')
-    return chan._getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR, 'read'),
+    return chan._getw(_string_request(chan, as_string, _chosen_ca().dbf_type_to_DBR, 'read'),
                       count, {}, seconds)
 
 
@@ -159,16 +159,16 @@ def caput(name: str, value: Any, wait: bool = False, timeout: Optional[float] = 
     chan.array_put_callback(value, None, None, on_put)
     chan.flush_io()
     if not done.wait(timeout):
-        raise failure(_ca().ECA_TIMEOUT, name, 'write',
+        raise failure(_chosen_ca().ECA_TIMEOUT, name, 'write',
                       'the put was not completed within %s s' % (timeout,))
-    if result['status'] != _ca().ECA_NORMAL:
+    if result['status'] != _chosen_ca().ECA_NORMAL:
         raise refused(result['status'], name)
 
 
 def _print_update(name: str) -> Callable[[Dict[str, Any], Any], None]:
     """The default camonitor callback: one ``name timestamp value`` line per update."""
     def print_update(epics_args: Dict[str, Any], _: Any) -> None:
-        seconds = epics_args['pv_seconds'] + _ca().POSIX_TIME_AT_EPICS_EPOCH
+        seconds = epics_args['pv_seconds'] + _chosen_ca().POSIX_TIME_AT_EPICS_EPOCH
         stamp = datetime.datetime.fromtimestamp(seconds + epics_args['pv_nseconds'] * 1e-9)
         print('%s %s %s' % (name, stamp.strftime('%Y-%m-%d %H:%M:%S.%f'),
                             epics_args['pv_value']))
@@ -197,7 +197,7 @@ def camonitor(name: str, as_string: bool = False, count: Optional[int] = None,
         chan.clear_event()
         chan.flush_io()
         return
-    req_type = _string_request(chan, as_string, _ca().dbf_type_to_DBR_TIME, 'monitor')
+    req_type = _string_request(chan, as_string, _chosen_ca().dbf_type_to_DBR_TIME, 'monitor')
     chan.add_masked_array_event(req_type, count, None, callback)
     chan.flush_io()
 
@@ -236,7 +236,7 @@ def cainfo(name: str, timeout: Optional[float] = None) -> None:
     :raises CaChannelException: naming the PV, if it is not found, does not
                                 come back or does not answer in time
     """
-    ca = _ca()
+    ca = _chosen_ca()
     seconds = _timeout(timeout)
     chan = _connected_channel(name, seconds, 'ask about')
     readable, writable = chan.read_access(), chan.write_access()
