@@ -255,7 +255,7 @@ setup(
         'Typing :: Typed',
     ],
     python_requires='>=%s' % PYTHONS[0],
-    packages=['CaChannel', 'CaChannel.testing', 'caffi_backend'],
+    packages=['CaChannel', 'CaChannel.cli', 'CaChannel.testing', 'caffi_backend'],
     package_data={'CaChannel': ['*.pyi', 'py.typed', 'demo.db']},
     py_modules=['epicsPV', 'epicsMotor', 'ca'],
     ext_modules=[Extension('CaChannel._ca', SOURCES, optional=True,

@@ -10,9 +10,12 @@ Only :mod:`CaChannel.ca` is used, never a backend directly, so the class
 works the same on the C extension and on the cffi backend.  The ``ca`` module
 is imported on first use rather than at import time: importing the
 :mod:`CaChannel` package (for instance for :mod:`CaChannel.testing`) must not
-load libca.  Each channel object remembers the ``ca`` module it was created
-with, because identifiers of one backend mean nothing to the other; the test
-suite relies on this when it swaps the module-level :data:`ca` per backend.
+load libca.  Which backend answers is decided at each call by
+``_chosen_ca()`` (``CACHANNEL_BACKEND`` may name the other one, as the test
+suite does to run the object layer on both in one process), but a channel
+keeps the ``ca`` module it was searched with (``_channel_ca``): identifiers
+of one backend mean nothing to the other.  (``CaChannel._ca``, a different
+thing, is the C extension, one of the two backends.)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ._constants import DBR_STRING as _DBR_STRING
 from ._constants import cs_conn as _CS_CONN
 from ._constants import cs_never_conn as _CS_NEVER_CONN
 from ._constants import dbr_type_is_TIME
+from ._dbr_fields import CTRL_LIMITS
 from . import _refusals
 
 # Request types a str is written with as one CA string (the ca layer writes
@@ -54,21 +58,11 @@ _selected: Optional[types.ModuleType] = None
 
 # Keys of the ``ca`` layer's DBR dicts that CaChannel renames; every other
 # key ``k`` becomes ``'pv_' + k``.  The names are the caPython ones.
-_PV_KEYS = {
-    'upper_disp_limit': 'pv_updislim',
-    'lower_disp_limit': 'pv_lodislim',
-    'upper_alarm_limit': 'pv_upalarmlim',
-    'upper_warning_limit': 'pv_upwarnlim',
-    'lower_warning_limit': 'pv_lowarnlim',
-    'lower_alarm_limit': 'pv_loalarmlim',
-    'upper_ctrl_limit': 'pv_upctrllim',
-    'lower_ctrl_limit': 'pv_loctrllim',
-    'no_str': 'pv_nostrings',
-    'strs': 'pv_statestrings',
-}
+_PV_KEYS = {field.key: field.pv_key for field in CTRL_LIMITS}
+_PV_KEYS.update(no_str='pv_nostrings', strs='pv_statestrings')
 
 
-def _ca() -> types.ModuleType:
+def _chosen_ca() -> types.ModuleType:
     """The ``ca`` module of the backend chosen the way users choose it.
 
     That is :mod:`CaChannel.ca` (imported, and so selected, on first use),
@@ -134,7 +128,7 @@ def _status_text(status: Any) -> str:
     """The CA message of *status*, or the status itself when there is none."""
     if isinstance(status, int):
         try:
-            return _ca().message(status)
+            return _chosen_ca().message(status)
         except Exception:  # a message must never hide the original error
             import logging
             logging.getLogger(__name__).debug('ca.message(%r) failed', status, exc_info=True)
@@ -400,12 +394,12 @@ class CaChannel:
     # Slots keep a channel small (tens of thousands of them are common); the
     # '__dict__' slot keeps scripts' own attributes working, and the dict is
     # only made when a script sets one.
-    __slots__ = ('_pvname', '_ca', '_chid', '_evid', '_timeout', '_val', '_flags',
+    __slots__ = ('_pvname', '_channel_ca', '_chid', '_evid', '_timeout', '_val', '_flags',
                  '__dict__', '__weakref__')
 
     def __init__(self, pvName: Optional[str] = None) -> None:
         self._pvname = pvName
-        self._ca: Optional[types.ModuleType] = None
+        self._channel_ca: Optional[types.ModuleType] = None
         self._chid: Any = None
         self._evid: Any = None
         self._timeout: Optional[float] = None
@@ -430,7 +424,7 @@ class CaChannel:
     @property
     def _backend(self) -> types.ModuleType:
         """The ``ca`` module of this channel (bound at its first search)."""
-        return self._ca if self._ca is not None else _ca()
+        return self._channel_ca if self._channel_ca is not None else _chosen_ca()
 
     def _chid_or_raise(self, action: str) -> Any:
         if self._chid is None:
@@ -533,7 +527,7 @@ class CaChannel:
         if pvName is None:
             raise ValueError('no process variable name given')
         self._pvname = pvName
-        self._ca = cam = _ca()
+        self._channel_ca = cam = _chosen_ca()
         status, chid = cam.create_channel(pvName, callback)
         if status != _ECA_NORMAL:
             raise failure(status, pvName, 'search')
@@ -627,7 +621,7 @@ class CaChannel:
         # The native type needs no char-as-string mapping: skip its queries.
         chtype, as_string = (None, False) if req_type is None else self._request_type(req_type)
         # A channel with a chid has its ca module (set by its search).
-        cam = self._ca if self._ca is not None else _ca()
+        cam = self._channel_ca if self._channel_ca is not None else _chosen_ca()
         status, value = cam.get(chid, chtype, count, None, use_numpy)
         if status != _ECA_NORMAL:
             raise failure(status, self._pvname, 'read')
@@ -964,7 +958,7 @@ class CaChannel:
                     callback(args, user_args)
                 except BaseException:
                     _report_raised(callback)
-        router = _refusals.router(_ca())
+        router = _refusals.router(_chosen_ca())
         router.user_callback = wrapper
         router.install()
 
@@ -982,7 +976,7 @@ class CaChannel:
                     callback(message, user_args)
                 except BaseException:
                     _report_raised(callback)
-        cam = _ca()
+        cam = _chosen_ca()
         cls._check(cam.replace_printf_handler(wrapper))
         # the exception banners CaChannel prints go the same way
         _refusals.router(cam).printer = wrapper

@@ -916,3 +916,49 @@ def alarmStatusString(status: int) -> str:
         return _ALARM_CONDITION_STRINGS[s]
     raise ValueError(f'{s} is not an alarm status '
                      f'(0..{len(_ALARM_CONDITION_STRINGS) - 1})')
+
+
+# ---------------------------------------------------------------------------
+# Texts and rules the console tools and CaChannel.util print with; private,
+# as CaChannel.ca re-exports every public name.
+
+#: What base's cainfo prints for each of libca's connection states;
+#: CaChannel.util capitalizes them. NEVER_SEARCH is no state of libca.
+_CHANNEL_STATE_TEXT: dict[int, str] = {
+    ChannelState.NEVER_CONN: 'never connected',
+    ChannelState.PREV_CONN: 'previously connected',
+    ChannelState.CONN: 'connected',
+    ChannelState.CLOSED: 'closed',
+    ChannelState.NEVER_SEARCH: 'never searched',
+}
+
+# libca's default exception handler's name for each value of a status's
+# severity bits (``CA_K``); every value with the SEVERE bit is fatal.
+_CA_SEVERITY_TEXT: tuple[str, ...] = (
+    'Warning', 'Success', 'Error', 'Info', 'Fatal', 'Fatal', 'Fatal', 'Fatal',
+)
+
+
+def _ca_severity_text(status: int) -> str:
+    """How libca's exception handler names the severity of any status code."""
+    return _CA_SEVERITY_TEXT[(status & _CA_M_SEVERITY) >> _CA_V_SEVERITY]
+
+
+def _dbr_value_type(dbrtype: int) -> DBR:
+    """The plain request type of the values a request type carries.
+
+    The families of DBR_STRING to DBR_CTRL_DOUBLE carry the type of their
+    position in the family (db_access.h's modulo rule); DBR_PUT_ACKT and
+    DBR_PUT_ACKS carry an unsigned short, DBR_STSACK_STRING and
+    DBR_CLASS_NAME a string. ``DBR.INVALID`` for anything else.
+    """
+    t = _operator.index(dbrtype)
+    if DBR.STRING <= t <= DBR.CTRL_DOUBLE:
+        return DBR(t % _DBF_TYPE_COUNT)
+    return _VALUE_TYPES_BEYOND_CTRL.get(t, DBR.INVALID)
+
+
+_VALUE_TYPES_BEYOND_CTRL: dict[int, DBR] = {
+    DBR.PUT_ACKT: DBR.SHORT, DBR.PUT_ACKS: DBR.SHORT,
+    DBR.STSACK_STRING: DBR.STRING, DBR.CLASS_NAME: DBR.STRING,
+}

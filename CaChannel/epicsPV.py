@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from .CaChannel import CaChannel, _ca, refused
+from .CaChannel import CaChannel, _chosen_ca, refused
 
 __all__ = ['epicsPV', 'callBack']
 
@@ -106,7 +106,7 @@ class epicsPV(CaChannel):
         if self.callBack.monitorState != _NOT_MONITORED:
             return
         self.callBack.monitorState = _MONITOR_REQUESTED
-        self.add_masked_array_event(None, None, _ca().DBE_VALUE, _store_update, self.callBack)
+        self.add_masked_array_event(None, None, _chosen_ca().DBE_VALUE, _store_update, self.callBack)
         self.flush_io()
 
     def clearMonitor(self) -> None:
@@ -182,7 +182,7 @@ class epicsPV(CaChannel):
             req_type = self.field_type()
         if wait:
             self.callBack.newMonitor = 0
-        self.array_get_callback(_ca().dbf_type_to_DBR_CTRL(req_type), count,
+        self.array_get_callback(_chosen_ca().dbf_type_to_DBR_CTRL(req_type), count,
                                 _store_update, self.callBack)
         if wait:
             while self.callBack.newMonitor == 0:
@@ -208,7 +208,7 @@ class epicsPV(CaChannel):
         while self.callBack.putComplete == 0:
             self.pend_event(poll)
         # caPython ignored the status; a failed put should not pass silently.
-        if self.callBack.putStatus != _ca().ECA_NORMAL:
+        if self.callBack.putStatus != _chosen_ca().ECA_NORMAL:
             raise refused(self.callBack.putStatus, self._pvname)
 
 

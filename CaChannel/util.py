@@ -16,8 +16,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._constants import ChannelState
-from .CaChannel import (CaChannel, CaChannelException, _ca, _read_value, failure,
+from ._constants import _CHANNEL_STATE_TEXT, ChannelState
+from ._dbr_fields import LIMIT_LINES
+from .CaChannel import (CaChannel, CaChannelException, _chosen_ca, _read_value, failure,
                         not_found, refused)
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo']
@@ -57,7 +58,7 @@ def _connected_channel(name: str, timeout: float, action: str) -> CaChannel:
         chan._wait_io(timeout, 'connect to')
         with _channel_lock:
             return _channel_.setdefault(name, chan)
-    if chan.state() != _ca().cs_conn:
+    if chan.state() != _chosen_ca().cs_conn:
         _wait_for_reconnection(chan, timeout, action)
     return chan
 
@@ -71,7 +72,7 @@ _FIRST_SLICE, _LONGEST_SLICE = 0.001, 0.05
 
 
 def _wait_for_reconnection(chan: CaChannel, timeout: float, action: str) -> None:
-    ca = _ca()
+    ca = _chosen_ca()
     deadline = time.monotonic() + timeout
     pause = _FIRST_SLICE
     while chan.state() != ca.cs_conn:
@@ -90,14 +91,14 @@ def _native_type(chan: CaChannel, action: str) -> int:
     """The channel's field type; raise if it disconnected since the check."""
     field_type = chan.field_type()
     if field_type < 0:
-        raise failure(_ca().ECA_DISCONN, chan.name(), action)
+        raise failure(_chosen_ca().ECA_DISCONN, chan.name(), action)
     return field_type
 
 
 def _string_request(chan: CaChannel, as_string: bool, family: Callable[[int], int],
                     action: str) -> int:
     """The request type for *chan*: *family* of the native type, STRING for enum/char if asked."""
-    ca = _ca()
+    ca = _chosen_ca()
     field_type = _native_type(chan, action)
     if as_string and field_type in (ca.DBF_ENUM, ca.DBF_CHAR):
         # CaChannel assembles CHAR arrays read as STRING into a str.
@@ -129,7 +130,7 @@ def caget(name: Names, as_string: bool = False, count: Optional[int] = None,
     if isinstance(name, (list, tuple)):
         return _caget_many(name, as_string, count, seconds)
     chan = _connected_channel(name, seconds, 'read')
-    return chan._getw(_string_request(chan, as_string, _ca().dbf_type_to_DBR, 'read'),
+    return chan._getw(_string_request(chan, as_string, _chosen_ca().dbf_type_to_DBR, 'read'),
                       count, {}, seconds)
 
 
@@ -171,16 +172,16 @@ def caput(name: Names, value: Any, wait: bool = False, timeout: Optional[float] 
     chan.array_put_callback(value, None, None, on_put)
     chan.flush_io()
     if not done.wait(timeout):
-        raise failure(_ca().ECA_TIMEOUT, name, 'write',
+        raise failure(_chosen_ca().ECA_TIMEOUT, name, 'write',
                       'the put was not completed within %s s' % (timeout,))
-    if result['status'] != _ca().ECA_NORMAL:
+    if result['status'] != _chosen_ca().ECA_NORMAL:
         raise refused(result['status'], name)
 
 
 def _print_update(name: str) -> Callable[[Dict[str, Any], Any], None]:
     """The default camonitor callback: one ``name timestamp value`` line per update."""
     def print_update(epics_args: Dict[str, Any], _: Any) -> None:
-        seconds = epics_args['pv_seconds'] + _ca().POSIX_TIME_AT_EPICS_EPOCH
+        seconds = epics_args['pv_seconds'] + _chosen_ca().POSIX_TIME_AT_EPICS_EPOCH
         stamp = datetime.datetime.fromtimestamp(seconds + epics_args['pv_nseconds'] * 1e-9)
         print('%s %s %s' % (name, stamp.strftime('%Y-%m-%d %H:%M:%S.%f'),
                             epics_args['pv_value']))
@@ -209,27 +210,16 @@ def camonitor(name: str, as_string: bool = False, count: Optional[int] = None,
         chan.clear_event()
         chan.flush_io()
         return
-    req_type = _string_request(chan, as_string, _ca().dbf_type_to_DBR_TIME, 'monitor')
+    req_type = _string_request(chan, as_string, _chosen_ca().dbf_type_to_DBR_TIME, 'monitor')
     chan.add_masked_array_event(req_type, count, None, callback)
     chan.flush_io()
 
 
-_STATE_TEXT = {0: 'Never connected', 1: 'Previously connected', 2: 'Connected', 3: 'Closed',
-               4: 'Never searched'}
+_STATE_TEXT = {state: text.capitalize() for state, text in _CHANNEL_STATE_TEXT.items()}
 
 # cainfo's metadata lines for numeric PVs: (label, pv_* key).
-_NUMERIC_INFO = (
-    ('Units', 'pv_units'),
-    ('Precision', 'pv_precision'),
-    ('Lo disp limit', 'pv_lodislim'),
-    ('Hi disp limit', 'pv_updislim'),
-    ('Lo alarm limit', 'pv_loalarmlim'),
-    ('Lo warn limit', 'pv_lowarnlim'),
-    ('Hi warn limit', 'pv_upwarnlim'),
-    ('Hi alarm limit', 'pv_upalarmlim'),
-    ('Lo ctrl limit', 'pv_loctrllim'),
-    ('Hi ctrl limit', 'pv_upctrllim'),
-)
+_NUMERIC_INFO = (('Units', 'pv_units'), ('Precision', 'pv_precision')) + tuple(
+    (field.label, field.pv_key) for field in LIMIT_LINES)
 
 
 def _info_line(label: str, value: Any) -> str:
@@ -256,7 +246,7 @@ def cainfo(name: Names, timeout: Optional[float] = None) -> None:
         for one in name:
             cainfo(one, seconds)
         return
-    ca = _ca()
+    ca = _chosen_ca()
     chan = _connected_channel(name, seconds, 'ask about')
     readable, writable = chan.read_access(), chan.write_access()
     access = ('R' if readable else '') + ('W' if writable else '') or 'No access'
@@ -305,15 +295,15 @@ def _channels_of(names: Sequence[str], timeout: float, action: str) -> List[CaCh
         try:
             new[0]._wait_io(timeout, 'connect to')
         except CaChannelException as exc:
-            if exc.status != _ca().ECA_TIMEOUT:
+            if exc.status != _chosen_ca().ECA_TIMEOUT:
                 raise
-            missing = [chan.name() for chan in new if chan.state() != _ca().cs_conn]
+            missing = [chan.name() for chan in new if chan.state() != _chosen_ca().cs_conn]
             raise not_found(missing[0] if len(missing) == 1 else missing, timeout) from None
         with _channel_lock:
             for chan in new:
                 found[chan.name()] = _channel_.setdefault(chan.name(), chan)
     for chan in found.values():
-        if chan.state() != _ca().cs_conn:
+        if chan.state() != _chosen_ca().cs_conn:
             _wait_for_reconnection(chan, max(deadline - time.monotonic(), 0.0), action)
     return [found[name] for name in names]
 
@@ -324,13 +314,13 @@ def _caget_many(names: Sequence[str], as_string: bool, count: Optional[int],
     chans = _channels_of(names, timeout, 'read')
     if not chans:
         return []
-    family = _ca().dbf_type_to_DBR
+    family = _chosen_ca().dbf_type_to_DBR
     requests = [chan._request_value(_string_request(chan, as_string, family, 'read'), count, {})
                 for chan in chans]
     try:
         chans[0]._wait_io(timeout, 'read')
     except CaChannelException as exc:
-        if exc.status != _ca().ECA_TIMEOUT:
+        if exc.status != _chosen_ca().ECA_TIMEOUT:
             raise
         raise failure(exc.status, list(names), 'read',
                       'not every PV answered within %s s' % (timeout,)) from None
@@ -369,8 +359,8 @@ def _caput_many(names: Sequence[str], values: Any, wait: bool, seconds: float,
     chans[0].flush_io()
     if not all_done.wait(timeout):
         pending = [names[index] for index in range(len(chans)) if index not in statuses]
-        raise failure(_ca().ECA_TIMEOUT, pending[0] if len(pending) == 1 else pending, 'write',
+        raise failure(_chosen_ca().ECA_TIMEOUT, pending[0] if len(pending) == 1 else pending, 'write',
                       'the put was not completed within %s s' % (timeout,))
     for index in range(len(chans)):
-        if statuses[index] != _ca().ECA_NORMAL:
+        if statuses[index] != _chosen_ca().ECA_NORMAL:
             raise refused(statuses[index], names[index])

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from CaChannel._cli_common import Output, as_bytes
+from CaChannel.cli.tool import Output, as_bytes
 from CaChannel.testing import SoftIoc
 
 CLITEST_DB = Path(__file__).parent / 'ioc' / 'clitest.db'

@@ -20,8 +20,8 @@ from typing import Any, List
 
 import pytest
 
-from CaChannel._cli_common import MAX_DIGITS, Settings
-from CaChannel._cli_values import PV, values_text
+from CaChannel.cli.tool import MAX_DIGITS, Settings
+from CaChannel.cli.values import PV, values_text
 from CaChannel._constants import DBR, MAX_ENUM_STATES
 
 _libc_name = ctypes.util.find_library('c')

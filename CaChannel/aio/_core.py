@@ -322,14 +322,14 @@ def current_state() -> LoopState:
     state = _states.get(loop)
     if state is not None and not state.closed:
         return state
-    from ..CaChannel import _ca
+    from ..CaChannel import _chosen_ca
     with _states_lock:
         stale = [s for s in _states.values() if s.closed or s.loop.is_closed()]
         for old in stale:
             del _states[old.loop]
         state = _states.get(loop)
         if state is None:
-            state = _states[loop] = LoopState(loop, _ca())
+            state = _states[loop] = LoopState(loop, _chosen_ca())
     for old in stale:
         _release(old)
     return state

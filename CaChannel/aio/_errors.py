@@ -10,8 +10,8 @@ from ._values import ExceptionBase
 
 def status_text(status: int) -> str:
     """libca's text of *status*, from the backend in use."""
-    from ..CaChannel import _ca
-    return str(_ca().message(status))
+    from ..CaChannel import _chosen_ca
+    return str(_chosen_ca().message(status))
 
 
 class CANothing(ExceptionBase):  # type: ignore[misc,valid-type]

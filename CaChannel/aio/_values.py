@@ -60,9 +60,9 @@ def _compatible_bases() -> Tuple[Dict[str, type], type]:
     plain = {'int': int, 'str': str, 'bytes': bytes, 'array': numpy.ndarray}
     try:
         from .._libpath import epicscorelibs_libraries
-        from ..CaChannel import _ca
+        from ..CaChannel import _chosen_ca
         from .._libpath import libraries_in_use
-        if libraries_in_use(_ca())[1] != epicscorelibs_libraries()[1]:
+        if libraries_in_use(_chosen_ca())[1] != epicscorelibs_libraries()[1]:
             return plain, Exception
         from epicscorelibs.ca import cadef, dbr
     except Exception:  # no wheel, or a wheel without the ca package

@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import IO, Any, Callable, Dict, Optional, Sequence, Type
 
-from CaChannel._cli_common import Arg, ContextError, Output, Tool, as_bytes
+from CaChannel.cli.tool import Arg, ContextError, Output, Tool, as_bytes
 
 __all__ = ['caget', 'caput', 'camonitor', 'cainfo', 'main', 'TOOLS']
 
@@ -27,15 +27,15 @@ __all__ = ['caget', 'caput', 'camonitor', 'cainfo', 'main', 'TOOLS']
 def _tool_class(name: str) -> Type[Tool]:
     # Imported on demand: `caget -h` needs neither libca nor the other tools.
     if name == 'caget':
-        from CaChannel._cli_caget import Caget
+        from CaChannel.cli.caget_tool import Caget
         return Caget
     if name == 'caput':
-        from CaChannel._cli_caput import Caput
+        from CaChannel.cli.caput_tool import Caput
         return Caput
     if name == 'camonitor':
-        from CaChannel._cli_camonitor import Camonitor
+        from CaChannel.cli.camonitor_tool import Camonitor
         return Camonitor
-    from CaChannel._cli_cainfo import Cainfo
+    from CaChannel.cli.cainfo_tool import Cainfo
     return Cainfo
 
 

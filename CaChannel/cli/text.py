@@ -14,6 +14,8 @@ import re
 import time
 from typing import Optional, Tuple
 
+from CaChannel._constants import POSIX_TIME_AT_EPICS_EPOCH
+
 #: Bytes C's isspace() accepts in the "C" locale (the tools never call setlocale).
 _SPACE = b' \t\n\v\f\r'
 
@@ -187,8 +189,6 @@ def signed(value: int, bits: int) -> int:
 
 # --- time stamps (libCom epicsTime.cpp) -----------------------------------------------
 
-#: POSIX seconds at the EPICS epoch (1990-01-01 UTC).
-EPICS_EPOCH = 631152000
 
 
 def format_stamp(seconds: int, nanoseconds: int, fmt: str = '%Y-%m-%d %H:%M:%S.', digits: int = 6) -> bytes:
@@ -197,7 +197,7 @@ def format_stamp(seconds: int, nanoseconds: int, fmt: str = '%Y-%m-%d %H:%M:%S.'
     The fraction is rounded, never into the next second; the EPICS epoch
     itself is a stamp nobody set and reads ``<undefined>``.
     """
-    if seconds == EPICS_EPOCH and nanoseconds == 0:
+    if seconds == POSIX_TIME_AT_EPICS_EPOCH and nanoseconds == 0:
         return b'<undefined>'
     text = time.strftime(fmt, time.localtime(seconds)).encode()
     if nanoseconds >= 1000000000:

@@ -11,28 +11,30 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from CaChannel._cli_common import Output, Settings
-from CaChannel._constants import DBR, MAX_ENUM_STATES, dbr_type_is_CTRL, dbr_type_is_GR, dbr_type_is_valid
-from CaChannel._cli_text import (EPICS_EPOCH, c_double, escape, format_stamp, now, signed,
-                                 stamp_difference, to_int32)
+from CaChannel.cli.tool import Output, Settings
+from CaChannel._constants import (ALARM_NSEV, ALARM_NSTATUS, DBF, DBR, MAX_ENUM_STATES,
+                                  POSIX_TIME_AT_EPICS_EPOCH, _dbr_value_type, alarmSeverityString,
+                                  alarmStatusString, dbf_type_to_DBR_TIME, dbr_type_is_CTRL,
+                                  dbr_type_is_GR, dbr_type_is_plain, dbr_type_is_STS,
+                                  dbr_type_is_TIME, dbr_type_is_valid)
+from CaChannel.cli.text import c_double, escape, format_stamp, now, signed, stamp_difference, to_int32
+from CaChannel._dbr_fields import GR_LIMITS, LIMIT_LINES
 
-#: Alarm condition and severity names (alarmString.h), by number.
-STATUS_NAMES = ('NO_ALARM', 'READ', 'WRITE', 'HIHI', 'HIGH', 'LOLO', 'LOW', 'STATE', 'COS',
-                'COMM', 'TIMEOUT', 'HWLIMIT', 'CALC', 'SCAN', 'LINK', 'SOFT', 'BAD_SUB', 'UDF',
-                'DISABLE', 'SIMM', 'READ_ACCESS', 'WRITE_ACCESS')
-SEVERITY_NAMES = ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')
+#: Alarm condition and severity names, by number, as the bytes printed.
+STATUS_NAMES = tuple(alarmStatusString(number).encode() for number in range(ALARM_NSTATUS))
+SEVERITY_NAMES = tuple(alarmSeverityString(number).encode() for number in range(ALARM_NSEV))
 
 Stamp = Tuple[int, int]
 
 
 def status_name(value: Any) -> bytes:
     number = int(value)
-    return STATUS_NAMES[number].encode() if 0 <= number < len(STATUS_NAMES) else b'??'
+    return STATUS_NAMES[number] if 0 <= number < len(STATUS_NAMES) else b'??'
 
 
 def severity_name(value: Any) -> bytes:
     number = int(value)
-    return SEVERITY_NAMES[number].encode() if 0 <= number < len(SEVERITY_NAMES) else b'??'
+    return SEVERITY_NAMES[number] if 0 <= number < len(SEVERITY_NAMES) else b'??'
 
 
 def raw(text: Any) -> bytes:
@@ -46,8 +48,8 @@ class PV:
     def __init__(self, name: bytes) -> None:
         self.name = name
         self.chid: Any = None
-        self.dbf_type = -1
-        self.dbr_type = -1
+        self.dbf_type = int(DBF.NOT_CONNECTED)
+        self.dbr_type = int(DBR.INVALID)
         self.count = 0          # elements of the data held
         self.request_count = 0  # elements asked for
         self.status = 0
@@ -65,7 +67,7 @@ class PV:
         self.dbr_type = int(dbr_type)
         self.count = count
         self.record = value if isinstance(value, dict) and 'value' in value and \
-            not _plain(self.dbr_type) else {'value': value}
+            not dbr_type_is_plain(self.dbr_type) else {'value': value}
 
     def elements(self) -> List[Any]:
         """The elements held, not copied: the caller only reads them."""
@@ -91,22 +93,16 @@ def time_type(dbf_type: int, settings: Settings, float_as_string: bool = False) 
     Enums as strings unless -n (then as DBR_TIME_INT), floating point as the
     server's strings with -s.
     """
-    if dbf_type == 3:
-        return 15 if settings.enum_as_number else 14
-    if float_as_string and dbf_type in (2, 6):
-        return 14
-    return dbf_type + 14 if 0 <= dbf_type <= 6 else -1
-
-
-def _plain(dbr_type: int) -> bool:
-    return 0 <= dbr_type <= 6
+    if dbf_type == DBF.ENUM:
+        return int(DBR.TIME_INT if settings.enum_as_number else DBR.TIME_STRING)
+    if float_as_string and dbf_type in (DBF.FLOAT, DBF.DOUBLE):
+        return int(DBR.TIME_STRING)
+    return int(dbf_type_to_DBR_TIME(dbf_type))
 
 
 def base_type(dbr_type: int) -> int:
-    """The plain DBR type of any DBR type (db_access.h's modulo rule)."""
-    if dbr_type in (37, 38):          # DBR_STSACK_STRING, DBR_CLASS_NAME
-        return 0
-    return dbr_type % 7
+    """The plain DBR type of the values any DBR type carries."""
+    return int(_dbr_value_type(dbr_type))
 
 
 #: A 32-bit C int's bits, as printf's %o and %X and base's binary print them.
@@ -211,7 +207,7 @@ def _radix_texts(numbers: List[Any], kind: str, sep: bytes) -> bytes:
 
 def stamp_of(record: Dict[str, Any]) -> Stamp:
     stamp = record.get('stamp') or {}
-    return int(stamp.get('seconds', EPICS_EPOCH)), int(stamp.get('nanoseconds', 0))
+    return int(stamp.get('seconds', POSIX_TIME_AT_EPICS_EPOCH)), int(stamp.get('nanoseconds', 0))
 
 
 def stamp_text(stamp: Stamp) -> bytes:
@@ -222,19 +218,18 @@ def _limits(record: Dict[str, Any], names: Tuple[str, ...], kind: int) -> List[b
     out = []
     for name in names:
         number = record.get(name, 0)
-        if kind in (2, 6):
+        if kind in (DBR.FLOAT, DBR.DOUBLE):
             out.append(c_double('%g', float(number)))
-        elif kind == 4:
+        elif kind == DBR.CHAR:
             out.append(b'%8d' % signed(int(number), 8))
         else:
             out.append(b'%8d' % int(number))
     return out
 
 
-_GR_LINES = (('Lo disp limit', 'lower_disp_limit'), ('Hi disp limit', 'upper_disp_limit'),
-             ('Lo alarm limit', 'lower_alarm_limit'), ('Lo warn limit', 'lower_warning_limit'),
-             ('Hi warn limit', 'upper_warning_limit'), ('Hi alarm limit', 'upper_alarm_limit'))
-_CTRL_LINES = (('Lo ctrl limit', 'lower_ctrl_limit'), ('Hi ctrl limit', 'upper_ctrl_limit'))
+# (label, ca key) in the order base prints them: the GR limits, then CTRL's two.
+_GR_LINES = tuple((field.label, field.key) for field in LIMIT_LINES[:len(GR_LIMITS)])
+_CTRL_LINES = tuple((field.label, field.key) for field in LIMIT_LINES[len(GR_LIMITS):])
 
 
 def _field(label: str, text: bytes) -> bytes:
@@ -248,22 +243,23 @@ def extra_text(pv: PV) -> bytes:
     status = [_field('Status', status_name(record.get('status', 0))),
               _field('Severity', severity_name(record.get('severity', 0)))]
     plain = base_type(kind)
-    if 7 <= kind <= 13 or kind in (21, 28):      # STS, and GR/CTRL of STRING
+    graphic = dbr_type_is_GR(kind) or dbr_type_is_CTRL(kind)
+    if dbr_type_is_STS(kind) or graphic and plain == DBR.STRING:
         lines = status
-    elif 14 <= kind <= 20:
+    elif dbr_type_is_TIME(kind):
         lines = [_field('Timestamp', stamp_text(stamp_of(record)))] + status
-    elif kind in (24, 31):                       # GR/CTRL of ENUM
+    elif kind in (DBR.GR_ENUM, DBR.CTRL_ENUM):
         strs = list(record.get('strs', ()))
         lines = status + [_field('Enums', b'(%2d)' % int(record.get('no_str', 0)))]
         lines += [b'                      [%2d] %s' % (i, raw(text)) for i, text in enumerate(strs)]
-    elif 21 <= kind <= 34:
+    elif graphic:
         lines = status + [_field('Units', raw(record.get('units', '')).split(b'\0', 1)[0])]
-        if plain in (2, 6):
+        if plain in (DBR.FLOAT, DBR.DOUBLE):
             lines.append(_field('Precision', b'%d' % int(record.get('precision', 0))))
-        names = _GR_LINES + (_CTRL_LINES if kind >= 28 else ())
+        names = _GR_LINES + (_CTRL_LINES if dbr_type_is_CTRL(kind) else ())
         texts = _limits(record, tuple(name for _, name in names), plain)
         lines += [_field(label, text) for (label, _), text in zip(names, texts)]
-    elif kind == 37:
+    elif kind == DBR.STSACK_STRING:
         lines = status + [_field('Ack transient?', b'YES' if record.get('ackt') else b'NO'),
                           _field('Ack severity', severity_name(record.get('acks', 0)))]
     else:
@@ -312,7 +308,7 @@ def wide_line(pv: PV, requested: int, settings: Settings, clock: StampClock, out
     if pv.record is None:
         out.write(line + client_text + b' *** no data available (timeout)\n')
         return
-    if not 14 <= pv.dbr_type <= 20:
+    if not dbr_type_is_TIME(pv.dbr_type):
         out.write(line + b"can't print data type\n")
         return
     record = pv.record
@@ -341,7 +337,7 @@ def wide_line(pv: PV, requested: int, settings: Settings, clock: StampClock, out
     if settings.stamp_kind == 'by-channel':
         pv.previous_client, pv.previous_server = client, server
     clock.previous_client, clock.previous_server = client, server
-    if settings.char_as_string and base_type(pv.dbr_type) == 4 and (requested or pv.count > 1):
+    if settings.char_as_string and base_type(pv.dbr_type) == DBR.CHAR and (requested or pv.count > 1):
         limit = requested if requested and requested < pv.count else pv.count
         parts.append(sep + char_string(pv, limit))
     else:
@@ -360,11 +356,11 @@ def wide_line(pv: PV, requested: int, settings: Settings, clock: StampClock, out
 def zero_record(dbr_type: int, count: int) -> Dict[str, Any]:
     """What base prints from a reply buffer that never got filled: zeros."""
     plain = base_type(dbr_type)
-    item: Any = b'' if plain == 0 else 0.0 if plain in (2, 6) else 0
+    item: Any = b'' if plain == DBR.STRING else 0.0 if plain in (DBR.FLOAT, DBR.DOUBLE) else 0
     value: Any = [item] * count if count != 1 else item
     record: Dict[str, Any] = {'value': value, 'status': 0, 'severity': 0}
-    if 14 <= dbr_type <= 20:
-        record['stamp'] = {'seconds': EPICS_EPOCH, 'nanoseconds': 0}
-    if dbr_type in (24, 31):
+    if dbr_type_is_TIME(dbr_type):
+        record['stamp'] = {'seconds': POSIX_TIME_AT_EPICS_EPOCH, 'nanoseconds': 0}
+    if dbr_type in (DBR.GR_ENUM, DBR.CTRL_ENUM):
         record.update(no_str=0, strs=())
     return record

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from CaChannel._cli_common import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
-from CaChannel._cli_text import scan_int
-from CaChannel._cli_values import PV, time_type, char_string, extra_text, raw, values_text, wide_line, \
+from CaChannel._constants import DBR, dbr_text_to_type, dbr_type_is_CHAR, dbr_type_is_valid
+from CaChannel.cli.tool import FORMAT_HELP, Tool, connect, pend_event, pend_io, permuting, run_in_context
+from CaChannel.cli.text import scan_int
+from CaChannel.cli.values import PV, time_type, char_string, extra_text, raw, values_text, wide_line, \
     zero_record, StampClock
 
 HELP = b'''
@@ -32,8 +33,8 @@ Example: caget -a -f8 pv1 pv2
 
 '''
 
-#: The -d numbers of types that cannot be read.
-_PUT_ONLY = (35, 36)
+#: The -d types that cannot be read.
+_PUT_ONLY = (DBR.PUT_ACKT, DBR.PUT_ACKS)
 
 
 class Caget(Tool):
@@ -46,7 +47,7 @@ class Caget(Tool):
         self.layout = 'plain'
         self.callback = False
         self.count = 0
-        self.dbr_type = -1
+        self.dbr_type = int(DBR.INVALID)
         self.float_as_string = False
 
     def set_layout(self, layout: str) -> None:
@@ -58,18 +59,18 @@ class Caget(Tool):
         self.set_layout('dbr')
         number = scan_int(arg)
         if number is None:
-            number = dbr_text_to_type(arg)
+            number = _dbr_number(arg)
             if number < 0:
-                number = dbr_text_to_type(b'DBR_' + arg[:25])
+                number = _dbr_number(b'DBR_' + arg[:25])
         self.dbr_type = number
-        if not 0 <= number <= 38 or number in _PUT_ONLY:
+        if not dbr_type_is_valid(number) or number in _PUT_ONLY:
             self.warn(b'Requested dbr type out of range or invalid - ignored. %s' % self.help_hint())
             self.layout = 'plain'
 
     def option_radix(self, letter: bytes, arg: bytes) -> str:
         kind = super().option_radix(letter, arg)
         if kind != 'dec' and letter == b'0':
-            self.dbr_type = 5   # DBR_LONG, for a -d given before, as in base
+            self.dbr_type = int(DBR.LONG)   # for a -d given before, as in base
         return kind
 
     def main(self, args: List[bytes]) -> int:
@@ -199,8 +200,7 @@ class Caget(Tool):
     def values(self, pv: PV, counted: bool) -> bytes:
         settings = self.settings
         sep = settings.separator
-        if settings.char_as_string and pv.dbr_type % 7 == 4 and pv.dbr_type < 35 \
-                and (self.count or pv.count > 1):
+        if settings.char_as_string and dbr_type_is_CHAR(pv.dbr_type) and (self.count or pv.count > 1):
             return char_string(pv)
         head = b'%d' % pv.count + sep if counted and (self.count or pv.count > 1) else b''
         return head + values_text(pv, settings)
@@ -231,10 +231,8 @@ def fill(pv: PV, handle: Any, timed_out: bool) -> None:
         pv.take(pv.dbr_type, pv.count, value)
 
 
-def dbr_text_to_type(text: bytes) -> int:
-    """db_access.h's dbr_text_to_type: the number of a DBR name, or -1."""
-    from CaChannel import ca
-    for number in range(38, -1, -1):
-        if ca.dbr_type_to_text(number).encode() == text:
-            return number
-    return -1
+def _dbr_number(text: bytes) -> int:
+    """The number of a DBR name given as bytes, or -1."""
+    # latin-1 decodes any bytes; the table's names are ASCII, so only
+    # their own bytes match one.
+    return dbr_text_to_type(text.decode('latin-1'))

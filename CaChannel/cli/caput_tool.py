@@ -4,9 +4,10 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from CaChannel._cli_common import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
-from CaChannel._cli_text import format_stamp, now, scan_int, strtod, unescape
-from CaChannel._cli_values import PV, StampClock, time_type, char_string, values_text, wide_line, zero_record
+from CaChannel._constants import MAX_STRING_SIZE, _ca_severity_text
+from CaChannel.cli.tool import ERL_ERROR, Tool, connect, pend_event, pend_io, run_in_context
+from CaChannel.cli.text import format_stamp, now, scan_int, strtod, unescape
+from CaChannel.cli.values import PV, StampClock, time_type, char_string, values_text, wide_line, zero_record
 
 HELP = b'''
 Usage: caput [options] <PV name> <PV value> ...
@@ -32,12 +33,6 @@ Arrays (default: one scalar, all value arguments joined by spaces):
 Example: caput my_channel 1.2
 
 '''
-
-#: Bytes of a CA string (db_access.h MAX_STRING_SIZE).
-STRING_SIZE = 40
-
-#: libca's names of exception severities (ca_client_context.cpp).
-_SEVERITY = (b'Warning', b'Success', b'Error', b'Info', b'Fatal', b'Fatal', b'Fatal', b'Fatal')
 
 
 class Caput(Tool):
@@ -157,7 +152,7 @@ class Caput(Tool):
         if self.settings.char_as_string:
             text = unescape(joined, len(joined) + 1)
             return ca.DBR_CHAR, list(text) + [0]
-        return ca.DBR_STRING, [unescape(value, STRING_SIZE) for value in values]
+        return ca.DBR_STRING, [unescape(value, MAX_STRING_SIZE) for value in values]
 
     def enum_request(self, ca: Any, pv: PV, values: List[bytes]
                      ) -> Optional[Tuple[int, List[Any]]]:
@@ -182,7 +177,7 @@ class Caput(Tool):
         texts = []
         chtype = ca.DBR_STRING
         for i, value in enumerate(values):
-            text = unescape(value, STRING_SIZE)
+            text = unescape(value, MAX_STRING_SIZE)
             texts.append(text)
             chtype = ca.DBR_STRING
             if text in states:
@@ -234,7 +229,7 @@ class Caput(Tool):
         line = b''
         if self.layout == 'plain':
             line = (b'%-30s' % pv.name if native <= 1 and sep == b' ' else pv.name) + sep
-        from CaChannel._cli_caget import status_problem
+        from CaChannel.cli.caget_tool import status_problem
         problem = status_problem(ca, pv.status)
         if problem:
             text = problem
@@ -260,7 +255,7 @@ class Caput(Tool):
                 int(args['count']), context)
         seconds, nanoseconds = now()
         lines = [b'CA.Client.Exception...............................................',
-                 b'    %s: "%s"' % (_SEVERITY[status & 7], ca.message(status).encode()),
+                 b'    %s: "%s"' % (_ca_severity_text(status).encode(), ca.message(status).encode()),
                  b'    Context: "%s"' % context.encode('utf-8', 'surrogateescape')]
         if args.get('file'):
             lines.append(b'    Source File: %s line %d' % (str(args['file']).encode(),

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, List
 
-from CaChannel._cli_common import Tool, connect, permuting, run_in_context
-from CaChannel._cli_text import scan_unsigned
-from CaChannel._cli_values import PV
+from CaChannel._constants import _CHANNEL_STATE_TEXT, ChannelState
+from CaChannel.cli.tool import Tool, connect, permuting, run_in_context
+from CaChannel.cli.text import scan_unsigned
+from CaChannel.cli.values import PV
 
 HELP = b'''
 Usage: cainfo [options] <PV name> ...
@@ -22,7 +23,9 @@ Example: cainfo pv1 pv2
 
 '''
 
-_STATES = (b'never connected', b'previously connected', b'connected', b'closed')
+#: Base's texts of libca's connection states; any other prints as its number.
+_STATES = {state: _CHANNEL_STATE_TEXT[state].encode()
+           for state in range(ChannelState.NEVER_CONN, ChannelState.CLOSED + 1)}
 
 
 class Cainfo(Tool):
@@ -36,7 +39,7 @@ class Cainfo(Tool):
 
     def usage(self) -> None:
         from CaChannel import ca
-        from CaChannel._cli_common import epics_version
+        from CaChannel.cli.tool import epics_version
         super().usage()
         self.err.write(b'\nEPICS Version %s, CA Protocol version %s\n'
                        % (epics_version().encode(), ca.version().encode()))
@@ -69,8 +72,7 @@ class Cainfo(Tool):
             field_type = int(ca.field_type(pv.chid))
             self.out.write(b''.join((
                 pv.name, b'\n',
-                b'    State:            %s\n' % (_STATES[state] if state < len(_STATES)
-                                                 else b'%d' % state),
+                b'    State:            %s\n' % _STATES.get(state, b'%d' % state),
                 b'    Host:             %s\n' % ca.host_name(pv.chid).encode(),
                 b'    Access:           %sread, %swrite\n' % (
                     b'' if ca.read_access(pv.chid) else b'no ',

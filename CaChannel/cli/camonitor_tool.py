@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from CaChannel._cli_common import FORMAT_HELP, Tool, create, pend_event, permuting, run_in_context
-from CaChannel._cli_text import scan_unsigned
-from CaChannel._cli_values import PV, StampClock, time_type, wide_line
+from CaChannel.cli.tool import FORMAT_HELP, Tool, create, pend_event, permuting, run_in_context
+from CaChannel.cli.text import scan_unsigned
+from CaChannel.cli.values import PV, StampClock, time_type, wide_line
 
 HELP = b'''
 Usage: camonitor [options] <PV name> ...

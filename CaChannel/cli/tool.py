@@ -1,6 +1,6 @@
 """What the console tools share: option scanning, settings, output, waiting.
 
-Each tool module (``_cli_caget`` ...) reads its command line with
+Each tool module (``caget_tool`` ...) reads its command line with
 :func:`getopt`, which follows the GNU C library's ``getopt`` that EPICS
 base's tools use on Linux, and keeps what it read in a :class:`Settings`.
 """
@@ -13,13 +13,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from CaChannel._cli_text import scan_double, scan_int, scan_unsigned
+from CaChannel._constants import CA_PRIORITY
+from CaChannel.cli.text import scan_double, scan_int, scan_unsigned
 
 #: Seconds to wait when neither -w nor EPICS_CLI_TIMEOUT says otherwise.
 DEFAULT_TIMEOUT = 1.0
 
-#: Highest CA priority (cadef.h CA_PRIORITY_MAX).
-PRIORITY_MAX = 99
+#: Highest CA priority.
+PRIORITY_MAX = int(CA_PRIORITY.MAX)
 
 #: Largest precision the -e/-f/-g options take.
 MAX_DIGITS = 18
@@ -205,7 +206,7 @@ class Tool:
 
     def pv_names(self, names: List[bytes]) -> List[Any]:
         """One PV per name; none ends the run as base does."""
-        from CaChannel._cli_values import PV
+        from CaChannel.cli.values import PV
         if not names:
             self.warn(b'No pv name specified. %s' % self.help_hint())
             raise Finished(1)
