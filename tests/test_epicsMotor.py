@@ -1,8 +1,6 @@
-"""epicsMotor against the simulated motor record (tests/motor_sim.py), on both backends.
+"""epicsMotor against the real motor record and against tests/motor_sim.py, on both backends.
 
-The simulator is reset to its defaults before every test: dial 0, offset 0,
-MRES 0.001, VELO 50, ACCL 0.2, soft limits -100..100 (dial), limit switches
-at dial -150 and +150.
+SERVERS RUN
 """
 
 from __future__ import annotations
@@ -13,23 +11,41 @@ from typing import Any
 
 import pytest
 
+import motor_ioc
 import motor_sim
 
 motor_sim.reserve_port()  # before any CA context reads EPICS_CA_ADDR_LIST
+motor_sim.reserve_port('record')
 
 from CaChannel.epicsMotor import epicsMotor, epicsMotorException  # noqa: E402
 from CaChannel.epicsPV import epicsPV  # noqa: E402
 
 motor_simulator = motor_sim.motor_fixture()
-NAME = 'sim:m1'
+motor_kit = motor_ioc.motor_kit_fixture()
+motor_record = motor_ioc.motor_ioc_fixture()
+
+
+@pytest.fixture(scope='module', params=['record', 'simulator'])
+def motor_server(request: pytest.FixtureRequest) -> Any:
+    """The real motor record's IOC, or the simulator (one at a time)."""
+    return request.getfixturevalue('motor_' + request.param)
 
 
 @pytest.fixture
 def motor(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch,
-          motor_simulator: Any) -> epicsMotor:
+          motor_server: Any) -> epicsMotor:
     monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
-    motor_sim.reset_motor(NAME)
-    return epicsMotor(NAME)
+    motor_server.reset(motor_server.names[0])
+    return epicsMotor(motor_server.names[0])
+
+
+@pytest.fixture
+def sim_motor(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch,
+              motor_simulator: Any) -> epicsMotor:
+    """A motor of the simulator only, for what the real record cannot show."""
+    monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
+    motor_simulator.reset(motor_simulator.names[0])
+    return epicsMotor(motor_simulator.names[0])
 
 
 def test_absolute_move_user(motor: epicsMotor) -> None:
@@ -72,7 +88,7 @@ def test_relative_moves_in_each_coordinate(motor: epicsMotor) -> None:
 
 
 def test_negative_direction(motor: epicsMotor) -> None:
-    epicsPV(NAME + '.DIR').putw('Neg')  # user = -dial + OFF
+    epicsPV(motor.name + '.DIR').putw('Neg')  # user = -dial + OFF
     motor.move(10)
     motor.wait()
     assert motor.get_position(dial=True, readback=True) == pytest.approx(-10)
@@ -123,7 +139,8 @@ def test_user_and_dial_limits_follow_offset(motor: epicsMotor) -> None:
         motor.move(60)
 
 
-def test_hard_limit_switches(motor: epicsMotor) -> None:
+def test_hard_limit_switches(sim_motor: epicsMotor) -> None:
+    motor = sim_motor
     motor.dial_high_limit = 0  # both soft limits 0: disabled
     motor.dial_low_limit = 0
     motor.slew_speed = 500
