@@ -194,28 +194,30 @@ class MotorIoc:
 def reset_record(name: str, defaults: Dict[str, Any] = motor_sim.DEFAULTS,
                  timeout: float = 30.0) -> None:
     """Restore motor record *name* to *defaults* (see :func:`MotorIoc.reset`)."""
-    from caproto.sync.client import read, write
+    with motor_sim.caproto_sync_client() as client:
+        def put(field: str, value: Any) -> None:
+            # repeater=False: the session runs one; caproto would spawn its own.
+            client.write('%s.%s' % (name, field), value, notify=True, timeout=timeout,
+                         repeater=False)
 
-    def put(field: str, value: Any, notify: bool = True) -> None:
-        # repeater=False: the session runs one; caproto would spawn its own.
-        write('%s.%s' % (name, field), value, notify=notify, timeout=timeout, repeater=False)
+        def get(field: str) -> Any:
+            return client.read('%s.%s' % (name, field), timeout=timeout).data[0]
 
-    put('STOP', 1)
-    put('SET', 0)
-    # Coordinates first, then the limits they translate, then home at a
-    # speed that gets there at once; the put-callback ends with the move.
-    for field in ('DIR', 'OFF', 'MRES', 'DHLM', 'DLLM', 'BDST'):
-        put(field, defaults[field])
-    put('VELO', _HOMING_SPEED)
-    put('DVAL', 0.0)
-    for field in ('VELO', 'VBAS', 'ACCL', 'DESC'):
-        put(field, defaults[field])
-    deadline = time.monotonic() + timeout
-    while not (read(name + '.DMOV', timeout=timeout).data[0] == 1
-               and read(name + '.DRBV', timeout=timeout).data[0] == 0):
-        if time.monotonic() > deadline:
-            raise RuntimeError('motor %s did not come home' % name)
-        time.sleep(0.05)
+        put('STOP', 1)
+        put('SET', 0)
+        # Coordinates first, then the limits they translate, then home at a
+        # speed that gets there at once; the put-callback ends with the move.
+        for field in ('DIR', 'OFF', 'MRES', 'DHLM', 'DLLM', 'BDST'):
+            put(field, defaults[field])
+        put('VELO', _HOMING_SPEED)
+        put('DVAL', 0.0)
+        for field in ('VELO', 'VBAS', 'ACCL', 'DESC'):
+            put(field, defaults[field])
+        deadline = time.monotonic() + timeout
+        while not (get('DMOV') == 1 and get('DRBV') == 0):
+            if time.monotonic() > deadline:
+                raise RuntimeError('motor %s did not come home' % name)
+            time.sleep(0.05)
 
 
 def motor_kit_fixture() -> Any:

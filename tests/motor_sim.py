@@ -48,13 +48,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -563,11 +564,36 @@ if __name__ == '__main__':
     main()
 
 
+@contextlib.contextmanager
+def caproto_sync_client() -> Iterator[Any]:
+    """caproto's synchronous client, searching from a UDP port of its own.
+
+    The tests set their servers up through it, independent of the code
+    under test.  caproto binds each search socket to port 0 with
+    SO_REUSEADDR, and Linux may then give it a port that another socket
+    with SO_REUSEADDR holds (an IOC's, another client's): the search reply
+    goes to that socket and the search times out (seen about once in a few
+    hundred calls on a busy machine).  A plain socket gets a port of its own.
+    """
+    import caproto
+    from caproto.sync import client
+
+    def plain_udp_socket(socket_module: Any = socket) -> Any:
+        return socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM)
+
+    original = caproto.bcast_socket
+    caproto.bcast_socket = plain_udp_socket
+    try:
+        yield client
+    finally:
+        caproto.bcast_socket = original
+
+
 def reset_motor(name: str = 'sim:m1') -> None:
     """Restore the simulator's defaults (through caproto's client, independent
     of the code under test; it searches the loopback address list only)."""
-    from caproto.sync.client import write
-    write(name + ':SIM_RESET', 1, notify=True, timeout=10)
+    with caproto_sync_client() as client:
+        client.write(name + ':SIM_RESET', 1, notify=True, timeout=10, repeater=False)
 
 
 def motor_fixture(names: Sequence[str] = NAMES, scope: str = 'module') -> Any:
