@@ -28,12 +28,11 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from CaChannel.testing import (DEFAULT_START_TIMEOUT, loopback_environ, softioc_python,
                                stop_process)
@@ -43,8 +42,10 @@ import motor_sim
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The record names the real IOC serves (prefix ``rec:``, as the simulator's is ``sim:``).
-NAMES = ('rec:m1', 'rec:m2')
+#: The real IOC's prefix and motors: it serves ``rec:m1`` and ``rec:m2``
+#: (the simulator's are ``sim:m1`` and ``sim:m2``).
+PREFIX = 'rec:'
+MOTORS = ('m1', 'm2')
 
 #: Speed of the move that brings a motor home between tests: any distance
 #: within the soft limits in one or two 0.1 s steps of the simulated axis.
@@ -102,23 +103,25 @@ def motor_macros(defaults: Dict[str, Any] = motor_sim.DEFAULTS) -> str:
 
 
 class MotorIoc:
-    """The kit's soft IOC serving motor records *names* on *port* (127.0.0.1).
+    """The kit's soft IOC serving motor records *prefix* + *motors* on *port* (127.0.0.1).
 
-    :param build: the folder :func:`build_motor_kit` built into.
-    :param names: motor record names, all with one prefix (``rec:m1``, ...).
-    :param port: CA server port; clients find it through their address list.
+    :param build: the folder :func:`build_motor_kit` built into; the IOC's
+        output goes to a log file there.
+    :param port: CA server port; clients find it through their address list
+        (by default the one :func:`motor_sim.reserve_port` put there).
     """
 
-    def __init__(self, build: Path, names: Sequence[str] = NAMES, port: Optional[int] = None,
+    def __init__(self, build: Path, prefix: str = PREFIX, motors: Sequence[str] = MOTORS,
+                 port: Optional[int] = None,
                  start_timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        prefix = os.path.commonprefix(list(names)).rpartition(':')[0] + ':'
         self.build = build
-        self.names = list(names)
         self.prefix = prefix
+        self.motors = list(motors)
+        self.names = [prefix + motor for motor in motors]
         self.port = port if port is not None else motor_sim.reserve_port('record')
         self.start_timeout = start_timeout
         self.process: Optional[subprocess.Popen[bytes]] = None
-        self._log = tempfile.TemporaryFile()
+        self.log_path = build / ('ioc-%d.log' % self.port)
 
     def environ(self) -> Dict[str, str]:
         repeater = os.environ.get('EPICS_CA_REPEATER_PORT')
@@ -130,15 +133,15 @@ class MotorIoc:
         return env
 
     def start(self) -> 'MotorIoc':
-        motors = ','.join(name[len(self.prefix):] for name in self.names)
         # No --pva: its UDP listener may bind beyond the loopback (kit README).
         command = [softioc_python(), str(self.build / 'start-motor-ioc.py'), '-P', self.prefix,
-                   '--motors', motors, '-m', motor_macros()]
+                   '--motors', ','.join(self.motors), '-m', motor_macros()]
         # stdin is the IOC's console: closing it stops the IOC, also when
         # this process dies.  A new session keeps a terminal's Ctrl-C away.
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=self._log,
-                                        stderr=subprocess.STDOUT, env=self.environ(),
-                                        start_new_session=True)
+        with open(self.log_path, 'wb') as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log,
+                                            stderr=subprocess.STDOUT, env=self.environ(),
+                                            start_new_session=True)
         try:
             self._wait_ready()
         except BaseException:
@@ -156,8 +159,11 @@ class MotorIoc:
             time.sleep(0.05)
 
     def log_text(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors='replace')
+        """Everything the IOC printed so far."""
+        try:
+            return self.log_path.read_text(errors='replace')
+        except OSError:
+            return ''
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -233,16 +239,12 @@ def motor_kit_fixture() -> Any:
     return motor_kit
 
 
-def motor_ioc_fixture(names: Sequence[str] = NAMES, scope: str = 'module') -> Any:
+def motor_ioc_fixture(scope: str = 'module') -> Any:
     """A fixture running the real motor record IOC (it needs ``motor_kit``)."""
     import pytest
 
     @pytest.fixture(scope=scope)
     def motor_record(motor_kit: Path) -> Iterator[MotorIoc]:
-        with MotorIoc(motor_kit, names) as ioc:
+        with MotorIoc(motor_kit) as ioc:
             yield ioc
     return motor_record
-
-
-__all__: List[str] = ['NAMES', 'MotorIoc', 'MotorKitUnavailable', 'build_motor_kit',
-                      'find_motor_kit', 'motor_ioc_fixture', 'motor_kit_fixture', 'reset_record']
