@@ -106,6 +106,8 @@ class epicsMotor:
             self.pvs['val'].pend_io()
         except CaChannelException as exc:
             raise _fields_not_found(name, self.pvs, exc) from None
+        # Whether the record had taken the last move when move() wrote it.
+        self._took_move = False
 
     def __repr__(self) -> str:
         return '<epicsMotor %r>' % (self.name,)
@@ -126,13 +128,26 @@ class epicsMotor:
         if relative:
             if key == 'val':
                 # the record's own relative move field
-                self.pvs['rlv'].putw(value)
+                self._put_target('rlv', value)
             else:
-                self.pvs[key].putw(self.pvs[key].getw() + value)
+                self._put_target(key, self.pvs[key].getw() + value)
         else:
-            self.pvs[key].putw(value)
+            self._put_target(key, value)
         if not ignore_limits:
             self.check_limits()
+
+    def _put_target(self, key: str, value: float) -> None:
+        """Write a target and read .DMOV in the same message.
+
+        The record sets DMOV to 0 as it takes the move, and a short move can
+        be over before a later read: :meth:`wait` with *start* then knows it
+        started.
+        """
+        dmov = self.pvs['dmov']
+        self.pvs[key].array_put(value)
+        dmov.array_get()
+        dmov.pend_io()
+        self._took_move = dmov.getValue() == 0
 
     def stop(self) -> None:
         """Stop the motor immediately by writing 1 to the .STOP field."""
@@ -143,7 +158,9 @@ class epicsMotor:
         """Wait for the motor to start moving and/or to stop moving.
 
         Without *start* and *stop* it waits for the motor to stop; with both it
-        waits first for the start, then for the stop.
+        waits first for the start, then for the stop.  The last :meth:`move`,
+        if the record took it, counts as the start, even when that move is
+        already over.
 
         :param poll: seconds between reads of .DMOV
         :raises epicsMotorException: on a limit violation, unless *ignore_limits*
@@ -152,8 +169,10 @@ class epicsMotor:
             stop = True
         dmov = self.pvs['dmov']
         if start:
-            while dmov.getw() == 1:
-                time.sleep(poll)
+            if not self._took_move:
+                while dmov.getw() == 1:
+                    time.sleep(poll)
+            self._took_move = False
         if stop:
             while dmov.getw() == 0:
                 time.sleep(poll)

@@ -1,43 +1,61 @@
 """A simulated EPICS motor record, served by caproto, for the epicsMotor tests.
 
-Run as a program it serves one motor record named by ``--name`` (default
-``sim:m1``) on 127.0.0.1 at ``EPICS_CA_SERVER_PORT``; :class:`MotorSimulator`
+Run as a program it serves the motor records named by ``--names`` (default
+``sim:m1,sim:m2``) on 127.0.0.1 at ``EPICS_CA_SERVER_PORT``; :class:`MotorSimulator`
 starts it as a subprocess with the loopback environment of
 :mod:`CaChannel.testing` and waits for its ready line.
 
-What is simulated (the motor record behaviour epicsMotor relies on):
+What is simulated: the motor record as the real one behaves (the tests run
+against both, tests/motor_ioc.py; where they differed, the record was right):
 
 * coordinates: ``user = dial * sign(DIR) + OFF`` and ``steps = dial / MRES``;
-  VAL/DVAL/RVAL are targets, RBV/DRBV/RRBV readbacks, RLV a relative move;
-* motion at finite speed: a move takes ``ACCL + distance / VELO`` seconds,
-  DMOV is 0 and MOVN 1 meanwhile; STOP=1 stops at the current position;
-* soft limits DHLM/DLLM (HLM/LLM in user coordinates): a target outside them
-  sets LVIO=1 and does not move (both 0 disables them);
-* hard limit switches at fixed dial positions :data:`HARD_LOW`/:data:`HARD_HIGH`:
-  a move running into one stops there with LLS or HLS set;
-* SET=1 (Set mode): writing VAL changes OFF, writing DVAL or RVAL redefines
-  the dial position; nothing moves;
-* after a stop (STOP, limit switch) the targets are set to the readback.
+  VAL/DVAL/RVAL are targets, RBV/DRBV/RRBV readbacks (DRBV = RRBV * MRES,
+  posted on change only), RLV a relative move (VAL += RLV, RLV back to 0);
+* motion at finite speed: a leg takes ``ACCL + distance / VELO`` seconds;
+  DMOV goes 0 at once on every new target and back to 1 when the motion
+  ends (a target where the motor already is: at once); MOVN is 1 while a
+  leg runs; a new target during a move replaces it; STOP=1 stops at the
+  current position and the targets take the readback;
+* a put-callback (``WriteNotifyRequest``) on VAL/DVAL/RVAL/RLV completes
+  when DMOV returns to 1, after the last leg; other requests of the client
+  are served meanwhile;
+* backlash: against the direction of BDST's sign the motor first goes BDST
+  beyond the target (a first leg), then to the target;
+* soft limits DHLM/DLLM (HLM/LLM in user coordinates): a target outside them,
+  or whose backlash overshoot is outside them, sets LVIO=1, restores the
+  targets and does not move (DMOV 1 -> 0 -> 1); DHLM = DLLM = 0 disables them;
+  a motor outside them may move back toward them;
+* hard limit switches at fixed dial positions :data:`HARD_LOW`/:data:`HARD_HIGH`
+  (the real record's Soft Channel support has none): a move running into one
+  stops there with LLS or HLS set;
+* SET=1 (Set mode, FOFF=Variable): writing VAL changes OFF; writing DVAL or
+  RVAL redefines the dial position (as a controller that loads a position)
+  and OFF changes so that VAL stays; nothing moves, DMOV goes 1 -> 0 -> 1.
 
 Simulator only (not a motor record field): writing 1 to ``<name>:SIM_RESET``
 restores every field to its default, so each test starts from the same state.
 
-Every write handler finishes without awaiting anything slow, and the server
-runs with ``CAPROTO_SERVER_WRITE_LOCK_TIMEOUT_SEC`` raised, so a read that
-follows a write on the same circuit sees its effect, as with a real IOC.
+Write handlers finish without awaiting anything slow (but a put-callback's
+answer, see above), and the server runs with
+``CAPROTO_SERVER_WRITE_LOCK_TIMEOUT_SEC`` raised, so a read that follows a
+write on the same circuit sees its effect, as with a real IOC.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -55,34 +73,38 @@ _TICK = 0.01
 _READY = 'MOTOR SIMULATOR READY'
 
 _ENV_ADDR = 'EPICS_CA_ADDR_LIST'
-_reserved_port: Optional[int] = None
+# server kind ('simulator', 'record') -> its port in this process
+_reserved_ports: Dict[str, int] = {}
+
+#: The motor records the simulator serves by default.
+NAMES = ('sim:m1', 'sim:m2')
 
 
 # ---------------------------------------------------------------------------
 # client side: port reservation and the subprocess
 # ---------------------------------------------------------------------------
-def reserve_port() -> int:
-    """Pick the simulator's port and add it to this process's CA address list.
+def reserve_port(server: str = 'simulator') -> int:
+    """Pick the port of one motor server and add it to this process's CA address list.
 
     libca reads ``EPICS_CA_ADDR_LIST`` once, when the first context is made,
     so test modules call this at import (collection happens before any test
-    makes a CA call).  One port per process; repeated calls return it.
+    makes a CA call).  One port per *server* kind and process (the
+    simulator, the real record of ``motor_ioc.py``); repeated calls return it.
     """
-    global _reserved_port
-    if _reserved_port is None:
+    if server not in _reserved_ports:
         from CaChannel.testing import LOOPBACK, free_port
-        _reserved_port = free_port()
+        port = _reserved_ports[server] = free_port()
         addresses = os.environ.get(_ENV_ADDR, LOOPBACK).split()
-        addresses.append('%s:%d' % (LOOPBACK, _reserved_port))
+        addresses.append('%s:%d' % (LOOPBACK, port))
         os.environ[_ENV_ADDR] = ' '.join(addresses)
-    return _reserved_port
+    return _reserved_ports[server]
 
 
 class MotorSimulator:
     """The simulator subprocess on the reserved loopback port; a context manager."""
 
-    def __init__(self, name: str = 'sim:m1', start_timeout: float = 30.0) -> None:
-        self.name = name
+    def __init__(self, names: Sequence[str] = NAMES, start_timeout: float = 30.0) -> None:
+        self.names = list(names)
         self.port = reserve_port()
         self.start_timeout = start_timeout
         self.process: Optional[subprocess.Popen] = None
@@ -101,16 +123,19 @@ class MotorSimulator:
 
     def start(self) -> 'MotorSimulator':
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), '--name', self.name],
+            [sys.executable, str(Path(__file__).resolve()), '--names', ','.join(self.names)],
             env=self.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
 
         def read_output() -> None:
             assert self.process is not None and self.process.stdout is not None
+            waiting = len(self.names)  # one ready line a motor
             for line in self.process.stdout:
                 self._output.append(line)
                 if _READY in line:
-                    ready.set()
+                    waiting -= 1
+                    if not waiting:
+                        ready.set()
             ready.set()  # process ended: stop waiting
 
         threading.Thread(target=read_output, daemon=True).start()
@@ -128,19 +153,27 @@ class MotorSimulator:
             stop_process(self.process)
         self.process = None
 
+    def reset(self, name: str) -> None:
+        """Restore motor *name* to :data:`DEFAULTS`, at dial 0."""
+        reset_motor(name)
+
     def __enter__(self) -> 'MotorSimulator':
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-
 # ---------------------------------------------------------------------------
 # server side
 # ---------------------------------------------------------------------------
+#: The circuit of the put being handled when its client waits for completion
+#: (a put-callback, ``WriteNotifyRequest``); None for a plain put.
+_waiting_circuit: ContextVar[Any] = ContextVar('waiting_circuit', default=None)
+
+
 def _make_group(record: str) -> Any:
     """Build the caproto PVGroup class serving motor record *record*."""
-    from caproto import ChannelType
+    from caproto import ChannelType, SkipWrite
     from caproto.server import PVGroup, pvproperty
 
     def double(field: str, value: float = 0.0, **kw: Any) -> Any:
@@ -185,11 +218,13 @@ def _make_group(record: str) -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.position = 0.0          # actual dial position
+            self.legs: list = []         # dial targets still to reach, the current one first
             self.move_from = 0.0
-            self.move_to = 0.0
             self.move_start = 0.0
             self.move_time = 0.0
             self.moving = False
+            # Set when DMOV returns to 1: what waiting put-callbacks wait for.
+            self.done: Optional[asyncio.Event] = None
 
         # --- coordinate helpers -------------------------------------------
         def sign(self) -> int:
@@ -204,60 +239,125 @@ def _make_group(record: str) -> Any:
         def steps(self, dial: float) -> int:
             return int(round(dial / self.mres.value))
 
-        async def show_targets(self, dial: float) -> None:
-            await self.val.write(self.user(dial), verify_value=False)
-            await self.dval.write(dial, verify_value=False)
-            await self.rval.write(self.steps(dial), verify_value=False)
+        async def post(self, field: Any, value: Any) -> None:
+            """Write a field the record computes; subscribers see changes only."""
+            if field.value != value:
+                await field.write(value, verify_value=False)
+
+        async def show_targets(self, dial: float, user: Optional[float] = None) -> None:
+            await self.post(self.val, self.user(dial) if user is None else user)
+            await self.post(self.dval, dial)
+            await self.post(self.rval, self.steps(dial))
 
         async def show_readback(self) -> None:
-            await self.rbv.write(self.user(self.position), verify_value=False)
-            await self.drbv.write(self.position, verify_value=False)
-            await self.rrbv.write(self.steps(self.position), verify_value=False)
-            await self.hls.write(int(self.position >= HARD_HIGH), verify_value=False)
-            await self.lls.write(int(self.position <= HARD_LOW), verify_value=False)
+            # The record derives RBV and DRBV from the step count it reads.
+            steps = self.steps(self.position)
+            await self.post(self.rrbv, steps)
+            await self.post(self.drbv, steps * self.mres.value)
+            await self.post(self.rbv, self.user(steps * self.mres.value))
+            await self.post(self.hls, int(self.position >= HARD_HIGH))
+            await self.post(self.lls, int(self.position <= HARD_LOW))
 
         async def show_user_limits(self) -> None:
             low, high = sorted((self.user(self.dllm.value), self.user(self.dhlm.value)))
-            await self.llm.write(low, verify_value=False)
-            await self.hlm.write(high, verify_value=False)
+            await self.post(self.llm, low)
+            await self.post(self.hlm, high)
 
         async def set_dial_limits_from_user(self, low: float, high: float) -> None:
             dlow, dhigh = sorted((self.dial_of_user(low), self.dial_of_user(high)))
-            await self.dllm.write(dlow, verify_value=False)
-            await self.dhlm.write(dhigh, verify_value=False)
+            await self.post(self.dllm, dlow)
+            await self.post(self.dhlm, dhigh)
 
         # --- moving -------------------------------------------------------
-        def within_soft_limits(self, dial: float) -> bool:
+        def limit_violation(self, dial: float, backlash_first: bool) -> bool:
+            """The record's soft-limit test of a new dial target."""
             low, high = self.dllm.value, self.dhlm.value
             if low == 0 and high == 0:
-                return True
-            return low <= dial <= high
-
-        async def request(self, dial: float) -> bool:
-            """A new dial target from VAL/DVAL/RVAL/RLV in Use mode; False if refused."""
-            if not self.within_soft_limits(dial):
-                await self.lvio.write(1, verify_value=False)
                 return False
-            await self.lvio.write(0, verify_value=False)
-            if ((self.position >= HARD_HIGH and dial > self.position)
-                    or (self.position <= HARD_LOW and dial < self.position)):
-                return False  # the switch is active in that direction
-            await self.show_targets(dial)
-            self.move_from, self.move_to = self.position, dial
+            if low > high:
+                return True
+            last = self.dval.value
+            if (high < dial < last) or (last < dial < low):
+                return False  # already outside, moving back toward the range
+            # Against the backlash direction the overshoot must fit as well.
+            checked = dial - self.bdst.value if backlash_first else dial
+            return not low <= checked <= high
+
+        async def set_dmov(self, value: int) -> None:
+            await self.post(self.dmov, value)
+            if value == 0 and self.done is None:
+                self.done = asyncio.Event()
+            elif value == 1 and self.done is not None:
+                self.done.set()
+                self.done = None
+
+        @contextlib.asynccontextmanager
+        async def processing(self) -> Any:
+            """DMOV 1 -> 0 -> 1 around a change without motion (Set mode), as the record."""
+            if self.moving:
+                yield
+                return
+            await self.set_dmov(0)
+            yield
+            await self.set_dmov(1)
+
+        async def request(self, dial: float, user: Optional[float] = None) -> None:
+            """A new dial target (*user*: as written to VAL) from VAL/DVAL/RVAL/RLV in Use mode.
+
+            As the record: DMOV goes 0 at once; a target beyond a soft limit
+            sets LVIO, restores the targets and ends there (DMOV back to 1);
+            a target where the motor is ends at once; against the backlash
+            direction (the sign of BDST) the motor first goes BDST beyond
+            the target, then comes back to it.
+            """
+            bdst = self.bdst.value
+            backlash_first = (abs(bdst) >= self.mres.value
+                              and (dial - self.position > 0) != (bdst > 0))
+            await self.set_dmov(0)
+            lvio = self.limit_violation(dial, backlash_first)
+            await self.post(self.lvio, int(lvio))
+            blocked = ((self.position >= HARD_HIGH and dial > self.position)
+                       or (self.position <= HARD_LOW and dial < self.position))
+            if lvio or blocked:
+                await self.show_targets(self.dval.value)
+                if not self.moving:
+                    await self.set_dmov(1)
+                return
+            await self.show_targets(dial, user)
+            if not self.moving and self.steps(dial) == self.steps(self.position):
+                await self.set_dmov(1)
+                return
+            self.legs = [dial - bdst, dial] if backlash_first else [dial]
+            await self.start_leg()
+
+        async def start_leg(self) -> None:
+            self.move_from = self.position
             self.move_start = time.monotonic()
-            self.move_time = self.accl.value + abs(dial - self.position) / max(self.velo.value, 1e-9)
+            self.move_time = (self.accl.value
+                              + abs(self.legs[0] - self.position) / max(self.velo.value, 1e-9))
             self.moving = True
-            await self.dmov.write(0, verify_value=False)
-            await self.movn.write(1, verify_value=False)
-            return True
+            await self.post(self.movn, 1)
+
+        async def move(self, dial: float, user: Optional[float] = None) -> None:
+            """Request a move; if the client waits for this put, answer it
+            when the motion has ended, as the record completes a put-callback."""
+            await self.request(dial, user)
+            circuit = _waiting_circuit.get()
+            if circuit is None or self.done is None:
+                return
+            # Let the client's other requests through meanwhile (caproto
+            # holds its reads on this circuit until a write is answered).
+            circuit.write_event.set()
+            await self.done.wait()
 
         async def halt(self) -> None:
             """Stop where the motor is; targets follow the readback."""
             self.moving = False
+            self.legs = []
             await self.show_readback()
-            await self.show_targets(self.position)
-            await self.movn.write(0, verify_value=False)
-            await self.dmov.write(1, verify_value=False)
+            await self.show_targets(self.steps(self.position) * self.mres.value)
+            await self.post(self.movn, 0)
+            await self.set_dmov(1)
 
         async def tick(self) -> None:
             if not self.moving:
@@ -265,66 +365,88 @@ def _make_group(record: str) -> Any:
             fraction = 1.0
             if self.move_time > 0:
                 fraction = min(1.0, (time.monotonic() - self.move_start) / self.move_time)
-            self.position = self.move_from + (self.move_to - self.move_from) * fraction
+            if fraction < 1.0:
+                self.position = self.move_from + (self.legs[0] - self.move_from) * fraction
+            else:
+                self.position = self.legs[0]
             if self.position >= HARD_HIGH or self.position <= HARD_LOW:
                 self.position = min(max(self.position, HARD_LOW), HARD_HIGH)
                 await self.halt()
-            elif fraction >= 1.0:
-                self.position = self.move_to
-                await self.halt()
+                return
+            await self.show_readback()
+            if fraction < 1.0:
+                return
+            self.legs.pop(0)
+            await self.post(self.movn, 0)
+            if self.legs:
+                await self.start_leg()
             else:
-                await self.show_readback()
+                self.moving = False
+                await self.set_dmov(1)
 
         async def reset(self) -> None:
             self.moving = False
+            self.legs = []
             self.position = 0.0
             for field, value in DEFAULTS.items():
                 await getattr(self, field.lower()).write(value, verify_value=False)
             await self.set.write('Use', verify_value=False)
             for field in (self.lvio, self.stop, self.rlv):
-                await field.write(0, verify_value=False)
+                await self.post(field, 0)
             await self.show_user_limits()
             await self.halt()
 
         # --- write handlers ----------------------------------------------
+        def set_mode(self) -> bool:
+            return self.set.value in ('Set', 1)
+
         @val.putter
         async def val(self, instance: Any, value: float) -> Any:
-            if self.set.value in ('Set', 1):
-                await self.off.write(value - self.position * self.sign(), verify_value=False)
-                await self.show_targets(self.position)
-                await self.show_readback()
-                await self.show_user_limits()
+            if self.set_mode():
+                # Redefine the user position: the offset takes the difference.
+                async with self.processing():
+                    await self.post(self.off, value - self.dval.value * self.sign())
+                    await self.show_readback()
+                    await self.show_user_limits()
                 return value
-            if not await self.request(self.dial_of_user(value)):
-                return instance.value
-            return value
+            await self.move(self.dial_of_user(value), value)
+            raise SkipWrite()  # request() posted the targets, or restored them
 
-        async def redefine_or_move(self, instance: Any, dial: float, value: Any) -> Any:
-            if self.set.value in ('Set', 1):
-                self.position = dial
-                await self.show_targets(dial)
-                await self.show_readback()
-                return value
-            if not await self.request(dial):
-                return instance.value
-            return value
+        async def redefine_or_move(self, dial: float) -> None:
+            if self.set_mode():
+                # As a controller loading a position: the dial position is
+                # redefined and, with FOFF=Variable, the user position kept.
+                async with self.processing():
+                    self.position = dial
+                    await self.post(self.off, self.val.value - dial * self.sign())
+                    await self.post(self.dval, dial)
+                    await self.post(self.rval, self.steps(dial))
+                    await self.show_readback()
+                    await self.show_user_limits()
+            else:
+                await self.move(dial)
+            raise SkipWrite()
 
         @dval.putter
         async def dval(self, instance: Any, value: float) -> Any:
-            return await self.redefine_or_move(instance, value, value)
+            await self.redefine_or_move(value)
 
         @rval.putter
         async def rval(self, instance: Any, value: int) -> Any:
-            return await self.redefine_or_move(instance, value * self.mres.value, value)
+            await self.redefine_or_move(value * self.mres.value)
 
         @rlv.putter
         async def rlv(self, instance: Any, value: float) -> Any:
-            await self.request(self.dial_of_user(self.val.value + value))
-            return 0.0  # the record clears RLV once the move is requested
+            # The record takes RLV as VAL += RLV and clears RLV at once.
+            user = self.val.value + value
+            await instance.write(value, verify_value=False)
+            await instance.write(0.0, verify_value=False)
+            await self.move(self.dial_of_user(user), user)
+            raise SkipWrite()
 
         @stop.putter
         async def stop(self, instance: Any, value: int) -> Any:
-            if value:
+            if value and self.moving:
                 await self.halt()
             return 0
 
@@ -350,8 +472,8 @@ def _make_group(record: str) -> Any:
             if value == 0:
                 raise ValueError('MRES must not be 0')
             await instance.write(value, verify_value=False)
-            await self.rval.write(self.steps(self.dval.value), verify_value=False)
-            await self.rrbv.write(self.steps(self.position), verify_value=False)
+            await self.post(self.rval, self.steps(self.dval.value))
+            await self.show_readback()
             return value
 
         @hlm.putter
@@ -385,7 +507,7 @@ def _make_group(record: str) -> Any:
         @val.startup
         async def val(self, instance: Any, async_lib: Any) -> None:
             await self.reset()
-            print(_READY, flush=True)
+            print(_READY, record, flush=True)
             while True:
                 await self.tick()
                 await async_lib.library.sleep(_TICK)
@@ -393,24 +515,48 @@ def _make_group(record: str) -> Any:
     return Motor(prefix=record)
 
 
+def _serve(pvdb: Dict[str, Any], interfaces: Sequence[str]) -> None:
+    """caproto's asyncio server, telling the putters which puts a client waits for."""
+    from caproto import WriteNotifyRequest
+    from caproto.asyncio import server
+
+    class Circuit(server.VirtualCircuit):  # type: ignore[misc]
+        async def _process_command(self, command: Any) -> Any:
+            # The write task caproto starts from here copies this context.
+            token = _waiting_circuit.set(self if isinstance(command, WriteNotifyRequest) else None)
+            try:
+                return await super()._process_command(command)
+            finally:
+                _waiting_circuit.reset(token)
+
+    class Context(server.Context):  # type: ignore[misc]
+        CircuitClass = Circuit
+
+    async def serve() -> None:
+        await Context(pvdb, list(interfaces)).run()  # made in the loop it runs in
+
+    asyncio.run(serve())
+
+
 def main(argv: Optional[list] = None) -> None:
-    from caproto.server import run
     from CaChannel.testing import LOOPBACK
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--name', default='sim:m1', help='motor record name')
+    parser.add_argument('--names', default=','.join(NAMES),
+                        help='motor record names, comma-separated')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     # No repeater may be listening on the loopback: a refused beacon is
     # expected, not worth a traceback every 15 s.
     logging.getLogger('caproto.ctx').addFilter(
         lambda record: not record.getMessage().startswith('Failed to send beacon'))
-    group = _make_group(args.name)
-    pvdb = dict(group.pvdb)
-    # the record name alone addresses VAL, as on an IOC
-    pvdb[args.name] = pvdb[args.name + '.VAL']
+    pvdb: Dict[str, Any] = {}
+    for name in args.names.split(','):
+        pvdb.update(_make_group(name).pvdb)
+        # the record name alone addresses VAL, as on an IOC
+        pvdb[name] = pvdb[name + '.VAL']
     # bind the loopback only, whatever the environment says
-    run(pvdb, interfaces=[LOOPBACK])
+    _serve(pvdb, [LOOPBACK])
 
 
 if __name__ == '__main__':
@@ -418,14 +564,39 @@ if __name__ == '__main__':
     main()
 
 
+@contextlib.contextmanager
+def caproto_sync_client() -> Iterator[Any]:
+    """caproto's synchronous client, searching from a UDP port of its own.
+
+    The tests set their servers up through it, independent of the code
+    under test.  caproto binds each search socket to port 0 with
+    SO_REUSEADDR, and Linux may then give it a port that another socket
+    with SO_REUSEADDR holds (an IOC's, another client's): the search reply
+    goes to that socket and the search times out (seen about once in a few
+    hundred calls on a busy machine).  A plain socket gets a port of its own.
+    """
+    import caproto
+    from caproto.sync import client
+
+    def plain_udp_socket(socket_module: Any = socket) -> Any:
+        return socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM)
+
+    original = caproto.bcast_socket
+    caproto.bcast_socket = plain_udp_socket
+    try:
+        yield client
+    finally:
+        caproto.bcast_socket = original
+
+
 def reset_motor(name: str = 'sim:m1') -> None:
     """Restore the simulator's defaults (through caproto's client, independent
     of the code under test; it searches the loopback address list only)."""
-    from caproto.sync.client import write
-    write(name + ':SIM_RESET', 1, notify=True, timeout=10)
+    with caproto_sync_client() as client:
+        client.write(name + ':SIM_RESET', 1, notify=True, timeout=10, repeater=False)
 
 
-def motor_fixture(name: str = 'sim:m1', scope: str = 'module') -> Any:
+def motor_fixture(names: Sequence[str] = NAMES, scope: str = 'module') -> Any:
     """A pytest fixture running the simulator for the tests of one module.
 
     Yields the :class:`MotorSimulator`; the simulator is stopped afterwards
@@ -435,6 +606,6 @@ def motor_fixture(name: str = 'sim:m1', scope: str = 'module') -> Any:
 
     @pytest.fixture(scope=scope)
     def motor_simulator() -> Any:
-        with MotorSimulator(name) as simulator:
+        with MotorSimulator(names) as simulator:
             yield simulator
     return motor_simulator
