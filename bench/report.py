@@ -562,19 +562,19 @@ def _aio_section(data: dict) -> str:
                 'measures them when it is run again.')
     clients = aio_clients(data)
     if AIO_REFERENCE in clients:
-        figure = ('In brackets the ratio to aioca; the chart shows the same ratios on '
-                  'one logarithmic scale.\n\n'
+        figure = ('In brackets the ratio to aioca; the chart shows the same ratios\n'
+                  'on one logarithmic scale.\n\n'
                   '.. image:: _static/aio.png\n'
                   '   :alt: for each asyncio workload, CaChannel.aio\'s time, CPU time or\n'
                   '         memory as a multiple of aioca\'s, on one logarithmic scale')
     else:
-        figure = ('aioca was not installed for this run (the ``bench`` extra installs '
+        figure = ('aioca was not installed for this run (the ``bench`` extra installs\n'
                   'it), so the table has no aioca column and there is no chart.')
     return f"""CaChannel.aio (:doc:`aio`) on each backend next to aioca, the asyncio
 client whose interface it shares, doing the same work in coroutines under
-``asyncio.run``: medians of {cfg['monitor_reps']} runs, each in a fresh process.  The
-last column is CaChannel's synchronous object layer, for the monitor row
-(its other figures are in the results above).
+``asyncio.run``: medians of {cfg['monitor_reps']} runs, each in a fresh process.
+The last column is CaChannel's synchronous object layer, for the monitor
+row (its other figures are in the results above).
 
 {figure}
 
