@@ -659,11 +659,12 @@ Performance
 ===========
 
 How long common Channel Access work takes with CaChannel, next to the same
-work written in C directly on libca (the reference, 1x in every figure) and
-{other_clients}.  Every figure comes from one run of the benchmark in the
-repository on the machine described at the end; each client ran in
-processes of its own against softIocs on the same machine, so network
-latency plays no part.
+work written in C directly on libca (the reference, 1x in the first chart) and
+{other_clients}.  CaChannel.aio, the asyncio interface, is compared with
+aioca in a section of its own.  Every figure comes from one run of the
+benchmark in the repository on the machine described at the end; each
+client ran in processes of its own against softIocs on the same machine, so
+network latency plays no part.
 
 .. image:: _static/performance.png
    :alt: for each workload, each client's time, memory or throughput as a
