@@ -76,7 +76,9 @@ TARGETS = [
 ]
 
 COLORS = {'c': '#7f7f7f', 'cachannel-c': '#1f5fa8', 'cachannel-cffi': '#6fa8dc',
-          'pyepics': '#e69138', 'caproto': '#6aa84f'}
+          'pyepics': '#e69138', 'caproto': '#6aa84f',
+          # the asyncio chart's clients (bench.aio.CLIENTS and its sync reference)
+          'aioca': '#8e7cc3', 'aio-c': '#1f5fa8', 'aio-cffi': '#6fa8dc', 'sync-c': '#0b2e59'}
 
 
 def _version(dist: str) -> str:
@@ -127,6 +129,7 @@ def environment() -> dict:
             'epicscorelibs (EPICS base, libca)': _version('epicscorelibs'),
             'pyepics': _version('pyepics'),
             'caproto': _version('caproto'),
+            'aioca': _version('aioca'),
             'numpy': _version('numpy'),
             'cffi': _version('cffi'),
             'gcc': _gcc_version(),
@@ -296,9 +299,37 @@ def write_chart(data: dict, path: Path) -> None:
     _save(chart_figure(data), path)
 
 
+def _ratio_panel(ax: Any, title: str, xlabel: str, bars: list[tuple[str, float]],
+                 limits: tuple[float, float], names: dict[str, str],
+                 figures: dict[str, str]) -> None:
+    """One horizontal bar per client, the reference (1x) at the top, on a
+    logarithmic ratio axis; each bar labelled with its ratio and figure."""
+    import matplotlib.ticker
+    shown = list(reversed(bars))
+    values = [r for _, r in shown]
+    low, high = limits
+    drawn = ax.barh(range(len(shown)), [v - low for v in values], left=low,
+                    color=[COLORS[c] for c, _ in shown])
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels([names[c] for c, _ in shown], fontsize=9)
+    ax.set_xscale('log')
+    ax.set_xlim(low, high)
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10.0))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: '{:,g}x'.format(x)))
+    ax.axvline(1.0, color='black', linewidth=0.8)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_title(title, fontsize=10.5, fontweight='bold', loc='left')
+    for bar, (client, value) in zip(drawn, shown):
+        # Right of the 1x line too, where a bar ends left of it.
+        ax.text(max(value, 1.0), bar.get_y() + bar.get_height() / 2,
+                ' %.2fx  (%s)' % (value, figures[client]), va='center', fontsize=8.5)
+    ax.spines['top'].set_visible(False)
+    ax.spines['right'].set_visible(False)
+    ax.tick_params(axis='x', labelsize=8)
+
+
 def chart_figure(data: dict) -> Any:
     """The bar chart: a panel per metric, ratios to C on one log scale."""
-    import matplotlib.ticker
     plt = _pyplot()
 
     panels = chart_panels(data)
@@ -307,31 +338,15 @@ def chart_figure(data: dict) -> Any:
     fig, axes = plt.subplots(rows_n, 2, figsize=(12, 2.9 * rows_n + 0.8))
     axes = axes.ravel()
     for ax, (key, title, better, bars) in zip(axes, panels):
-        shown = list(reversed(bars))   # C at the top of each panel
         scale = next(m[4] for m in metrics(data['config']) if m[0] == key)
         unit = next(m[2] for m in metrics(data['config']) if m[0] == key)
-        values = [r for _, r in shown]
-        drawn = ax.barh(range(len(shown)), [v - low for v in values], left=low,
-                        color=[COLORS[c] for c, _ in shown])
-        ax.set_yticks(range(len(shown)))
-        ax.set_yticklabels([_client_label(data, key, c) for c, _ in shown], fontsize=9)
-        ax.set_xscale('log')
-        ax.set_xlim(low, high)
-        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10.0))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: '{:,g}x'.format(x)))
-        ax.axvline(1.0, color='black', linewidth=0.8)
         reference = _client_label(data, key, 'c')
-        ax.set_xlabel('times %s (%s is better)' % (
-            'the C program' if reference == data['labels']['c'] else reference, better), fontsize=9)
-        ax.set_title(title, fontsize=10.5, fontweight='bold', loc='left')
-        for bar, (client, value) in zip(drawn, shown):
-            raw = _fmt_value(data['medians'][client].get(key), scale)
-            # Right of the 1x line too, where a bar ends left of it.
-            ax.text(max(value, 1.0), bar.get_y() + bar.get_height() / 2,
-                    ' %.2fx  (%s %s)' % (value, raw, unit), va='center', fontsize=8.5)
-        ax.spines['top'].set_visible(False)
-        ax.spines['right'].set_visible(False)
-        ax.tick_params(axis='x', labelsize=8)
+        xlabel = 'times %s (%s is better)' % (
+            'the C program' if reference == data['labels']['c'] else reference, better)
+        _ratio_panel(ax, title, xlabel, bars, (low, high),
+                     {c: _client_label(data, key, c) for c, _ in bars},
+                     {c: '%s %s' % (_fmt_value(data['medians'][c].get(key), scale), unit)
+                      for c, _ in bars})
     for ax in axes[len(panels) + 1:]:
         ax.axis('off')
     info = axes[len(panels)]
@@ -423,6 +438,161 @@ def scaling_table(data: dict) -> list[list[str]]:
     return table
 
 
+# --- the asyncio comparison (data['aio'], from bench.aio.collect) -------------------
+
+#: key in bench.aio's figures, table label, chart title (None: table only),
+#: unit, scale; {n} placeholders from the config and the event rate.
+AIO_METRICS = [
+    ('connect_s', 'connect + read {scalars:,} PVs', 'connect + read {scalars:,} PVs',
+     's', 1.0),
+    ('connect_cpu_s', 'connect + read {scalars:,}: process CPU time',
+     'connect + read {scalars:,}: CPU time', 's', 1.0),
+    ('rss_per_channel', 'memory per channel ({scalars:,} channels)',
+     'memory per channel ({scalars:,})', 'kB', 1e-3),
+    ('monitor_cpu_us', 'monitor: CPU per event (FORMAT_TIME, {monitors:,} PVs at 10 Hz)',
+     'monitor: CPU per event (FORMAT_TIME)', 'µs', 1.0),
+    ('monitor_lost', 'monitor, all_updates=True: lost events at {rate:,.0f} events/s '
+     '(all runs)', None, 'events', 1.0),
+]
+
+#: The client every asyncio ratio is taken against.
+AIO_REFERENCE = 'aioca'
+
+
+def aio_clients(data: dict) -> list[str]:
+    """bench.aio's clients that have figures in this run, in table order."""
+    from . import aio
+    figures = data.get('aio') or {}
+    return [c for c in list(aio.CLIENTS) + ['sync-c'] if figures.get(c)]
+
+
+def aio_event_rate(data: dict) -> float:
+    """Events per second the monitor IOC posted (median over the clients)."""
+    import statistics
+    rates = [f['monitor_sent_rate'] for f in (data.get('aio') or {}).values()
+             if f.get('monitor_sent_rate')]
+    return statistics.median(rates) if rates else 0.0
+
+
+def aio_metrics(data: dict) -> list[tuple[str, str, str | None, str, float]]:
+    """AIO_METRICS with the config's numbers filled in."""
+    fields = dict(data['config'], rate=aio_event_rate(data))
+    return [(key, label.format(**fields), title and title.format(**fields), unit, scale)
+            for key, label, title, unit, scale in AIO_METRICS]
+
+
+def aio_ratio(data: dict, client: str, key: str) -> float | None:
+    figures = data['aio']
+    ref = figures.get(AIO_REFERENCE, {}).get(key)
+    value = figures.get(client, {}).get(key)
+    if ref in (None, 0) or value is None:
+        return None
+    return value / ref
+
+
+def aio_rows(data: dict) -> list[list[str]]:
+    """Header plus one row per metric: value (ratio to aioca) per client."""
+    from . import aio
+    clients = aio_clients(data)
+    table = [['workload', 'unit'] + [aio.LABELS[c] for c in clients]]
+    for key, label, _, unit, scale in aio_metrics(data):
+        row = [label, unit]
+        for client in clients:
+            value = data['aio'][client].get(key)
+            cell = '%d' % value if key == 'monitor_lost' and value is not None \
+                else _fmt_value(value, scale)
+            r = aio_ratio(data, client, key)
+            if client != AIO_REFERENCE and r is not None and key != 'monitor_lost':
+                cell += ' (%.2fx)' % r
+            row.append(cell)
+        table.append(row)
+    return table
+
+
+def aio_chart_panels(data: dict) -> list[tuple[str, str, str, list[tuple[str, float]]]]:
+    """The asyncio chart's panels, (key, title, better, [(client, ratio to
+    aioca)]) with aioca first; none without aioca's figures."""
+    if 'aio' not in data:
+        return []
+    panels = []
+    for key, _, title, _, _ in aio_metrics(data):
+        bars = [(c, r) for c in aio_clients(data) for r in [aio_ratio(data, c, key)]
+                if r is not None]
+        if title and len(bars) > 1:
+            panels.append((key, title, 'lower', bars))
+    return panels
+
+
+def write_aio_chart(data: dict, path: Path) -> None:
+    _save(aio_figure(data), path)
+
+
+def aio_figure(data: dict) -> Any:
+    """CaChannel.aio (and, for monitors, the sync object layer) as multiples
+    of aioca, every panel on one log scale."""
+    from . import aio
+    plt = _pyplot()
+    panels = aio_chart_panels(data)
+    limits = ratio_limits(panels)
+    units = {key: (unit, scale) for key, _, _, unit, scale in aio_metrics(data)}
+    rows_n = (len(panels) + 1) // 2
+    height = 2.7 * rows_n + 0.8
+    fig, axes = plt.subplots(rows_n, 2, figsize=(12, height), squeeze=False)
+    axes = axes.ravel()
+    for ax, (key, title, better, bars) in zip(axes, panels):
+        unit, scale = units[key]
+        _ratio_panel(ax, title, 'times aioca (%s is better)' % better, bars, limits,
+                     {c: aio.LABELS[c] for c, _ in bars},
+                     {c: '%s %s' % (_fmt_value(data['aio'][c][key], scale), unit)
+                      for c, _ in bars})
+    for ax in axes[len(panels):]:
+        ax.axis('off')
+    fig.suptitle('CaChannel.aio, as multiples of the same work with aioca',
+                 fontsize=13, fontweight='bold')
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
+    return fig
+
+
+def _aio_section(data: dict) -> str:
+    """The page's asyncio section: figures, chart and what they measure, or
+    why this run has none."""
+    cfg = data['config']
+    if not data.get('aio'):
+        return ('This run did not measure the asyncio clients; ``python -m bench`` '
+                'measures them when it is run again.')
+    clients = aio_clients(data)
+    if AIO_REFERENCE in clients:
+        figure = ('In brackets the ratio to aioca; the chart shows the same ratios\n'
+                  'on one logarithmic scale.\n\n'
+                  '.. image:: _static/aio.png\n'
+                  '   :alt: for each asyncio workload, CaChannel.aio\'s time, CPU time or\n'
+                  '         memory as a multiple of aioca\'s, on one logarithmic scale')
+    else:
+        figure = ('aioca was not installed for this run (the ``bench`` extra installs\n'
+                  'it), so the table has no aioca column and there is no chart.')
+    return f"""CaChannel.aio (:doc:`aio`) on each backend next to aioca, the asyncio
+client whose interface it shares, doing the same work in coroutines under
+``asyncio.run``: medians of {cfg['monitor_reps']} runs, each in a fresh process.
+The last column is CaChannel's synchronous object layer, for the monitor
+row (its other figures are in the results above).
+
+{figure}
+
+{_rst_table(aio_rows(data))}
+
+* **connect + read**: ``await connect(names)`` for {cfg['scalars']:,} ``ao``
+  records, then ``await caget(names)``, the CA context already created:
+  wall time, process CPU time, and the resident memory this added, divided
+  by the number of channels.
+* **monitor**: ``camonitor(names, callback, format=FORMAT_TIME,
+  all_updates=True)`` on the {cfg['monitors']:,} counters of the monitor
+  workload below, with the callback of that workload (it notes the value and
+  counts the event).  After {cfg['monitor_warmup']:g} s of warm-up, process CPU
+  time per delivered event over {cfg['monitor_window']:g} s, and the events the
+  IOC posted that never reached the callback, summed over all runs.
+"""
+
+
 # --- docs page -----------------------------------------------------------------
 
 def _rst_table(table: list[list[str]]) -> str:
@@ -433,14 +603,23 @@ def _rst_table(table: list[list[str]]) -> str:
     return '\n'.join(out)
 
 
-def write_docs(data: dict, docs: Path) -> tuple[Path, Path, Path]:
+def write_docs(data: dict, docs: Path) -> tuple[Path, ...]:
+    """The page and its charts; the asyncio chart only where the run has
+    aioca's figures to compare with (the page then refers to none)."""
     png = docs / '_static' / 'performance.png'
     scaling = docs / '_static' / 'scaling.png'
+    aio_png = docs / '_static' / 'aio.png'
     write_chart(data, png)
     write_scaling_chart(data, scaling)
+    written = [png, scaling]
+    if aio_chart_panels(data):
+        write_aio_chart(data, aio_png)
+        written.append(aio_png)
+    elif aio_png.exists():
+        aio_png.unlink()   # a previous run's, which this page no longer shows
     rst = docs / 'performance.rst'
     rst.write_text(render_rst(data))
-    return rst, png, scaling
+    return (rst, *written)
 
 
 def _caget_text(data: dict) -> str:
@@ -480,11 +659,12 @@ Performance
 ===========
 
 How long common Channel Access work takes with CaChannel, next to the same
-work written in C directly on libca (the reference, 1x in every figure) and
-{other_clients}.  Every figure comes from one run of the benchmark in the
-repository on the machine described at the end; each client ran in
-processes of its own against softIocs on the same machine, so network
-latency plays no part.
+work written in C directly on libca (the reference, 1x in the first chart) and
+{other_clients}.  CaChannel.aio, the asyncio interface, is compared with
+aioca in a section of its own.  Every figure comes from one run of the
+benchmark in the repository on the machine described at the end; each
+client ran in processes of its own against softIocs on the same machine, so
+network latency plays no part.
 
 .. image:: _static/performance.png
    :alt: for each workload, each client's time, memory or throughput as a
@@ -528,6 +708,10 @@ tool (:doc:`tools`) against EPICS base's own ``caget`` (base's tool
 sources, built against the same libca), which stands in the C column of
 that row.  {_caget_text(data)}
 
+asyncio: CaChannel.aio and aioca
+--------------------------------
+
+{_aio_section(data)}
 What is measured
 ----------------
 
@@ -604,10 +788,12 @@ From a clone of the repository, with gcc on the machine:
    python -m bench
 
 This run took {data['elapsed_s'] / 60:.1f} minutes. It rewrites this page and
-both charts; ``python -m bench --no-report`` prints the table only,
+its charts; ``python -m bench --no-report`` prints the table only,
 ``--quick`` runs small sizes once as a smoke test, ``--clients`` picks the
 clients (``c`` is always needed), ``--json FILE`` keeps every sample and
 ``--report-from FILE`` writes the page and charts again from such a file.
+``python -m bench.aio`` runs the asyncio comparison alone and prints its
+table (aioca comes with the ``bench`` extra).
 The ``caget`` row needs EPICS base's tool sources in ``shared/oracle`` beside
 the repository (the console tools' parity test uses the same); without them
 the row says it was not measured.  Every IOC and client stays on 127.0.0.1

@@ -38,6 +38,19 @@ FIGURES: Dict[str, List[Any]] = {
 }
 
 
+#: bench.aio.collect's figures: CaChannel.aio on both backends against aioca,
+#: and the synchronous object layer's monitor.
+AIO: Dict[str, Dict[str, float]] = {
+    'aioca': {'connect_s': 2.73, 'connect_cpu_s': 2.51, 'rss_per_channel': 6765.0,
+              'monitor_cpu_us': 29.3, 'monitor_lost': 0.0, 'monitor_sent_rate': 19996.0},
+    'aio-c': {'connect_s': 0.118, 'connect_cpu_s': 0.115, 'rss_per_channel': 1393.0,
+              'monitor_cpu_us': 3.38, 'monitor_lost': 0.0, 'monitor_sent_rate': 19995.0},
+    'aio-cffi': {'connect_s': 0.432, 'connect_cpu_s': 0.412, 'rss_per_channel': 2369.0,
+                 'monitor_cpu_us': 7.67, 'monitor_lost': 0.0, 'monitor_sent_rate': 19996.0},
+    'sync-c': {'monitor_cpu_us': 1.58, 'monitor_lost': 0.0, 'monitor_sent_rate': 19999.0},
+}
+
+
 def result_set() -> Dict[str, Any]:
     medians: Dict[str, Dict[str, float]] = {client: {} for client in CLIENTS}
     for key, values in FIGURES.items():
@@ -49,7 +62,7 @@ def result_set() -> Dict[str, Any]:
     for client in CLIENTS:
         samples[client]['monitor_lost'] = [0, 0, 0]
     return {
-        'medians': medians, 'samples': samples,
+        'medians': medians, 'samples': samples, 'aio': copy.deepcopy(AIO),
         'labels': {'c': 'C on libca', 'cachannel-c': 'CaChannel (C backend)',
                    'cachannel-cffi': 'CaChannel (cffi backend)', 'pyepics': 'pyepics',
                    'caproto': 'caproto threading'},
@@ -67,7 +80,8 @@ def result_set() -> Dict[str, Any]:
                         'os': 'Linux-6.18-x86_64-with-glibc2.36', 'python': '3.11.7',
                         'versions': {'CaChannel': '4.0.0.dev0 (git 0000000)',
                                      'epicscorelibs (EPICS base, libca)': '7.0.10.99.0.2',
-                                     'pyepics': '3.5.10', 'caproto': '1.3.0'}},
+                                     'pyepics': '3.5.10', 'caproto': '1.3.0',
+                                     'aioca': '2.1'}},
     }
 
 
@@ -79,7 +93,7 @@ def test_page_reads_as_user_documentation() -> None:
     for internal in ('target', 'not met', 'load average', '1.64'):
         assert internal not in lowered, internal
     for section in ('Results', 'Scaling with the number of channels', 'Console tools',
-                    'What is measured', 'How to reproduce', 'Machine and versions'):
+                    'asyncio: CaChannel.aio and aioca', 'What is measured', 'How to reproduce', 'Machine and versions'):
         assert '\n%s\n%s\n' % (section, '-' * len(section)) in page, section
     assert "python -m pip install -e '.[bench]'" in page and 'python -m bench' in page
     assert 'next to the other Python clients: pyepics, caproto threading.' in ' '.join(page.split())
@@ -107,6 +121,54 @@ def test_page_says_why_caget_was_not_measured() -> None:
     assert not any(key == 'caget_wf_s' for key, *_ in report.chart_panels(data))
 
 
+def _aio_row(data: Dict[str, Any], label: str) -> List[str]:
+    return next(row for row in report.aio_rows(data) if row[0].startswith(label))
+
+
+def test_page_has_the_asyncio_table_against_aioca() -> None:
+    data = result_set()
+    page = report.render_rst(data)
+    assert report.aio_rows(data)[0] == [
+        'workload', 'unit', 'aioca', 'CaChannel.aio (C backend)',
+        'CaChannel.aio (cffi backend)', 'CaChannel object layer (C backend, sync)']
+    assert _aio_row(data, 'connect + read 10,000 PVs') == [
+        'connect + read 10,000 PVs', 's', '2.73', '0.118 (0.04x)', '0.432 (0.16x)', 'n/a']
+    assert _aio_row(data, 'memory per channel (10,000')[2:5] == [
+        '6.77', '1.39 (0.21x)', '2.37 (0.35x)']
+    assert _aio_row(data, 'monitor: CPU per event (FORMAT_TIME, 2,000 PVs at 10 Hz)')[2:] == [
+        '29.3', '3.38 (0.12x)', '7.67 (0.26x)', '1.58 (0.05x)']
+    assert _aio_row(data, 'monitor, all_updates=True: lost events at 19,996 events/s')[2:] == [
+        '0', '0', '0', '0']
+    for row in report.aio_rows(data)[1:]:
+        assert '     - %s' % row[3] in page
+    assert '.. image:: _static/aio.png' in page
+    assert 'format=FORMAT_TIME' in ' '.join(page.split())
+
+
+def test_page_without_aioca_says_so() -> None:
+    """aioca not installed: bench.aio leaves its figures empty."""
+    data = result_set()
+    data['aio']['aioca'] = {}
+    page = report.render_rst(data)
+    assert 'aioca was not installed for this run' in ' '.join(page.split())
+    assert 'aio.png' not in page
+    assert report.aio_rows(data)[0][2:] == [
+        'CaChannel.aio (C backend)', 'CaChannel.aio (cffi backend)',
+        'CaChannel object layer (C backend, sync)']
+    assert _aio_row(data, 'connect + read 10,000 PVs')[2:] == ['0.118', '0.432', 'n/a']
+    assert report.aio_chart_panels(data) == []
+
+
+def test_page_from_a_run_without_the_asyncio_figures() -> None:
+    """A run kept from before bench.aio (--report-from) still renders."""
+    data = result_set()
+    del data['aio']
+    page = report.render_rst(data)
+    assert 'This run did not measure the asyncio clients' in page
+    assert 'aio.png' not in page
+    assert report.aio_chart_panels(data) == []
+
+
 def test_targets_stay_on_the_console() -> None:
     """Developers still see every target met or not when they run the benchmark."""
     text = report.targets_text(result_set())
@@ -123,6 +185,18 @@ def test_every_chart_panel_on_one_log_scale() -> None:
     low, high = report.ratio_limits(panels)
     for _, _, _, bars in panels:
         assert all(low < value < high / 10 for _, value in bars)
+
+
+def test_asyncio_chart_panels_are_ratios_to_aioca() -> None:
+    panels = report.aio_chart_panels(result_set())
+    assert [title for _, title, _, _ in panels] == [
+        'connect + read 10,000 PVs', 'connect + read 10,000: CPU time',
+        'memory per channel (10,000)', 'monitor: CPU per event (FORMAT_TIME)']
+    for key, _, _, bars in panels:
+        assert bars[0] == ('aioca', 1.0)
+        assert [c for c, _ in bars[1:3]] == ['aio-c', 'aio-cffi']
+    monitor = dict(panels[-1][3])
+    assert monitor['sync-c'] == pytest.approx(1.58 / 29.3)
 
 
 # --- the charts (matplotlib, the bench extra) -------------------------------------
@@ -162,6 +236,23 @@ def test_bar_chart_titles_and_labels_fit() -> None:
         report._pyplot().close(figure)
 
 
+def test_asyncio_chart_titles_and_labels_fit() -> None:
+    pytest.importorskip('matplotlib', reason='matplotlib, of the bench extra, is not installed')
+    data = result_set()
+    figure = report.aio_figure(data)
+    try:
+        _texts_fit(figure)
+        bars = [ax for ax in figure.axes if ax.patches]
+        assert [ax.get_title(loc='left') for ax in bars] == [
+            title for _, title, _, _ in report.aio_chart_panels(data)]
+        assert {ax.get_xscale() for ax in bars} == {'log'}
+        assert len({ax.get_xlim() for ax in bars}) == 1
+        assert figure._suptitle.get_text() == (
+            'CaChannel.aio, as multiples of the same work with aioca')
+    finally:
+        report._pyplot().close(figure)
+
+
 def test_scaling_chart_legend_covers_nothing() -> None:
     pytest.importorskip('matplotlib', reason='matplotlib, of the bench extra, is not installed')
     data = result_set()
@@ -183,7 +274,19 @@ def test_scaling_chart_legend_covers_nothing() -> None:
 def test_writes_page_and_charts(tmp_path: Any) -> None:
     pytest.importorskip('matplotlib', reason='matplotlib, of the bench extra, is not installed')
     data = copy.deepcopy(result_set())
-    rst, png, scaling = report.write_docs(data, tmp_path)
+    rst, *charts = report.write_docs(data, tmp_path)
     assert rst.read_text() == report.render_rst(data)
-    for chart in (png, scaling):
+    assert [chart.name for chart in charts] == ['performance.png', 'scaling.png', 'aio.png']
+    for chart in charts:
         assert chart.read_bytes().startswith(b'\x89PNG')
+
+
+def test_rewritten_without_aioca_drops_the_asyncio_chart(tmp_path: Any) -> None:
+    pytest.importorskip('matplotlib', reason='matplotlib, of the bench extra, is not installed')
+    report.write_docs(result_set(), tmp_path)
+    data = result_set()
+    data['aio']['aioca'] = {}
+    rst, *charts = report.write_docs(data, tmp_path)
+    assert [chart.name for chart in charts] == ['performance.png', 'scaling.png']
+    assert not (tmp_path / '_static' / 'aio.png').exists()
+    assert 'aio.png' not in rst.read_text()
