@@ -230,7 +230,7 @@ def clear_channel(chid: Chid) -> ECA:
     ptr = _detach(chid)
     if ptr is None:
         return ECA.BADCHID
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     # cffi releases the GIL during the call: libca waits for this channel's
     # callbacks in progress, which need the GIL to finish.
     status = gated(chid._ctx, ECA.BADCHID, lib.ca_clear_channel, ptr)
@@ -266,7 +266,7 @@ def replace_access_rights_event(chid: Chid, callback: Callback = None) -> ECA:
     ptr = channel_ptr(chid)
     if ptr is None:
         return ECA.BADCHID
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     if callable(callback):
         chid._access_callback = callback
         return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_replace_access_rights_event,

@@ -69,13 +69,28 @@ def _context_object(ptr: Any) -> Context:
         return ctx
 
 
-def ensure_context() -> None:
-    """Attach the calling thread to the process context if it has none.
+def ensure_context(channel_context: int = 0) -> None:
+    """Attach the calling thread to a context if it has none: the one of the
+    channel it is about to use (*channel_context*, its address), else the
+    process context.
+
+    A channel works only from a thread attached to its own context: that
+    context's flush sends its requests and its pend_io waits for them. A
+    thread joining the process context instead would wait on an empty
+    account (a read returning before its reply) whenever the channel was
+    made in another context, e.g. one the C backend or another library
+    (pyepics) made first. Twin of the same rule in live_channel (channel.c).
 
     ``RuntimeError`` if libca can neither create nor attach it.
     """
     iowait.park_if_exiting()        # every context call passes here
     if lib.ca_current_context() != ffi.NULL or _common.shutting_down:
+        return
+    # libca refuses another thread's non-preemptive context (ECA_NOTTHREADED):
+    # then the process context, as before.
+    if (channel_context and iowait.context_record(channel_context).valid
+            and lib.ca_attach_context(ffi.cast('struct ca_client_context *', channel_context))
+            == _common.ECA_NORMAL):
         return
     global _process_context
     with _lock:

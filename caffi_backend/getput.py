@@ -261,7 +261,7 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     if isinstance(dbrtype, ECA):
         return status_pair(dbrtype)
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
         status = request_issue(
@@ -302,7 +302,7 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     if isinstance(prepared, ECA):
         return prepared
     put_type, n, buffer = prepared
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
         return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
@@ -330,7 +330,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
         return status_pair(dbrtype)
     n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
                       zero_means_server=True)
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     sub = Evid._make()
     sub._ptr = None
     sub._active = True              # events may come before libca returns
@@ -465,7 +465,7 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
     native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     if native == 0:
         return status_pair(ECA.DISCONN)    # as get(): nothing half-issued
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            gid._io, True)
 
@@ -484,7 +484,7 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
     if isinstance(prepared, ECA):
         return prepared
     put_type, n, buffer = prepared
-    context.ensure_context()
+    context.ensure_context(chid._ctx)
     return eca(request_issue(
         _PutRequest(chid, put_type, n, counter=gid._io),
         lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,

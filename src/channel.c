@@ -408,10 +408,20 @@ PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObjec
     return ECA_OBJ(status);
 }
 
+/* A thread with no context that uses a channel joins the channel's context:
+ * only that context's flush sends the channel's requests and only its
+ * pend_io waits for them.  Joining the process context instead would make
+ * a read return before its reply whenever the channel was made in another
+ * context (one the cffi backend or another library, pyepics, made first).
+ * libca refuses another thread's non-preemptive context (ECA_NOTTHREADED),
+ * and then the thread gets the process context as before.  Twin of
+ * ensure_context(channel_context) in caffi's context.py. */
 ChannelObject *live_channel(PyObject *obj, int *gone)
 {
     ChannelObject *chan = channel_arg(obj);
     *gone = chan && (!chan->valid || !chan->context->valid);
+    if (chan && !*gone && !ca_current_context())
+        ca_attach_context(chan->context->ctx);
     return chan;
 }
 
