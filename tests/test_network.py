@@ -154,6 +154,14 @@ def test_util_survives_reboot(bed: scenarios.Testbed, backend: str) -> None:
     assert result['monitor'] is not None and result['caget_after'] is not None
 
 
+def test_aio_survives_reboot(bed: scenarios.Testbed, backend: str) -> None:
+    """The asyncio API: a subscription reports the disconnect and resumes
+    with the new IOC's values; caget works again."""
+    result = clean(scenarios.reboot(bed, backend, repeater=False, mode='aio_reboot'))
+    assert result['disconnect_seen'], result
+    assert result['monitor'] is not None and result['caget_after'] is not None, result
+
+
 def test_camonitor_survives_reboot(bed: scenarios.Testbed, backend: str) -> None:
     result = scenarios.camonitor_reboot(bed, backend)
     print('FIGURES', {k: v for k, v in result.items() if k != 'lines'})

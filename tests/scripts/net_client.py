@@ -324,6 +324,45 @@ def util_reboot(options: Dict[str, Any]) -> None:
          caget_after=value, caget_time=time.monotonic() - up)
 
 
+def aio_reboot(options: Dict[str, Any]) -> None:
+    """CaChannel.aio's camonitor (with notify_disconnect) and caget across an IOC reboot."""
+    import asyncio
+
+    from CaChannel import aio
+
+    async def scenario() -> None:
+        seen: List[tuple] = []
+        aio.camonitor(options['pv'], lambda value: seen.append(
+            (time.monotonic(), value.ok, +value if value.ok else None)),
+            notify_disconnect=True)
+        first = await aio.caget(options['pv'], timeout=BOUND)
+        deadline = time.monotonic() + BOUND
+        while sum(ok for _, ok, _ in seen) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        print('READY', flush=True)
+        # The command arrives while the loop keeps delivering updates.
+        command = await asyncio.get_running_loop().run_in_executor(None, read_command)
+        if command[:1] != ['up']:
+            emit(error=f'expected "up", got {command}')
+            return
+        up = float(command[1])
+        deadline = time.monotonic() + BOUND
+        while not any(t > up and ok for t, ok, _ in seen) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        resumed = [t for t, ok, _ in seen if t > up and ok]
+        value = None
+        while value is None and time.monotonic() < deadline:
+            try:
+                value = +(await aio.caget(options['pv'], timeout=1.0))
+            except aio.CANothing:   # while the channel reconnects
+                await asyncio.sleep(0.1)
+        emit(first=+first, monitor=(resumed[0] - up) if resumed else None,
+             disconnect_seen=any(not ok for _, ok, _ in seen),
+             caget_after=value, caget_time=time.monotonic() - up)
+
+    asyncio.run(scenario())
+
+
 def pyepics_reboot(options: Dict[str, Any]) -> None:
     """pyepics under the same reboot, measured the same way (benchmark peer)."""
     import epics
@@ -361,7 +400,8 @@ def pyepics_reboot(options: Dict[str, Any]) -> None:
 
 
 SCENARIOS = {'discover': discover, 'reboot': reboot, 'impaired': impaired,
-             'outage': outage, 'util_reboot': util_reboot, 'pyepics_reboot': pyepics_reboot}
+             'outage': outage, 'util_reboot': util_reboot, 'aio_reboot': aio_reboot,
+             'pyepics_reboot': pyepics_reboot}
 
 if __name__ == '__main__':
     SCENARIOS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
