@@ -20,6 +20,7 @@ import os
 import re
 import sys
 
+from setuptools import find_packages
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 from setuptools_dso import Extension, build_ext, setup
@@ -255,7 +256,9 @@ setup(
         'Typing :: Typed',
     ],
     python_requires='>=%s' % PYTHONS[0],
-    packages=['CaChannel', 'CaChannel.cli', 'CaChannel.testing', 'caffi_backend'],
+    # Every package under CaChannel/: one left out installs an incomplete CaChannel
+    # that the source tree hides in the checkout's own tests.
+    packages=find_packages(include=['CaChannel', 'CaChannel.*', 'caffi_backend']),
     package_data={'CaChannel': ['*.pyi', 'py.typed', 'demo.db']},
     py_modules=['epicsPV', 'epicsMotor', 'ca'],
     ext_modules=[Extension('CaChannel._ca', SOURCES, optional=True,
