@@ -282,26 +282,26 @@ def _channels_of(names: Sequence[str], timeout: float, action: str) -> List[CaCh
     """
     deadline = time.monotonic() + timeout
     found: Dict[str, CaChannel] = {}
-    new: List[CaChannel] = []
+    new: Dict[str, CaChannel] = {}
     for name in names:
         if name not in found:
             chan = _channel_.get(name)
             if chan is None or chan.state() in _GONE:
-                chan = CaChannel(name)
+                chan = new[name] = CaChannel(name)
                 chan.search()
-                new.append(chan)
             found[name] = chan
     if new:
         try:
-            new[0]._wait_io(timeout, 'connect to')
+            next(iter(new.values()))._wait_io(timeout, 'connect to')
         except CaChannelException as exc:
             if exc.status != _chosen_ca().ECA_TIMEOUT:
                 raise
-            missing = [chan.name() for chan in new if chan.state() != _chosen_ca().cs_conn]
+            missing = [name for name, chan in new.items()
+                       if chan.state() != _chosen_ca().cs_conn]
             raise not_found(missing[0] if len(missing) == 1 else missing, timeout) from None
         with _channel_lock:
-            for chan in new:
-                found[chan.name()] = _channel_.setdefault(chan.name(), chan)
+            for name, chan in new.items():
+                found[name] = _channel_.setdefault(name, chan)
     for chan in found.values():
         if chan.state() != _chosen_ca().cs_conn:
             _wait_for_reconnection(chan, max(deadline - time.monotonic(), 0.0), action)
