@@ -73,8 +73,14 @@ def loop_closes_in_flight(prefix: str) -> None:
 
 def sigint(prefix: str) -> None:
     import CaChannel.aio as aio
-    from CaChannel import ca
+    from CaChannel import CaChannel, ca
     ticks: List[float] = []
+    # The first loop's channels are released when it closes; a channel held
+    # across the two loops keeps libca from attaching the second loop's to
+    # the closing circuit (docs/threads.rst, "A libca race"), which stalls it
+    # for up to 10 s.
+    keeper = CaChannel(prefix + ':ao')
+    keeper.searchw()
 
     async def main() -> None:
         aio.camonitor(prefix + ':tick', ticks.append)
@@ -95,6 +101,7 @@ def sigint(prefix: str) -> None:
         return await aio.caget(prefix + ':ao')
 
     value = asyncio.run(again())
+    keeper.clear_channel()
     emit(interrupted=interrupted, ticks=len(ticks), read_after=float(value),
          live_callbacks=ca._live_callbacks())
 
