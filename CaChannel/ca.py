@@ -42,9 +42,15 @@ def _import_backend(name: str) -> types.ModuleType:
     except KeyError:
         raise ImportError('unknown CaChannel backend %r (choose from %s)'
                           % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
-    if name == 'c' and _libpath.c_backend_needs_epicscorelibs():
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        # Loaded first without the preload: where the rpath works (an
+        # installed wheel) ctypes is not imported at all, 1.4 ms of start-up.
+        if not (name == 'c' and _libpath.c_backend_needs_epicscorelibs()):
+            raise
         _preload_epicscorelibs()
-    module = importlib.import_module(module_name)
+        module = importlib.import_module(module_name)
     missing = [n for n in _REQUIRED if not hasattr(module, n)]
     if missing:
         raise ImportError('backend %r lacks %s' % (name, ', '.join(missing)))

@@ -34,7 +34,9 @@ class Chid(Identifier):
 
     ``_requests`` holds the handles of its one-shot get/put callbacks and
     ``_subs`` its subscriptions: libca drops both when the channel is
-    cleared, so the handles are released then. ``_account`` is the pend_io
+    cleared, so the handles are released then.  Each is None while empty
+    (``_requests`` again once its last request is answered): most channels
+    have no subscription, and an empty set per channel costs 216 bytes. ``_account`` is the pend_io
     account of the thread that made it (see ``iowait``), which counts its
     connection while ``_conn_counted``.
     """
@@ -97,12 +99,12 @@ def _release_all(chan: Chid) -> None:
     """Release what libca held for a channel it can no longer call back for."""
     chan._account.uncount_connection(chan)
     release(chan._handle)
-    for handle in list(chan._requests):
+    requests, chan._requests = chan._requests, None
+    for handle in list(requests or ()):
         release(handle)
-    chan._requests.clear()
-    for sub in list(chan._subs):
+    subs, chan._subs = chan._subs, None
+    for sub in list(subs or ()):
         sub._forget()
-    chan._subs.clear()
 
 
 def channels_mark_stale(ctx_address: Optional[int]) -> Callable[[], None]:
@@ -113,7 +115,7 @@ def channels_mark_stale(ctx_address: Optional[int]) -> Callable[[], None]:
     for chan in [c for c in list(_channels.values())
                  if ctx_address is None or c._ctx == ctx_address]:
         if _detach(chan) is not None:
-            for sub in list(chan._subs):
+            for sub in list(chan._subs or ()):
                 sub._ptr = None
                 sub._active = False
             stale.append(chan)
@@ -191,12 +193,15 @@ def create_channel(name: str, callback: Callback = None,
     context.ensure_context()
     chan = Chid._make()
     chan._ptr = None
-    chan._name = raw_name.decode('utf-8', 'surrogateescape')
+    # A str name encoded strictly decodes to an equal str: share the
+    # caller's (CaChannel keeps it too), as channel.c does, not a copy.
+    chan._name = (name if type(name) is str
+                  else raw_name.decode('utf-8', 'surrogateescape'))
     chan._ctx = context.current_context_address()
     chan._conn_callback = callback
     chan._access_callback = None
-    chan._requests = set()
-    chan._subs = set()
+    chan._requests = None
+    chan._subs = None
     account = chan._account = iowait.io_account(chan._ctx)
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None

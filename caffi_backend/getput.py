@@ -150,9 +150,22 @@ class _PutRequest:
 Request = Union[_GetRequest, _PutRequest]
 
 
+# Guards making and dropping a channel's ``_requests`` set (None while
+# empty): an answer on a libca thread must not drop a set that an issue on
+# another thread is adding to.
+_requests_lock = threading.Lock()
+
+
 def _end_request(request: Request) -> None:
     release(request.handle)
-    request.chan._requests.discard(request.handle)
+    chan = request.chan
+    requests = chan._requests
+    if requests is not None:
+        requests.discard(request.handle)
+        if not requests:
+            with _requests_lock:
+                if not requests and chan._requests is requests:
+                    chan._requests = None
 
 
 def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
@@ -163,7 +176,12 @@ def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
     if counter is not None:
         request.generation = counter.issue()
     request.handle = keep(request)
-    request.chan._requests.add(request.handle)
+    chan = request.chan
+    with _requests_lock:
+        requests = chan._requests
+        if requests is None:
+            requests = chan._requests = set()
+        requests.add(request.handle)
     status = issue(request.handle)
     if status != _NORMAL:
         _end_request(request)
@@ -338,12 +356,16 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     sub._callback = callback
     sub._use_numpy = bool(use_numpy)
     sub._handle = keep(sub)
-    chid._subs.add(sub)
+    with _requests_lock:   # two threads subscribing at once keep one set
+        if chid._subs is None:
+            chid._subs = set()
+        chid._subs.add(sub)
     out = ffi.new('evid *')
     status = gated(chid._ctx, ECA.BADCHID, lib.ca_create_subscription,
                    dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
     if status != _NORMAL:
-        chid._subs.discard(sub)
+        if chid._subs is not None:   # None if the channel was released meanwhile
+            chid._subs.discard(sub)
         sub._forget()
         return status_pair(status)
     sub._ptr = out[0]
@@ -368,7 +390,7 @@ def clear_subscription(evid: Evid) -> ECA:
     context.ensure_context()
     status = gated(evid._chan._ctx, ECA.BADMONID, lib.ca_clear_subscription, ptr)
     # Refused (the context is going away): destroying it releases the handle.
-    if status != ECA.BADMONID:
+    if status != ECA.BADMONID and evid._chan._subs is not None:
         evid._chan._subs.discard(evid)
         evid._forget()
     return eca(status)

@@ -4,28 +4,42 @@
 
 #include <string.h>
 
-PyObject *live_channels;
+/* The live list (see ChannelObject): each entry is a strong reference. */
+static ChannelObject *live_first;
 
-static int channel_traverse(ChannelObject *self, visitproc visit, void *arg)
+static void live_link(ChannelObject *chan)
 {
-    Py_VISIT(self->conn_callback);
-    Py_VISIT(self->access_callback);
-    Py_VISIT(self->subscriptions);
-    return 0;
+    Py_INCREF(chan);
+    chan->live_prev = NULL;
+    chan->live_next = live_first;
+    if (live_first)
+        live_first->live_prev = chan;
+    live_first = chan;
+    chan->linked = 1;
 }
 
-static int channel_clear_refs(ChannelObject *self)
+/* -> 1 when chan was in the list (its reference is now the caller's), else 0. */
+static int live_unlink(ChannelObject *chan)
 {
-    Py_CLEAR(self->conn_callback);
-    Py_CLEAR(self->access_callback);
-    Py_CLEAR(self->subscriptions);
-    return 0;
+    if (!chan->linked)
+        return 0;
+    if (chan->live_prev)
+        chan->live_prev->live_next = chan->live_next;
+    else
+        live_first = chan->live_next;
+    if (chan->live_next)
+        chan->live_next->live_prev = chan->live_prev;
+    chan->live_prev = chan->live_next = NULL;
+    chan->linked = 0;
+    return 1;
 }
 
 static void channel_dealloc(ChannelObject *self)
 {
-    PyObject_GC_UnTrack(self);
-    channel_clear_refs(self);
+    /* Unreachable while linked: the list holds a reference. */
+    Py_CLEAR(self->conn_callback);
+    Py_CLEAR(self->access_callback);
+    Py_CLEAR(self->subscriptions);
     Py_XDECREF(self->context);
     Py_XDECREF(self->name);
     Py_XDECREF(self->conn_account);
@@ -44,9 +58,7 @@ PyTypeObject ChannelType = {
     .tp_basicsize = sizeof(ChannelObject),
     .tp_dealloc = (destructor)channel_dealloc,
     .tp_repr = (reprfunc)channel_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_traverse = (traverseproc)channel_traverse,
-    .tp_clear = (inquiry)channel_clear_refs,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Opaque CA channel identifier.",
 };
 
@@ -90,12 +102,9 @@ static void connection_uncount(ChannelObject *chan)
 void channel_invalidate(ChannelObject *chan)
 {
     chan->valid = 0;
-    Py_INCREF(chan);
-    if (PySet_Discard(live_channels, (PyObject *)chan) != 1) {
-        PyErr_Clear();   /* released already */
-        Py_DECREF(chan);
-        return;
-    }
+    if (!live_unlink(chan))
+        return;   /* released already */
+    /* The list's reference, dropped at the end. */
     live_usr--;
     if (chan->subscriptions) {
         PyObject *subs = PySequence_List(chan->subscriptions);
@@ -117,22 +126,15 @@ void channel_invalidate(ChannelObject *chan)
     Py_DECREF(chan);
 }
 
-/* The live channels of rec, as a new list (every one when rec is NULL). */
-static PyObject *channels_of(ContextObject *rec)
+PyObject *channels_of(ContextObject *rec)
 {
-    PyObject *snapshot, *mine;
-    Py_ssize_t i;
-    if (!live_channels)
-        return PyList_New(0);
-    if (!(snapshot = PySequence_List(live_channels)) || !rec)
-        return snapshot;
-    mine = PyList_New(0);
-    for (i = 0; mine && i < PyList_GET_SIZE(snapshot); i++) {
-        PyObject *chan = PyList_GET_ITEM(snapshot, i);
-        if (((ChannelObject *)chan)->context == rec && PyList_Append(mine, chan) < 0)
+    PyObject *mine = PyList_New(0);
+    ChannelObject *chan;
+    /* Nothing here runs Python code, so the list cannot change meanwhile. */
+    for (chan = live_first; mine && chan; chan = chan->live_next) {
+        if ((!rec || chan->context == rec) && PyList_Append(mine, (PyObject *)chan) < 0)
             Py_CLEAR(mine);
     }
-    Py_DECREF(snapshot);
     return mine;
 }
 
@@ -266,8 +268,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (name_arg(name, &bytes) < 0)
         return NULL;
-    if ((!live_channels && !(live_channels = PySet_New(NULL))) ||
-        !(rec = context_current(1)) || !(account = io_account(rec))) {
+    if (!(rec = context_current(1)) || !(account = io_account(rec))) {
         Py_DECREF(bytes);
         return NULL;
     }
@@ -275,13 +276,15 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
         Py_DECREF(bytes);
         return Py_BuildValue("(NO)", ECA_OBJ(ECA_NOCACTX), Py_None);
     }
-    chan = PyObject_GC_New(ChannelObject, &ChannelType);
+    chan = PyObject_New(ChannelObject, &ChannelType);
     if (!chan) {
         Py_DECREF(bytes);
         return NULL;
     }
     chan->cid = NULL;
     chan->valid = 1;
+    chan->linked = 0;
+    chan->live_prev = chan->live_next = NULL;
     chan->context = rec;
     Py_INCREF(rec);
     /* A str name encoded strictly, so decoding would give an equal str:
@@ -307,15 +310,14 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     chan->conn_counted = !chan->conn_callback;
     chan->conn_generation = chan->conn_counted ? io_counter_issue(&account->io)
                                                : account->io.generation;
-    PyObject_GC_Track(chan);
-    if (!chan->name ||
-        PySet_Add(live_channels, (PyObject *)chan) < 0) {
+    if (!chan->name) {
         connection_uncount(chan);
         Py_DECREF(bytes);
         Py_DECREF(chan);
         return NULL;
     }
-    live_usr++;   /* the live_channels entry is the usr reference */
+    live_link(chan);
+    live_usr++;   /* the live list's entry is the usr reference */
     GATED(rec, status, ECA_NOCACTX,
                  ca_create_channel(PyBytes_AS_STRING(bytes), connection_handler,
                                    chan, priority, &cid));

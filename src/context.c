@@ -421,8 +421,8 @@ PyObject *py__after_fork_child(PyObject *self, PyObject *unused)
         Py_DECREF(recs);
         PyDict_Clear(registry);
     }
-    if (live_channels) {
-        PyObject *snapshot = PySequence_List(live_channels);
+    {
+        PyObject *snapshot = channels_of(NULL);
         Py_ssize_t i;
         if (!snapshot)
             return NULL;
