@@ -71,14 +71,38 @@ def _chosen_ca() -> types.ModuleType:
     layer on both backends in one process. Each channel keeps the module it
     was searched with.
     """
-    global _selected
+    global _selected, _last_choice
     if _selected is None:
         from . import ca as module
         _selected = module
-    wanted = _os.environ.get('CACHANNEL_BACKEND', '').strip().lower()
-    if not wanted or wanted == _selected.backend:
+    raw = _backend_variable()
+    if not raw:
         return _selected
-    return _selected.load_backend(wanted)
+    if raw == _last_choice[0]:
+        return _last_choice[1]
+    wanted = _os.fsdecode(raw).strip().lower() if isinstance(raw, bytes) else raw.strip().lower()
+    module = (_selected if not wanted or wanted == _selected.backend
+              else _selected.load_backend(wanted))
+    _last_choice = (raw, module)
+    return module
+
+
+# Every channel creation reads CACHANNEL_BACKEND: os.environ.get costs a
+# key encoding and a value decoding each time (a tenth of a connect's time
+# per channel on the C backend), so on CPython's POSIX os.environ the raw
+# mapping behind it is read instead; the last answer is kept with its value.
+_last_choice: Tuple[Any, Any] = (None, None)
+try:
+    _ENVIRON_RAW = _os.environ._data  # type: ignore[attr-defined]
+    _BACKEND_KEY = _os.environ.encodekey('CACHANNEL_BACKEND')  # type: ignore[attr-defined]
+except AttributeError:
+    _ENVIRON_RAW = None
+
+
+def _backend_variable() -> Any:
+    if _ENVIRON_RAW is not None:
+        return _ENVIRON_RAW.get(_BACKEND_KEY)
+    return _os.environ.get('CACHANNEL_BACKEND')
 
 
 # The package object itself (complete or not, it is in sys.modules before any
