@@ -16,6 +16,7 @@ EPICS it was linked to, so that a site build finds its libca at run time
 without ``EPICS_BASE`` (see ``CaChannel/_libpath.py``).
 """
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -188,13 +189,33 @@ class build_ext_optional(build_ext):
 
 
 class build_py_tutorial(build_py):
-    """Also ships the tutorial's database inside the package."""
+    """Also ships the tutorial's database inside the package, and compiles
+    the cffi backend's declarations (caffi_backend/_cdef.py)."""
 
     def run(self):
         super().run()
-        if not getattr(self, 'editable_mode', False):
+        editable = getattr(self, 'editable_mode', False)
+        if not editable:
             # An editable install reads it from tests/ioc/ directly.
             self.copy_file(TUTORIAL_DB, os.path.join(self.build_lib, 'CaChannel', 'catest.db'))
+        # An editable install imports the package from the checkout: the
+        # module goes there (git ignores it).
+        directory = (self.get_package_dir('caffi_backend') if editable
+                     else os.path.join(self.build_lib, 'caffi_backend'))
+        self.compile_cdef(os.path.join(directory, '_ffi_compiled.py'))
+
+    def compile_cdef(self, target):
+        # By path: importing the package would load libca.
+        source = os.path.join(self.get_package_dir('caffi_backend'), '_cdef.py')
+        try:
+            spec = importlib.util.spec_from_file_location('_caffi_cdef', source)
+            cdef = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(cdef)
+            self.mkpath(os.path.dirname(target))
+            cdef.write_compiled(target)
+        except Exception as exc:   # noqa: BLE001  any failure leaves the parsing to import time
+            sys.stderr.write('*** CaChannel: the cffi declarations were not compiled (%s); '
+                             'the cffi backend parses them at import.\n' % exc)
 
 
 class sdist_versioned(sdist):

@@ -9,7 +9,7 @@ the C extension cannot be imported.
 Modules mirror ``src/``: ``context`` (contexts and pend/poll/flush),
 ``channel``, ``getput`` (get, put, subscriptions, synchronous groups),
 ``dbr`` (value conversions), ``handlers`` (exception and printf handlers);
-``_ffi`` declares libca and loads it, ``_common`` holds the shared helpers.
+``_cdef`` declares libca, ``_ffi`` loads it, ``_common`` holds the shared helpers.
 
 ``libca_path`` / ``libcom_path`` name the libraries loaded (see ``_ffi``
 for the search order: ``CACHANNEL_LIBCA``, ``EPICS_BASE``, epicscorelibs).

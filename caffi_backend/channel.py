@@ -158,9 +158,9 @@ def _access_rights_handler(args: Any) -> None:
                   'write_access': bool(bits & _WRITE_BIT)})
 
 
-_connection_cb = ffi.callback('void(struct connection_handler_args)', _connection_handler,
+_connection_cb = ffi.callback('void(*)(struct connection_handler_args)', _connection_handler,
                               onerror=_common.report_callback_error)
-_access_rights_cb = ffi.callback('void(struct access_rights_handler_args)',
+_access_rights_cb = ffi.callback('void(*)(struct access_rights_handler_args)',
                                  _access_rights_handler, onerror=_common.report_callback_error)
 
 

@@ -249,7 +249,9 @@ def _subscription_handler(args: Any) -> None:
     sub._callback(event_dict(sub._chan, args, sub._use_numpy))
 
 
-_EVENT_SIGNATURE = 'void(struct event_handler_args)'
+# Function pointer spelling: the compiled FFI's type parser reads no bare
+# function type.
+_EVENT_SIGNATURE = 'void(*)(struct event_handler_args)'
 _get_cb = ffi.callback(_EVENT_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
 _fill_cb = ffi.callback(_EVENT_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
 _group_put_cb = ffi.callback(_EVENT_SIGNATURE, _group_put_handler,

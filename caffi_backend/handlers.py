@@ -68,9 +68,9 @@ def _printf_handler(pformat: Any, va_args: Any) -> int:
     return written
 
 
-_exception_cb = ffi.callback('void(struct exception_handler_args)', _exception_handler,
+_exception_cb = ffi.callback('void(*)(struct exception_handler_args)', _exception_handler,
                              onerror=_common.report_callback_error)
-_printf_cb = ffi.callback('int(const char *, void *)', _printf_handler,
+_printf_cb = ffi.callback('int(*)(const char *, void *)', _printf_handler,
                           onerror=_common.report_callback_error)
 
 

@@ -144,6 +144,29 @@ def test_selected_by_environment(tmp_path):
     assert result.stdout.strip() == 'caffi'
 
 
+STALE_COMPILED = r'''
+import sys, types
+# A compiled module of other declarations (an edited checkout): not used.
+stale = types.ModuleType('caffi_backend._ffi_compiled')
+stale.CDEF_CRC = -1
+stale.ffi = None
+sys.modules['caffi_backend._ffi_compiled'] = stale
+import caffi_backend
+from caffi_backend import _ffi
+assert not _ffi.compiled
+print(caffi_backend.version())
+'''
+
+
+def test_stale_compiled_declarations_are_parsed_instead(tmp_path):
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
+    result = subprocess.run([sys.executable, '-c', STALE_COMPILED], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith('4.'), result.stdout
+
+
 def test_private_counter_and_identifiers():
     import caffi_backend
     from caffi_backend.channel import Chid

@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import os
 import types
+from pathlib import Path
 
 import pytest
 
@@ -462,10 +463,33 @@ def test_against_the_c_headers():
                                for s in range(C.ALARM_NSTATUS))
 
 
-def test_cffi_struct_layouts_match_the_c_headers():
-    """caffi_backend/_ffi.py declares libca's structures by hand: each one
-    it declares must have the headers' size and every field's offset."""
-    from caffi_backend._ffi import ffi
+def _cffi_ffis(directory: Path) -> dict:
+    """The cffi backend's declarations both ways it can load them: parsed at
+    import, and compiled as setup.py compiles them (out-of-line ABI mode)."""
+    import importlib.util
+
+    import cffi
+
+    from caffi_backend import _cdef
+    parsed = cffi.FFI()
+    parsed.cdef(_cdef.LIBCA_CDEF)
+    parsed.cdef(_cdef.LIBC_CDEF)
+    path = directory / '_ffi_compiled.py'
+    _cdef.write_compiled(str(path))
+    spec = importlib.util.spec_from_file_location('_ffi_compiled_under_test', path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CDEF_CRC == _cdef.cdef_crc()
+    return {'parsed': parsed, 'compiled': module.ffi}
+
+
+@pytest.mark.parametrize('form', ['parsed', 'compiled'])
+def test_cffi_struct_layouts_match_the_c_headers(form, tmp_path):
+    """caffi_backend/_cdef.py declares libca's structures by hand: each one
+    it declares must have the headers' size and every field's offset, parsed
+    or compiled."""
+    ffi = _cffi_ffis(tmp_path)[form]
     layouts = _c_extension()._header_constants()['struct_layouts']
     assert {'dbr_time_double', 'dbr_ctrl_enum', 'event_handler_args'} <= set(layouts)
     # Every DBR value structure of db_access.h: STS and TIME for the 7 value

@@ -1,0 +1,296 @@
+"""The C declarations the cffi backend uses, and the module they compile to.
+
+Each declaration mirrors the C one in cadef.h, db_access.h or epicsTime.h (the
+C spelling is given in a comment where the cffi one differs); only what the
+backend calls is declared.
+
+Parsing them (pycparser) is most of what importing the backend would cost,
+so ``setup.py`` compiles them once, at install, into ``_ffi_compiled.py``:
+cffi's out-of-line ABI mode, a pure Python module of pre-parsed type tables
+(no compiler involved).  ``_ffi`` uses it when its ``CDEF_CRC`` matches
+these texts and parses them otherwise (a checkout with edited declarations,
+a cffi that cannot read the module).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+LIBCA_CDEF = r"""
+/* ---- epicsTypes.h / db_access.h scalar types ---------------------------- */
+typedef char           dbr_string_t[40];      /* epicsOldString */
+typedef uint8_t        dbr_char_t;            /* epicsUInt8 */
+typedef int16_t        dbr_short_t;           /* epicsInt16 */
+typedef uint16_t       dbr_ushort_t;          /* epicsUInt16 */
+typedef uint16_t       dbr_enum_t;            /* epicsUInt16 */
+typedef int32_t        dbr_long_t;            /* epicsInt32 */
+typedef float          dbr_float_t;           /* epicsFloat32 */
+typedef double         dbr_double_t;          /* epicsFloat64 */
+
+/* epicsTime.h */
+typedef struct epicsTimeStamp {
+    uint32_t secPastEpoch;                    /* seconds since 1990-01-01 UTC */
+    uint32_t nsec;
+} epicsTimeStamp;
+
+/* ---- db_access.h value structures (MAX_UNITS_SIZE 8,
+        MAX_ENUM_STATES 16, MAX_ENUM_STRING_SIZE 26) ------------------------ */
+struct dbr_sts_string  { dbr_short_t status; dbr_short_t severity; dbr_string_t value; };
+struct dbr_stsack_string {
+    dbr_ushort_t status; dbr_ushort_t severity;
+    dbr_ushort_t ackt;   dbr_ushort_t acks;
+    dbr_string_t value;
+};
+struct dbr_sts_short   { dbr_short_t status; dbr_short_t severity; dbr_short_t value; };
+struct dbr_sts_float   { dbr_short_t status; dbr_short_t severity; dbr_float_t value; };
+struct dbr_sts_enum    { dbr_short_t status; dbr_short_t severity; dbr_enum_t value; };
+struct dbr_sts_char    { dbr_short_t status; dbr_short_t severity;
+                         dbr_char_t RISC_pad; dbr_char_t value; };
+struct dbr_sts_long    { dbr_short_t status; dbr_short_t severity; dbr_long_t value; };
+struct dbr_sts_double  { dbr_short_t status; dbr_short_t severity;
+                         dbr_long_t RISC_pad; dbr_double_t value; };
+
+struct dbr_time_string { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_string_t value; };
+struct dbr_time_short  { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_short_t RISC_pad; dbr_short_t value; };
+struct dbr_time_float  { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_float_t value; };
+struct dbr_time_enum   { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_short_t RISC_pad; dbr_enum_t value; };
+struct dbr_time_char   { dbr_short_t status; dbr_short_t severity; epicsTimeStamp stamp;
+                         dbr_short_t RISC_pad0; dbr_char_t RISC_pad1; dbr_char_t value; };
+struct dbr_time_long   { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_long_t value; };
+struct dbr_time_double { dbr_short_t status; dbr_short_t severity;
+                         epicsTimeStamp stamp; dbr_long_t RISC_pad; dbr_double_t value; };
+
+/* DBR_GR_STRING and DBR_CTRL_STRING use struct dbr_sts_string */
+struct dbr_gr_short {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_short_t upper_disp_limit;  dbr_short_t lower_disp_limit;
+    dbr_short_t upper_alarm_limit; dbr_short_t upper_warning_limit;
+    dbr_short_t lower_warning_limit; dbr_short_t lower_alarm_limit;
+    dbr_short_t value;
+};
+struct dbr_gr_float {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_float_t upper_disp_limit;  dbr_float_t lower_disp_limit;
+    dbr_float_t upper_alarm_limit; dbr_float_t upper_warning_limit;
+    dbr_float_t lower_warning_limit; dbr_float_t lower_alarm_limit;
+    dbr_float_t value;
+};
+struct dbr_gr_enum {
+    dbr_short_t status; dbr_short_t severity; dbr_short_t no_str;
+    char strs[16][26];
+    dbr_enum_t value;
+};
+struct dbr_gr_char {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_char_t upper_disp_limit;  dbr_char_t lower_disp_limit;
+    dbr_char_t upper_alarm_limit; dbr_char_t upper_warning_limit;
+    dbr_char_t lower_warning_limit; dbr_char_t lower_alarm_limit;
+    dbr_char_t RISC_pad; dbr_char_t value;
+};
+struct dbr_gr_long {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_long_t upper_disp_limit;  dbr_long_t lower_disp_limit;
+    dbr_long_t upper_alarm_limit; dbr_long_t upper_warning_limit;
+    dbr_long_t lower_warning_limit; dbr_long_t lower_alarm_limit;
+    dbr_long_t value;
+};
+struct dbr_gr_double {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_double_t upper_disp_limit;  dbr_double_t lower_disp_limit;
+    dbr_double_t upper_alarm_limit; dbr_double_t upper_warning_limit;
+    dbr_double_t lower_warning_limit; dbr_double_t lower_alarm_limit;
+    dbr_double_t value;
+};
+
+struct dbr_ctrl_short {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_short_t upper_disp_limit;  dbr_short_t lower_disp_limit;
+    dbr_short_t upper_alarm_limit; dbr_short_t upper_warning_limit;
+    dbr_short_t lower_warning_limit; dbr_short_t lower_alarm_limit;
+    dbr_short_t upper_ctrl_limit; dbr_short_t lower_ctrl_limit;
+    dbr_short_t value;
+};
+struct dbr_ctrl_float {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad; char units[8];
+    dbr_float_t upper_disp_limit;  dbr_float_t lower_disp_limit;
+    dbr_float_t upper_alarm_limit; dbr_float_t upper_warning_limit;
+    dbr_float_t lower_warning_limit; dbr_float_t lower_alarm_limit;
+    dbr_float_t upper_ctrl_limit; dbr_float_t lower_ctrl_limit;
+    dbr_float_t value;
+};
+struct dbr_ctrl_enum {
+    dbr_short_t status; dbr_short_t severity; dbr_short_t no_str;
+    char strs[16][26];
+    dbr_enum_t value;
+};
+struct dbr_ctrl_char {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_char_t upper_disp_limit;  dbr_char_t lower_disp_limit;
+    dbr_char_t upper_alarm_limit; dbr_char_t upper_warning_limit;
+    dbr_char_t lower_warning_limit; dbr_char_t lower_alarm_limit;
+    dbr_char_t upper_ctrl_limit; dbr_char_t lower_ctrl_limit;
+    dbr_char_t RISC_pad; dbr_char_t value;
+};
+struct dbr_ctrl_long {
+    dbr_short_t status; dbr_short_t severity; char units[8];
+    dbr_long_t upper_disp_limit;  dbr_long_t lower_disp_limit;
+    dbr_long_t upper_alarm_limit; dbr_long_t upper_warning_limit;
+    dbr_long_t lower_warning_limit; dbr_long_t lower_alarm_limit;
+    dbr_long_t upper_ctrl_limit; dbr_long_t lower_ctrl_limit;
+    dbr_long_t value;
+};
+struct dbr_ctrl_double {
+    dbr_short_t status; dbr_short_t severity;
+    dbr_short_t precision; dbr_short_t RISC_pad0; char units[8];
+    dbr_double_t upper_disp_limit;  dbr_double_t lower_disp_limit;
+    dbr_double_t upper_alarm_limit; dbr_double_t upper_warning_limit;
+    dbr_double_t lower_warning_limit; dbr_double_t lower_alarm_limit;
+    dbr_double_t upper_ctrl_limit; dbr_double_t lower_ctrl_limit;
+    dbr_double_t value;
+};
+
+/* ---- cadef.h ------------------------------------------------------------ */
+typedef struct oldChannelNotify *chid;
+typedef struct oldSubscription *evid;
+typedef unsigned CA_SYNC_GID;
+struct ca_client_context;
+
+struct connection_handler_args {
+    chid chid;
+    long op;                                  /* CA_OP_CONN_UP or CA_OP_CONN_DOWN */
+};
+
+/* C: struct access_rights_handler_args { chanId chid; caar ar; } where caar
+   is struct { unsigned read_access:1; unsigned write_access:1; }.  The bit
+   field struct is declared as its storage unit, an unsigned, because libffi
+   cannot pass a struct with bit fields by value; channel.py picks the bits. */
+struct access_rights_handler_args {
+    chid chid;
+    unsigned ar;
+};
+
+struct event_handler_args {
+    void *usr;
+    chid chid;
+    long type;
+    long count;
+    const void *dbr;
+    int status;
+};
+
+struct exception_handler_args {
+    void *usr;
+    chid chid;
+    long type;
+    long count;
+    void *addr;
+    long stat;
+    long op;
+    const char *ctx;
+    const char *pFile;
+    unsigned lineNo;
+};
+
+/* context */
+int ca_context_create(int select);            /* enum ca_preemptive_callback_select */
+void ca_context_destroy(void);
+int ca_attach_context(struct ca_client_context *context);
+void ca_detach_context(void);
+struct ca_client_context *ca_current_context(void);
+int ca_client_status(unsigned level);
+int ca_context_status(struct ca_client_context *context, unsigned level);
+
+/* channel; caCh is void (struct connection_handler_args), caArh is
+   void (struct access_rights_handler_args), capri is unsigned */
+int ca_create_channel(const char *pChanName,
+                      void (*pConnStateCallback)(struct connection_handler_args),
+                      void *pUserPrivate, unsigned priority, chid *pChanID);
+int ca_clear_channel(chid chanId);
+int ca_replace_access_rights_event(chid chan,
+                                   void (*pfunc)(struct access_rights_handler_args));
+void *ca_puser(chid chan);
+
+/* information */
+short ca_field_type(chid chan);
+unsigned long ca_element_count(chid chan);
+int ca_state(chid chan);                      /* enum channel_state */
+unsigned ca_get_host_name(chid pChan, char *pBuf, unsigned bufLength);
+unsigned ca_read_access(chid chan);
+unsigned ca_write_access(chid chan);
+const char *ca_message(long ca_status);
+const char *ca_version(void);
+
+/* read, write, monitor; chtype is long, caEventCallBackFunc is
+   void (struct event_handler_args).  Left out on purpose: ca_array_get and
+   ca_sg_array_get copy as many elements as the server sends into a buffer
+   sized for the count asked; ca_sg_test takes libca's locks in the order
+   that deadlocks with the receive thread (so groups count their own
+   requests, ca_sg_array_put included). */
+int ca_array_get_callback(long type, unsigned long count, chid chanId,
+                          void (*pFunc)(struct event_handler_args), void *pArg);
+int ca_array_put(long type, unsigned long count, chid chanId, const void *pValue);
+int ca_array_put_callback(long type, unsigned long count, chid chanId,
+                          const void *pValue,
+                          void (*pFunc)(struct event_handler_args), void *pArg);
+int ca_create_subscription(long type, unsigned long count, chid chanId,
+                           long mask, void (*pFunc)(struct event_handler_args),
+                           void *pArg, evid *pEventID);
+int ca_clear_subscription(evid eventID);
+
+/* execution; ca_real is double */
+int ca_pend_event(double timeout);
+int ca_pend_io(double timeout);
+int ca_flush_io(void);
+int ca_preemtive_callback_is_enabled(void);
+
+/* synchronous groups */
+int ca_sg_create(CA_SYNC_GID *pgid);
+int ca_sg_delete(const CA_SYNC_GID gid);
+int ca_sg_block(const CA_SYNC_GID gid, double timeout);
+int ca_sg_reset(const CA_SYNC_GID gid);
+
+/* handlers; caExceptionHandler is void (struct exception_handler_args).
+   caPrintfFunc is int (const char *pformat, va_list args): a va_list
+   parameter reaches the callee as a pointer on every ABI we run on (an
+   array type decaying to a pointer on x86-64 SysV, a pointer to the
+   caller's copy of the >16-byte struct on AArch64, char * on Windows and
+   Apple), so it is declared as void * and handed on unchanged to the C
+   library's vsnprintf, declared the same way below. */
+int ca_add_exception_event(void (*pfunc)(struct exception_handler_args), void *pArg);
+int ca_replace_printf_handler(int (*ca_printf_func)(const char *pformat, void *args));
+"""
+
+# From the C library: formats the messages handed to a printf handler.
+LIBC_CDEF = """
+int vsnprintf(char *str, size_t size, const char *format, void *ap);
+int fflush(void *stream);   /* FILE *; only ever called with NULL (all streams) */
+void _exit(int status);
+void *memcpy(void *dest, const void *src, size_t n);
+int on_exit(void (*function)(int, void *), void *arg);   /* glibc */
+"""
+
+
+def cdef_crc() -> int:
+    """A checksum of the declarations, written into the compiled module."""
+    return zlib.crc32((LIBCA_CDEF + LIBC_CDEF).encode())
+
+
+def write_compiled(path: str) -> None:
+    """Write the out-of-line ABI module of the declarations to *path*."""
+    import cffi
+    builder = cffi.FFI()
+    builder.cdef(LIBCA_CDEF)
+    builder.cdef(LIBC_CDEF)
+    builder.set_source('caffi_backend._ffi_compiled', None)
+    builder.emit_python_code(path)
+    with open(path, 'a') as out:
+        out.write('\n# The declarations this was compiled from (caffi_backend._cdef).\n'
+                  'CDEF_CRC = %d\n' % cdef_crc())
