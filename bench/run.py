@@ -183,7 +183,11 @@ def scalar_database(n: int, wf_count: int) -> str:
 
 def byte_compile() -> None:
     """Write the .pyc files an installation would have (pip compiles on
-    install), so start-up times do not include compiling our sources."""
+    install), so start-up times do not include compiling our sources; and
+    the cffi backend's compiled declarations, which setup.py writes."""
+    from caffi_backend import _cdef, _ffi
+    if not _ffi.compiled:
+        _cdef.write_compiled(str(ROOT / 'caffi_backend' / '_ffi_compiled.py'))
     for package in ('CaChannel', 'caffi_backend', 'bench'):
         compileall.compile_dir(str(ROOT / package), quiet=1)
 
