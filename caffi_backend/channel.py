@@ -98,7 +98,10 @@ def _detach(chan: Chid) -> Any:
 def _release_all(chan: Chid) -> None:
     """Release what libca held for a channel it can no longer call back for."""
     chan._account.uncount_connection(chan)
-    release(chan._handle)
+    # The handle refers to the channel: dropped, so no cycle is left for
+    # the collector once the user drops the chid.
+    handle, chan._handle = chan._handle, None
+    release(handle)
     requests, chan._requests = chan._requests, None
     for handle in list(requests or ()):
         release(handle)

@@ -118,7 +118,7 @@ class _GetRequest:
         self.use_numpy = use_numpy
         self.value = value
         self.counter = counter
-        self.generation = 0
+        self.generation: Any = None     # the counter's, once issued
         self.in_group = in_group
 
 
@@ -144,7 +144,7 @@ class _PutRequest:
         self.type = dbrtype
         self.count = count
         self.counter = counter
-        self.generation = 0
+        self.generation: Any = None
 
 
 Request = Union[_GetRequest, _PutRequest]
@@ -157,11 +157,15 @@ _requests_lock = threading.Lock()
 
 
 def _end_request(request: Request) -> None:
-    release(request.handle)
+    handle = request.handle
+    # The handle refers to the request: dropped, so that the pair is freed
+    # now rather than left as a cycle for the collector (one per read).
+    request.handle = None
+    release(handle)
     chan = request.chan
     requests = chan._requests
     if requests is not None:
-        requests.discard(request.handle)
+        requests.discard(handle)
         if not requests:
             with _requests_lock:
                 if not requests and chan._requests is requests:
@@ -213,7 +217,7 @@ def _fill_handler(args: Any) -> None:
     if args.status != _NORMAL or args.dbr == ffi.NULL or args.type != value._type:
         return
     counter = request.counter
-    if request.in_group and request.generation != counter.generation:
+    if request.in_group and request.generation is not counter.generation:
         return                      # libca cancels the reads of a reset group
     fill(value._buffer, value._type, value._count, args.count, args.dbr)
     counter.complete(request.generation)

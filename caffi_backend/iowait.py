@@ -48,37 +48,45 @@ class ContextRecord:
     ``current_context()`` asks, and a record exists for every context a call
     passes through."""
 
-    __slots__ = ('_lock', 'busy', 'valid', 'preemptive', 'owned', 'ptr')
+    # busy is the length of _inside, one entry per thread inside a libca
+    # call: list.append and list.pop are atomic under the GIL, so the path
+    # every libca call takes needs no lock (C counts under the GIL it holds
+    # until GATED releases it).
+    __slots__ = ('_inside', 'valid', 'preemptive', 'owned', 'ptr')
 
     def __init__(self, ptr: Any = None, preemptive: Optional[bool] = None) -> None:
-        self._lock = threading.Lock()
-        self.busy = 0
+        self._inside: List[None] = []
         self.valid = True
         self.preemptive = preemptive    # None: a context made elsewhere
         self.owned = ptr is not None    # made here, by new_epoch
         self.ptr = ptr
 
+    @property
+    def busy(self) -> int:
+        return len(self._inside)
+
     def enter(self) -> bool:
-        with self._lock:
-            if not self.valid or _common.shutting_down:
-                return False
-            self.busy += 1
+        inside = self._inside
+        inside.append(None)
+        # Checked after the append: a drain that cleared valid before it
+        # either sees this entry and waits, or is seen here.
+        if self.valid and not _common.shutting_down:
             return True
+        inside.pop()
+        return False
 
     def leave(self) -> None:
-        with self._lock:
-            self.busy -= 1
+        self._inside.pop()
 
     def drain(self, grace: float = DESTROY_GRACE) -> bool:
         """Refuse from now on, then wait up to *grace* seconds for the
         threads inside libca; False if some are still there (the twin of
         drain_context in context.c)."""
-        with self._lock:
-            self.valid = False
+        self.valid = False
         deadline = time.monotonic() + grace
-        while self.busy > 0 and time.monotonic() < deadline:
+        while self._inside and time.monotonic() < deadline:
             time.sleep(1e-3)
-        return self.busy == 0
+        return not self._inside
 
 
 # context address -> its record, and an epoch object per context made here:
@@ -145,13 +153,17 @@ def park_if_exiting() -> None:
 def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
     """``call(*args)`` (a libca function) unless the context refuses it."""
     rec = _records.get(ctx_address) or context_record(ctx_address)
-    if not rec.enter():
+    # rec.enter() and rec.leave(), inlined: this runs before every libca call.
+    inside = rec._inside
+    inside.append(None)
+    if not rec.valid or _common.shutting_down:
+        inside.pop()
         park_if_exiting()
         return refused
     try:
         return call(*args)
     finally:
-        rec.leave()
+        inside.pop()
 
 
 class IOCounter:
@@ -159,32 +171,54 @@ class IOCounter:
 
     The generation moves on when a wait gives up or a group is reset:
     replies to older requests no longer count.
+
+    The requests of the current generation are the entries of one list,
+    ``_pending``, and the generation a request was counted in is that list
+    itself: ``list.append`` and ``list.pop`` are atomic under the GIL, so
+    issuing and answering requests take no lock, and a reset starts a new
+    list.  A lock there made the main thread, issuing thousands of reads,
+    queue behind libca's thread answering them (each blocked the other
+    until the GIL's switch interval).  The condition's lock guards the
+    connection flags and wakes the waiters.  C's io_counter is a count and
+    a generation number, guarded by the GIL its callers hold.
     """
 
-    __slots__ = ('outstanding', 'generation', '_changed')
+    __slots__ = ('_pending', '_changed')
 
     def __init__(self) -> None:
-        self.outstanding = 0
-        self.generation = 0
+        self._pending: List[None] = []
         self._changed = threading.Condition(threading.Lock())
 
-    def issue(self) -> int:
-        """Count one more request; -> its generation."""
-        with self._changed:
-            self.outstanding += 1
-            return self.generation
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending)
 
-    def complete(self, generation: int) -> None:
-        with self._changed:
-            if generation == self.generation and self.outstanding > 0:
-                self.outstanding -= 1
-                if not self.outstanding:
-                    self._changed.notify_all()
+    @property
+    def generation(self) -> List[None]:
+        """The current generation: compare with ``is``."""
+        return self._pending
+
+    def issue(self) -> List[None]:
+        """Count one more request; -> its generation."""
+        pending = self._pending
+        pending.append(None)
+        return pending
+
+    def complete(self, generation: List[None]) -> None:
+        try:
+            generation.pop()
+        except IndexError:
+            return                  # its generation was reset and emptied
+        if not generation and generation is self._pending:
+            self._wake()
 
     def reset(self) -> None:
         with self._changed:
-            self.generation += 1
-            self.outstanding = 0
+            self._pending = []
+            self._changed.notify_all()
+
+    def _wake(self) -> None:
+        with self._changed:
             self._changed.notify_all()
 
     def count_connection(self, chan: Any) -> None:
@@ -192,8 +226,8 @@ class IOCounter:
         connects, and again while disconnected unless a wait gave up since
         it was made, as in libca."""
         with self._changed:
-            if not chan._conn_counted and chan._conn_gen == self.generation:
-                self.outstanding += 1
+            if not chan._conn_counted and chan._conn_gen is self._pending:
+                self._pending.append(None)
                 chan._conn_counted = True
 
     def uncount_connection(self, chan: Any) -> None:
@@ -201,9 +235,10 @@ class IOCounter:
             if not chan._conn_counted:
                 return
             chan._conn_counted = False
-            if chan._conn_gen == self.generation and self.outstanding > 0:
-                self.outstanding -= 1
-                if not self.outstanding:
+            generation = chan._conn_gen
+            if generation is self._pending and generation:
+                generation.pop()
+                if not generation:
                     self._changed.notify_all()
 
     def wait(self, deadline: Optional[float], ctx_address: int) -> int:
@@ -218,7 +253,7 @@ class IOCounter:
         if not preemptive:
             return self._poll(deadline, ctx_address, rec)
         with self._changed:
-            while self.outstanding:
+            while self._pending:
                 if not rec.valid or _common.shutting_down:
                     break
                 step = _step(deadline, WAIT_SLICE)
