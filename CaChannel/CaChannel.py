@@ -385,6 +385,22 @@ def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy:
     return on_value
 
 
+def _pv_fields_adapter(callback: Callback, user_args: Tuple[Any, ...],
+                       use_numpy: bool) -> Callback:
+    """The callback of a subscription made with ``_pv_fields``: an event the
+    ca layer could make into the ``pv_*`` dict comes as that dict, any other
+    as the ca layer's own."""
+    def on_value(args: Dict[str, Any]) -> None:
+        try:
+            if 'pv_value' in args:
+                callback(args, user_args)
+            else:
+                callback(_format_callback_args(args, use_numpy, False), user_args)
+        except BaseException:
+            _report_raised(callback)
+    return on_value
+
+
 def _read_value(value: Any, flags: int) -> Any:
     """What getValue/getw return for a completed DBRValue read with _VAL_* flags."""
     dbr = value.get()
@@ -839,8 +855,16 @@ class CaChannel:
             mask = cam.DBE_VALUE | cam.DBE_ALARM
         chtype, as_string = self._request_type(req_type)
 
-        on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
-        status, evid = cam.create_subscription(chid, on_event, chtype, count, mask, use_numpy)
+        if as_string or chtype is None or not dbr_type_is_TIME(chtype):
+            on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
+            status, evid = cam.create_subscription(chid, on_event, chtype, count, mask,
+                                                   use_numpy)
+        else:
+            # Monitors mostly ask for a TIME type: the ca layer makes the
+            # pv_* dict of each scalar event itself.
+            on_event = _pv_fields_adapter(callback, user_args, use_numpy)
+            status, evid = cam.create_subscription(chid, on_event, chtype, count, mask,
+                                                   use_numpy, _pv_fields=True)
         self._check_on(status, 'monitor')
         self._evid = evid
 

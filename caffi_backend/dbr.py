@@ -297,6 +297,31 @@ def event_dict(chan: Any, args: Any, use_numpy: bool) -> Dict[str, Any]:
             'status': ECA_MEMBERS.get(status, status), 'value': value}
 
 
+_TIME_TYPES = frozenset(range(DBR.TIME_STRING, DBR.TIME_DOUBLE + 1))
+
+
+def pv_event_dict(chan: Any, args: Any) -> Optional[Dict[str, Any]]:
+    """The object layer's monitor dict (CaChannel's epics_args) of an event
+    holding one element of a TIME type, made in one step; None for any other
+    event (the caller then makes ``event_dict``).  The twin of pv_event_dict
+    in dbr.c."""
+    dbrtype = args.type
+    if args.status != _NORMAL or args.count != 1 or dbrtype not in _TIME_TYPES \
+            or args.dbr == ffi.NULL:
+        return None
+    layout = _LAYOUTS[dbrtype]
+    time = ffi.cast(layout.struct, args.dbr)
+    status = time.status
+    severity = time.severity
+    stamp = time.stamp
+    return {'chid': chan, 'type': DBR_MEMBERS.get(dbrtype, dbrtype), 'count': 1,
+            'status': ECA_MEMBERS[_NORMAL], 'pv_value': _values(layout, args.dbr, 1, False),
+            'pv_status': _CONDITION.get(status, status),
+            'pv_severity': _SEVERITY.get(severity, severity),
+            # caPython's seconds count from the EPICS epoch
+            'pv_seconds': stamp.secPastEpoch, 'pv_nseconds': stamp.nsec}
+
+
 def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:
     """Copy a reply of *count* elements into a get buffer made for *asked*,
     never more (the twin of dbrvalue_fill). The buffer is fresh from

@@ -29,7 +29,8 @@ from ._common import (Identifier, as_int, check, check_optional_callback, eca, k
                       request_count)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
-from .dbr import GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value
+from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
+                  pv_event_dict)
 from ._ffi import ffi, lib
 
 __all__ = ['Evid', 'SyncGroup', 'get', 'put', 'create_subscription',
@@ -49,8 +50,8 @@ _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
 class Evid(Identifier):
     """A subscription (``evid``); ``_ptr`` is None once cleared."""
 
-    __slots__ = ('_ptr', '_active', '_chan', '_callback', '_use_numpy', '_handle',
-                 '__weakref__')
+    __slots__ = ('_ptr', '_active', '_chan', '_callback', '_use_numpy', '_pv_fields',
+                 '_handle', '__weakref__')
 
     def _forget(self) -> None:
         """Called once libca can no longer call back for this subscription."""
@@ -250,7 +251,8 @@ def _subscription_handler(args: Any) -> None:
     sub = ffi.from_handle(args.usr)
     if not sub._active:
         return                      # being cleared from another thread
-    sub._callback(event_dict(sub._chan, args, sub._use_numpy))
+    found = pv_event_dict(sub._chan, args) if sub._pv_fields else None
+    sub._callback(found if found is not None else event_dict(sub._chan, args, sub._use_numpy))
 
 
 # Function pointer spelling: the compiled FFI's type parser reads no bare
@@ -338,11 +340,14 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
 
 def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = None,
                         count: Optional[int] = None, mask: Optional[int] = None,
-                        use_numpy: bool = False) -> Tuple[ECA, Optional[Evid]]:
+                        use_numpy: bool = False, *,
+                        _pv_fields: bool = False) -> Tuple[ECA, Optional[Evid]]:
     """Subscribe (``ca_create_subscription``) -> ``(ECA, evid or None)``.
 
     *mask* defaults to ``DBE.VALUE | DBE.ALARM``; count 0 asks for the
     server's current length; the callback gets the dict of a get callback.
+    ``_pv_fields`` is the object layer's: the events ``pv_event_dict`` can
+    make come as it makes them.
     """
     ptr = channel_ptr(chid)
     _check_callback(callback)
@@ -361,6 +366,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     sub._chan = chid
     sub._callback = callback
     sub._use_numpy = bool(use_numpy)
+    sub._pv_fields = bool(_pv_fields)
     sub._handle = keep(sub)
     with _requests_lock:   # two threads subscribing at once keep one set
         if chid._subs is None:

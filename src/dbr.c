@@ -290,6 +290,35 @@ fail:
     return NULL;
 }
 
+PyObject *pv_event_dict(struct event_handler_args *args)
+{
+    /* status, severity and stamp lead every TIME structure */
+    const struct dbr_time_short *time = args->dbr;
+    PyObject *d;
+    if (args->status != ECA_NORMAL || !args->dbr || args->count != 1 ||
+        !dbr_type_is_valid(args->type) || !dbr_type_is_TIME(args->type))
+        return NULL;
+    d = PyDict_New();
+    if (!d)
+        return NULL;
+    if (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
+                             (PyObject *)ca_puser(args->chid))) < 0 ||
+        set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
+        set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
+        set_item(d, K_status, ECA_OBJ(args->status)) < 0 ||
+        set_item(d, K_pv_value, element(plain_of(args->type), (const char *)args->dbr +
+                                                               dbr_value_offset[args->type])) < 0 ||
+        set_item(d, K_pv_status, enum_member(Condition_members, time->status)) < 0 ||
+        set_item(d, K_pv_severity, enum_member(Severity_members, time->severity)) < 0 ||
+        /* caPython's seconds count from the EPICS epoch */
+        set_item(d, K_pv_seconds, PyLong_FromUnsignedLong(time->stamp.secPastEpoch)) < 0 ||
+        set_item(d, K_pv_nseconds, PyLong_FromUnsignedLong(time->stamp.nsec)) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
 /* ---- DBRValue ----------------------------------------------------------- */
 
 /* Large get buffers are recycled: a fresh 32 MB buffer costs thousands of

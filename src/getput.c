@@ -302,9 +302,13 @@ static void subscription_handler(struct event_handler_args args)
     /* The callback may clear this very subscription. */
     Py_INCREF(sub);
     if (sub->valid && sub->callback) {
-        PyObject *callback = sub->callback;
+        PyObject *callback = sub->callback, *d = NULL;
         Py_INCREF(callback);
-        cb_call(callback, event_dict(&args, sub->use_numpy));
+        if (sub->pv_fields)
+            d = pv_event_dict(&args);
+        if (!d && !PyErr_Occurred())
+            d = event_dict(&args, sub->use_numpy);
+        cb_call(callback, d);
         Py_DECREF(callback);
     }
     Py_DECREF(sub);
@@ -483,18 +487,19 @@ PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw)
 
 PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"chid", "callback", "chtype", "count", "mask", "use_numpy", NULL};
+    static char *kwlist[] = {"chid", "callback", "chtype", "count", "mask", "use_numpy",
+                             "_pv_fields", NULL};
     PyObject *obj, *callback, *chtype = Py_None, *count_obj = Py_None, *mask_obj = Py_None;
-    int use_numpy = 0, gone, status;
+    int use_numpy = 0, pv_fields = 0, gone, status;
     long type, mask = DBE_VALUE | DBE_ALARM;
     unsigned long count;
     ChannelObject *chan;
     SubscriptionObject *sub;
     evid eid = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOp:create_subscription", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOp$p:create_subscription", kwlist,
                                      &obj, &callback, &chtype, &count_obj, &mask_obj,
-                                     &use_numpy))
+                                     &use_numpy, &pv_fields))
         return NULL;
     if (!(chan = live_channel(obj, &gone)))
         return NULL;
@@ -525,6 +530,7 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     sub->callback = callback;
     Py_INCREF(callback);
     sub->use_numpy = use_numpy;
+    sub->pv_fields = pv_fields;
     PyObject_GC_Track(sub);
     /* The channel's set holds the reference lent to libca as usr. */
     if ((!chan->subscriptions && !(chan->subscriptions = PySet_New(NULL))) ||

@@ -19,7 +19,7 @@ static const char *key_names[K__COUNT] = {
     "upper_warning_limit", "lower_warning_limit", "lower_alarm_limit",
     "upper_ctrl_limit", "lower_ctrl_limit", "no_str", "strs", "ackt",
     "acks", "read_access", "write_access", "addr", "stat", "ctx", "file",
-    "lineNo",
+    "lineNo", "pv_value", "pv_status", "pv_severity", "pv_seconds", "pv_nseconds",
 };
 
 PyObject *enum_member(PyObject *members, long value)
@@ -460,7 +460,7 @@ static PyMethodDef methods[] = {
     KWP(put, "chid, value, chtype=None, count=None, callback=None",
         "Write a channel -> ECA."),
     KWP(create_subscription,
-        "chid, callback, chtype=None, count=None, mask=None, use_numpy=False",
+        "chid, callback, chtype=None, count=None, mask=None, use_numpy=False, *, _pv_fields=False",
         "Monitor a channel -> (ECA, evid or None)."),
     KW(clear_subscription, "evid", "Stop a monitor -> ECA."),
     NOARG(sg_create, "Create a synchronous group -> (ECA, gid or None)."),

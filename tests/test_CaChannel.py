@@ -212,6 +212,39 @@ def test_monitor_and_clear_event(object_layer: ModuleType) -> None:
     assert len(values) == count
 
 
+@pytest.mark.parametrize('pv, req_type, count', [
+    ('catest', 'DBR_TIME_DOUBLE', None), ('calong', 'DBR_TIME_LONG', None),
+    ('castr', 'DBR_TIME_STRING', None), ('cabo', 'DBR_TIME_ENUM', None),
+    ('cashort', 'DBR_TIME_SHORT', None), ('cachar', 'DBR_TIME_CHAR', None),
+    ('cafloat', 'DBR_TIME_FLOAT', None), ('cawave', 'DBR_TIME_DOUBLE', 4),
+    ('catest', 'DBR_TIME_STRING', None), ('catest', 'DBR_STS_DOUBLE', None)])
+def test_monitor_dict_is_the_get_callbacks(object_layer: ModuleType, pv: str, req_type: str,
+                                           count: Any) -> None:
+    """The ca layer makes a TIME scalar's monitor dict itself (_pv_fields):
+    the same keys, order and values as the dict of a get callback, which the
+    object layer makes; an array or another type takes the general way."""
+    chan = connected(pv)
+    dbr_type = getattr(object_layer, req_type)
+    got: dict = {}
+    done = {name: threading.Event() for name in ('monitor', 'get')}
+
+    def keep(name: str) -> Any:
+        def on_value(epics_args: Any, user_args: Any) -> None:
+            got.setdefault(name, epics_args)
+            done[name].set()
+        return on_value
+
+    chan.add_masked_array_event(dbr_type, count, None, keep('monitor'))
+    chan.array_get_callback(dbr_type, count, keep('get'))
+    chan.flush_io()
+    assert wait_for(done['monitor'], chan) and wait_for(done['get'], chan)
+    chan.clear_event()
+    monitor, get = got['monitor'], got['get']
+    assert list(monitor) == list(get)
+    assert monitor == get
+    assert type(monitor['pv_value']) is type(get['pv_value'])
+
+
 def test_put_to_disabled_record_reports_failure(object_layer: ModuleType) -> None:
     chan = connected('cadisabled')
     done = threading.Event()

@@ -272,3 +272,37 @@ def test_subscription_before_connection(ca_backend, subscribe):
     finally:
         subscribe.evids.clear()  # cleared with the channel
         ca.clear_channel(chid)
+
+
+@pytest.mark.parametrize('pv, chtype, count, made', [
+    ('catest', 'TIME_DOUBLE', None, True), ('castr', 'TIME_STRING', None, True),
+    ('cabo', 'TIME_ENUM', None, True), ('cachar', 'TIME_CHAR', None, True),
+    ('cawave', 'TIME_DOUBLE', 3, False), ('catest', 'STS_DOUBLE', None, False),
+    ('catest', 'DOUBLE', None, False)])
+def test_pv_fields_events(ca_backend, connected, pv, chtype, count, made):
+    """The object layer's ``_pv_fields`` subscriptions: an event of one TIME
+    element comes as CaChannel's dict (keys in its order, caPython's epoch
+    seconds), any other as the usual dict."""
+    ca = ca_backend
+    chid = connected(pv)
+    recorder = Recorder()
+    status, evid = ca.create_subscription(chid, recorder, getattr(ca.DBR, chtype), count,
+                                          _pv_fields=True)
+    assert status == ca.ECA.NORMAL
+    try:
+        (event,) = recorder.wait(ca, 1)
+    finally:
+        ca.clear_subscription(evid)
+    if not made:
+        assert set(event) == EVENT_KEYS
+        return
+    assert list(event) == ['chid', 'type', 'count', 'status', 'pv_value', 'pv_status',
+                           'pv_severity', 'pv_seconds', 'pv_nseconds']
+    assert event['chid'] is chid and event['count'] == 1 and event['status'] == ca.ECA.NORMAL
+    status, value = ca.get(chid, getattr(ca.DBR, chtype))
+    assert ca.pend_io(5.0) == ca.ECA.NORMAL
+    dbr = value.get()
+    assert event['pv_value'] == dbr['value'] and type(event['pv_value']) is type(dbr['value'])
+    assert event['pv_status'] is dbr['status'] and event['pv_severity'] is dbr['severity']
+    assert event['pv_seconds'] == dbr['stamp']['seconds'] - ca.POSIX_TIME_AT_EPICS_EPOCH
+    assert event['pv_nseconds'] == dbr['stamp']['nanoseconds']
