@@ -15,11 +15,8 @@ import sys
 import pytest
 
 from CaChannel.testing import SoftIoc, free_port
-from scripts.scenario_lib import HERE as SCRIPTS
-from scripts.scenario_lib import ScriptResult, run_script
-from test_reliability_lifecycle import BAD_TEXT
+from helpers.scenario_lib import BAD_TEXT, SCRIPTS, ScriptResult, run_script
 
-BACKENDS = ['c', 'caffi']
 PREFIX = 'aiolc'
 #: Anything that reads as an error on a scenario's stderr.
 NOT_CLEAN = ('Event loop is closed', 'Traceback', 'Error')
@@ -57,7 +54,6 @@ def _clean(outcome: ScriptResult) -> dict:
     return outcome.result
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_loop_closes_with_replies_in_flight(aio_ioc, backend):
     facts = _clean(run(aio_ioc, backend, 'loop-closes-in-flight'))
     assert facts['delivered'] >= 5 and facts['gaps'] == 0, facts
@@ -66,19 +62,16 @@ def test_loop_closes_with_replies_in_flight(aio_ioc, backend):
     assert facts['second_read'] == 2.5, facts
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_ctrl_c_under_asyncio_run(aio_ioc, backend):
     facts = _clean(run(aio_ioc, backend, 'sigint'))
     assert facts['interrupted'] is True and facts['read_after'] == 2.5, facts
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_exit_with_live_subscriptions(aio_ioc, backend):
     facts = _clean(run(aio_ioc, backend, 'exit-live'))
     assert facts['seen'] > 0 and facts['other_loop'] is True, facts
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_context_of_another_library_is_adopted(aio_ioc, backend):
     pytest.importorskip('epicscorelibs.ca.cadef', reason='needs epicscorelibs.ca to make '
                         'a context the way another library does')

@@ -27,15 +27,14 @@ from typing import Optional
 import pytest
 
 from CaChannel.testing import free_port, loopback_environ
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 #: aioca's tests of its private _catools module and its deprecated run().
 DESELECTED = ['test_get_non_existent_pvs_no_throw', 'test_closing_event_loop',
               'test_value_event_raises', 'test_subscription', 'test_run_forever']
 #: How many tests the suite has besides those (aioca 2.1, commit e55068b).
 EXPECTED_PASSED = 29
-BACKENDS = ['c', 'caffi']
 
 
 def find_peer_suite() -> Optional[Path]:
@@ -73,7 +72,6 @@ def peer_suite() -> Path:
     return found
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_aioca_suite_passes(peer_suite: Path, backend: str, tmp_path: Path) -> None:
     scratch = tmp_path / 'tests'
     shutil.copytree(peer_suite, scratch)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from CaChannel import _constants, _names
-from ca_helpers import LOOPBACK_NAMES, Recorder, connect, get_callback, get_value, put_ok
+from helpers.ca_helpers import LOOPBACK_NAMES, Recorder, connect, get_callback, get_value, put_ok
 
 PUBLIC = set(_names.FUNCTIONS) | set(_names.TYPES)
 
@@ -47,16 +47,14 @@ def public_names(module) -> set:
     return set(names)
 
 
-@pytest.mark.parametrize('name', ['c', 'caffi'])
-def test_load_backend_names_itself(name):
-    view = load(name)
-    assert view.backend == name
+def test_load_backend_names_itself(backend):
+    view = load(backend)
+    assert view.backend == backend
     assert set(dir(view)) >= PUBLIC | set(_constants.__all__) | {'backend'}
 
 
-@pytest.mark.parametrize('name', ['c', 'caffi'])
-def test_backend_exports_exactly_the_public_names(name):
-    module = load(name)._backend_module
+def test_backend_exports_exactly_the_public_names(backend):
+    module = load(backend)._backend_module
     assert public_names(module) == PUBLIC, (
         'extra: %s; missing: %s' % (sorted(public_names(module) - PUBLIC),
                                     sorted(PUBLIC - public_names(module))))
@@ -323,7 +321,7 @@ def test_destroyed_context_never_equals_a_new_one(ca_backend):
         ca.destroy_context()
         return first, second
 
-    from ca_helpers import run_in_thread
+    from helpers.ca_helpers import run_in_thread
     first, second = run_in_thread(in_thread)
     assert first != second
     assert len({first, second}) == 2
@@ -353,7 +351,6 @@ def test_real_numpy_scalars_written_by_both(ca_backend):
         assert get_value(ca, chid) == float(value)
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 def test_numpy_imported_on_first_use_only(backend, tmp_path):
     """Importing a backend and reading scalars loads no numpy."""
     import os

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
+REPO = ROOT
 
 PROBE = r'''
 import json, warnings

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ca_helpers import TIMEOUT, Recorder, connect
+from helpers.ca_helpers import TIMEOUT, Recorder, connect
 
 
 @pytest.fixture

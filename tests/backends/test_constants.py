@@ -11,7 +11,9 @@ import types
 
 import pytest
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
+
+_REPO = str(ROOT)
 
 
 def _load(name):

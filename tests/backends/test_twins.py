@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from CaChannel import _names
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 #: concern -> (C source, cffi module)
 FILES = {

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ca_helpers import Recorder, connect, connected, get_value, settle, wait_until  # noqa: F401
+from helpers.ca_helpers import Recorder, connect, connected, get_value, settle, wait_until  # noqa: F401
 
 MISSING = 'ca:test:no:such:pv'
 

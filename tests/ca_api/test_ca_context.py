@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ca_helpers import (Recorder, connect, get_callback, get_value, put_ok, run_in_thread,
+from helpers.ca_helpers import (Recorder, connect, get_callback, get_value, put_ok, run_in_thread,
                         wait_until)
 
 

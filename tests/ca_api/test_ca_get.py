@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from CaChannel._dbr_fields import CTRL_LIMITS, GR_LIMITS
-from ca_helpers import (Recorder, channel_cache, connect, connected, get_callback,  # noqa: F401
+from helpers.ca_helpers import (Recorder, channel_cache, connect, connected, get_callback,  # noqa: F401
                         get_value, put_ok, settle, shared)
 
 # name -> (value written first, the numbers any numeric read gives, the

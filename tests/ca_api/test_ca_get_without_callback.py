@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from ca_helpers import (TIMEOUT, Recorder, connected, put_ok, run_in_thread,  # noqa: F401
+from helpers.ca_helpers import (TIMEOUT, Recorder, connected, put_ok, run_in_thread,  # noqa: F401
                         wait_until)
 
 

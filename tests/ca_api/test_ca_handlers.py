@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ca_helpers import Recorder, connected, get_callback, put_ok, settle, wait_until  # noqa: F401
+from helpers.ca_helpers import Recorder, connected, get_callback, put_ok, settle, wait_until  # noqa: F401
 
 EXCEPTION_KEYS = {'chid', 'type', 'count', 'addr', 'stat', 'op', 'ctx', 'file', 'lineNo'}
 

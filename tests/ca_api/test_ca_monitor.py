@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from ca_helpers import Recorder, connect, connected, put_ok, settle  # noqa: F401
+from helpers.ca_helpers import Recorder, connect, connected, put_ok, settle  # noqa: F401
 
 EVENT_KEYS = {'chid', 'type', 'count', 'status', 'value'}
 

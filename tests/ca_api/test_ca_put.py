@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from CaChannel._dbr_fields import INTEGER_RANGES
-from ca_helpers import Recorder, connected, get_callback, get_value, put_ok, put_wait  # noqa: F401
+from helpers.ca_helpers import Recorder, connected, get_callback, get_value, put_ok, put_wait  # noqa: F401
 
 PUT_CALLBACK_KEYS = {'chid', 'type', 'count', 'status'}
 

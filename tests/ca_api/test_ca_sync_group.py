@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ca_helpers import connect, connected, get_value, put_ok  # noqa: F401
+from helpers.ca_helpers import connect, connected, get_value, put_ok  # noqa: F401
 
 
 @pytest.fixture

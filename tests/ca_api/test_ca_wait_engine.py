@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from ca_helpers import TIMEOUT, connect, run_in_thread
+from helpers.ca_helpers import TIMEOUT, connect, run_in_thread
 
 MISSING = 'wait-engine:no-such-pv'
 

@@ -1,6 +1,6 @@
 """The documentation's ``>>>`` examples, run as doctests on both backends.
 
-The examples live in ``tests/doc_examples/*.txt``, one file per documented
+The examples live in ``tests/docs/doc_examples/*.txt``, one file per documented
 section, with the site PV names mapped to the test IOC's and the motor
 simulator's; every adaptation is explained at the top of its file (connect,
 misc, epicsMotor, epicsPV).
@@ -34,8 +34,8 @@ from typing import Any, Dict
 
 import pytest
 
-import motor_sim
-from ca_helpers import connect
+from helpers import motor_sim
+from helpers.ca_helpers import connect
 
 motor_sim.reserve_port()  # before any CA context reads EPICS_CA_ADDR_LIST
 

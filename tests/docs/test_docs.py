@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ROOT
+
 pytest.importorskip('sphinx', reason='the docs extra (sphinx) is not installed')
 
-DOCS = Path(__file__).resolve().parent.parent / 'docs'
+DOCS = ROOT / 'docs'
 
 
 def test_documentation_examples_pass(tmp_path: Path) -> None:

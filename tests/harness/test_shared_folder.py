@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import TESTS
+
 NEEDS_ORACLE = '''
 import pytest
-import shared_folder
+from helpers import shared_folder
 
 FOLDER = shared_folder.require('oracle', 'build-base-tools.sh', "our tools against base's")
 
@@ -23,7 +25,7 @@ def test_case(case):
 
 def run_module(tmp_path: Path, shared: Path) -> subprocess.CompletedProcess:
     (tmp_path / 'test_needs_oracle.py').write_text(NEEDS_ORACLE)
-    tests = str(Path(__file__).resolve().parent)
+    tests = str(TESTS)  # the helpers package's folder
     env = dict(os.environ, CACHANNEL_SHARED=str(shared),
                PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get('PYTHONPATH')])))
     return subprocess.run([sys.executable, '-m', 'pytest', '-ra', '-s', '-p', 'no:cacheprovider',

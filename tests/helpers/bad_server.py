@@ -1,6 +1,6 @@
 """A misbehaving Channel Access server, for the robustness tests of the client.
 
-Run as ``python tests/bad_server.py PORT`` (the tests start it through
+Run as ``python tests/helpers/bad_server.py PORT`` (the tests start it through
 :class:`BadServer`).  It listens on 127.0.0.1 only (``--interfaces`` and
 ``EPICS_CAS_INTF_ADDR_LIST``), sends its beacons to 127.0.0.1 only, and
 serves, with caproto:

@@ -1,7 +1,7 @@
 """Helpers shared by the tests of the low-level ``ca`` layer.
 
-Every test of ``tests/test_ca_*.py`` takes the ``ca_backend`` fixture of
-``conftest.py`` (one run per backend) and talks to the session softIoc of
+Every test of ``tests/ca_api/`` takes the ``ca_backend`` fixture of
+``tests/conftest.py`` (one run per backend) and talks to the session softIoc of
 ``tests/ioc/catest.db``.  What they all need is here, once:
 
 * :func:`connect` / the ``connect`` fixture: a channel that is connected, and

@@ -8,11 +8,11 @@ seconds; :func:`motor_kit_fixture` does that once per test run, into the
 run's temporary folder.  :class:`MotorIoc` runs the kit's
 ``start-motor-ioc.py`` with the loopback environment of
 :mod:`CaChannel.testing` on a port reserved in this process's address list
-(:func:`motor_sim.reserve_port`), and stops it by closing its stdin.
+(:func:`helpers.motor_sim.reserve_port`), and stops it by closing its stdin.
 Standard base records in the kit's database simulate each axis: it moves
 ``VELO / 10`` every 0.1 s and has no limit switches (see the kit's README).
 
-This harness lives beside ``tests/motor_sim.py`` rather than in
+This harness lives beside ``tests/helpers/motor_sim.py`` rather than in
 :mod:`CaChannel.testing`: the kit is a folder of the development checkout,
 not something the installed package ships or can find, so the kit is looked
 for relative to these test files (the installed-package runs of CI run them
@@ -38,9 +38,8 @@ from CaChannel.testing import (DEFAULT_START_TIMEOUT, loopback_environ, softioc_
                                stop_process)
 from CaChannel.testing.search import search_names
 
-import motor_sim
+from helpers import ROOT, motor_sim
 
-ROOT = Path(__file__).resolve().parents[1]
 
 #: The real IOC's prefix and motors: it serves ``rec:m1`` and ``rec:m2``
 #: (the simulator's are ``sim:m1`` and ``sim:m2``).

@@ -6,7 +6,7 @@ starts it as a subprocess with the loopback environment of
 :mod:`CaChannel.testing` and waits for its ready line.
 
 What is simulated: the motor record as the real one behaves (the tests run
-against both, tests/motor_ioc.py; where they differed, the record was right):
+against both, tests/helpers/motor_ioc.py; where they differed, the record was right):
 
 * coordinates: ``user = dial * sign(DIR) + OFF`` and ``steps = dial / MRES``;
   VAL/DVAL/RVAL are targets, RBV/DRBV/RRBV readbacks (DRBV = RRBV * MRES,
@@ -560,7 +560,9 @@ def main(argv: Optional[list] = None) -> None:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # run by path: the checkout's root (this file is tests/helpers/motor_sim.py),
+    # for a CaChannel that is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()
 
 

@@ -1,4 +1,4 @@
-"""Common ground of the reliability scripts in this directory and their tests.
+"""Common ground of the reliability scripts in ``tests/scripts/`` and their tests.
 
 The scripts run in subprocesses because what they test (an IOC killed under
 the client, interpreter exit, fork, a client address list naming extra
@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
+from helpers import TESTS
+
+#: The scripts' folder.
+SCRIPTS = TESTS / 'scripts'
 CATEST_DB = TESTS / 'ioc' / 'catest.db'
 
 #: Set to run the full-length soaks instead of the short CI versions.
 SOAK = os.environ.get('CACHANNEL_SOAK', '') not in ('', '0')
 
 RESULT_TAG = 'RESULT '
+
+#: What must never show on a scenario's stderr: crashes, aborts, C++ and
+#: assertion failures, exceptions Python could only print.
+BAD_TEXT = re.compile(r'Fatal Python error|Segmentation fault|Aborted|core dumped|'
+                      r'std::|terminate called|Assertion|SystemError|'
+                      r'Exception ignored|pthread_\w+ failed', re.IGNORECASE)
 
 
 # --- in the scripts ----------------------------------------------------------
@@ -103,7 +111,7 @@ class ScriptRun:
         cmd = list(prefix) + [sys.executable]
         if dev_mode:
             cmd += ['-X', 'dev']
-        cmd += [str(HERE / name), *args]
+        cmd += [str(SCRIPTS / name), *args]
         self.what = f'{name} {list(args)}'
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -16,7 +16,7 @@ from typing import Optional
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 #: Where ``shared/`` is when it is neither beside the repository nor above it.
 VARIABLE = 'CACHANNEL_SHARED'

@@ -27,8 +27,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-import motor_ioc
-import motor_sim
+from helpers import motor_ioc
+from helpers import motor_sim
 
 # Before any CA context reads EPICS_CA_ADDR_LIST: the two servers' ports.
 motor_sim.reserve_port()

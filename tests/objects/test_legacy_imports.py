@@ -10,10 +10,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import ROOT, TESTS
+
+REPO = ROOT
 
 OLD_SCRIPT = textwrap.dedent('''
     from CaChannel import CaChannel, CaChannelException, ca
@@ -43,7 +44,7 @@ def test_old_script_runs_unchanged(ca_backend: ModuleType) -> None:
     env = dict(os.environ)
     env['CACHANNEL_BACKEND'] = ca_backend.backend
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
-    result = subprocess.run([sys.executable, '-c', OLD_SCRIPT], env=env, cwd=str(REPO / 'tests'),
+    result = subprocess.run([sys.executable, '-c', OLD_SCRIPT], env=env, cwd=str(TESTS),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [

@@ -13,10 +13,11 @@ from CaChannel import CaChannelException, util
 
 
 @pytest.fixture
-def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
+def object_layer(object_layer: ModuleType) -> Any:
+    """conftest's ``object_layer``, with util's channel cache emptied around
+    the test."""
     util._channel_.clear()  # cached channels belong to the other backend
-    yield ca_backend
+    yield object_layer
     for chan in util._channel_.values():
         chan.clear_channel()
     util._channel_.clear()

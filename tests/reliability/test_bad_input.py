@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ca_helpers import connect, get_value, settle, wait_until
+from helpers.ca_helpers import connect, get_value, settle, wait_until
 
 ALLOWED = (TypeError, ValueError, OverflowError)
 EXAMPLES = 60

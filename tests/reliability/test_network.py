@@ -22,14 +22,15 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from CaChannel.testing import netns
+from helpers.scenario_lib import SCRIPTS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / 'scripts'))
+# tests/scripts/net_scenarios.py stays beside the scripts it runs (bench/network_figures.py
+# imports it from there too).
+sys.path.insert(0, str(SCRIPTS))
 import net_scenarios as scenarios  # noqa: E402
 
 REASON = netns.unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f'no test network: {REASON}')
-
-BACKENDS = ['c', 'caffi']
 
 #: A bound no healthy run comes near (seconds past what the script asked for).
 HANG_GUARD = 20.0
@@ -39,11 +40,6 @@ HANG_GUARD = 20.0
 def bed() -> Iterator[scenarios.Testbed]:
     with scenarios.Testbed() as testbed:
         yield testbed
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 def clean(result: Dict[str, Any]) -> Dict[str, Any]:

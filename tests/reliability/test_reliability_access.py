@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import pytest
 
-from bad_server import BadServer
-from ca_helpers import connect, put_wait, get_value
-from scripts.scenario_lib import loopback_client_env, run_script
+from helpers.bad_server import BadServer
+from helpers.ca_helpers import connect, put_wait, get_value
+from helpers.scenario_lib import loopback_client_env, run_script
 
-BACKENDS = ['c', 'caffi']
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +27,6 @@ def access_server():
         yield server
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_access_rights(access_server, backend):
     outcome = run_script('bad_client.py', [backend, 'access'],
                          env=loopback_client_env(access_server.port), timeout=120)

@@ -34,13 +34,13 @@ import shutil
 
 import pytest
 
-from bad_server import BadServer
-from scripts.scenario_lib import loopback_client_env, run_script
+from helpers import BACKENDS, TESTS
+from helpers.bad_server import BadServer
+from helpers.scenario_lib import loopback_client_env, run_script
 
-BACKENDS = ['c', 'caffi']
 VALGRIND = os.environ.get('CACHANNEL_VALGRIND', '') not in ('', '0')
 TEXT40 = 'A' * 40
-SUPPRESSIONS = '--suppressions=' + os.path.join(os.path.dirname(__file__), 'valgrind.supp')
+SUPPRESSIONS = '--suppressions=' + str(TESTS / 'valgrind.supp')
 VALGRIND_COMMAND = ['valgrind', '--error-exitcode=99', '--num-callers=20', SUPPRESSIONS]
 # Reports are sorted by where the uninitialised bytes came from.
 VALGRIND_ORIGINS = ['valgrind', '--track-origins=yes', '--num-callers=20', SUPPRESSIONS]
@@ -96,7 +96,6 @@ def reads(bad_server):
     return results
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_reads_complete(reads, backend):
     outcome = reads[backend]
     assert outcome.returncode == 0, outcome.report()
@@ -105,7 +104,6 @@ def test_reads_complete(reads, backend):
     assert 'Fatal Python error' not in outcome.stderr
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_unterminated_strings(reads, backend):
     facts = reads[backend].result
     for key, entry in entries(facts['str40']).items():
@@ -137,7 +135,6 @@ def test_unterminated_strings(reads, backend):
             assert value_of(entry) == 1, (key, entry)
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_counts_other_than_asked(reads, backend):
     facts = reads[backend].result
     # fewer: the callback/monitor gets what was sent, counted right
@@ -182,14 +179,12 @@ def test_counts_other_than_asked(reads, backend):
     'libca hands a monitor event whose count (120) exceeds its payload '
     '(15 doubles) to the callback as 120 elements: it does not check the '
     'count against the payload size'))
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_claimed_count_beyond_payload(reads, backend):
     entry = reads[backend].result['more']['mon DBR_DOUBLE/0']
     assert entry['count'] == 15, entry['count']
 
 
 @pytest.mark.skipif(shutil.which('valgrind') is None, reason='needs valgrind')
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_get_without_callback_stays_in_bounds_under_valgrind(bad_server, backend):
     """bad:more sends 15 elements for gets of 4 and of the native 10."""
     outcome = client(bad_server, backend, 'overrun', timeout=900,
@@ -238,7 +233,6 @@ def unexplained_valgrind_reports(stderr: str) -> list:
 
 
 @pytest.mark.skipif(not VALGRIND, reason='set CACHANNEL_VALGRIND=1 (slow)')
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_reads_under_valgrind(bad_server, backend):
     outcome = client(bad_server, backend, 'reads', timeout=1800,
                      prefix=VALGRIND_ORIGINS)

@@ -20,7 +20,7 @@ import re
 import pytest
 
 from CaChannel.testing import SoftIoc, free_port
-from scripts.scenario_lib import ScriptRun
+from helpers.scenario_lib import ScriptRun
 
 RECORDS = 200
 PER_RECORD = 10            # 2,000 monitors
@@ -54,7 +54,6 @@ def exit_ioc():
         yield ioc
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 def test_exit_with_busy_monitors(exit_ioc, backend):
     client_env = {'EPICS_CA_ADDR_LIST': '127.0.0.1',
                   'EPICS_CA_SERVER_PORT': str(exit_ioc.port)}

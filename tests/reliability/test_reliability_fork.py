@@ -10,12 +10,9 @@ warning about using epicsThread after fork(); it is expected here.
 
 from __future__ import annotations
 
-import pytest
-
-from scripts.scenario_lib import run_script
+from helpers.scenario_lib import run_script
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 def test_fork(backend):
     outcome = run_script('fork_scenario.py', [backend], timeout=120)
     assert outcome.returncode == 0, outcome.report()

@@ -19,8 +19,8 @@ import gc
 
 import pytest
 
-from ca_helpers import connect, wait_until
-from scripts.scenario_lib import SOAK, rss_bytes
+from helpers.ca_helpers import connect, wait_until
+from helpers.scenario_lib import SOAK, rss_bytes
 
 GETS = 1_000_000 if SOAK else 200_000
 CYCLES = 100_000 if SOAK else 20_000

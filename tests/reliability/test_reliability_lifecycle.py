@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 
-import motor_sim
+from helpers import motor_sim
 from CaChannel.testing import SoftIoc, free_port
-from scripts.scenario_lib import ScriptResult
+from helpers.scenario_lib import BAD_TEXT, SCRIPTS, ScriptResult
 
-SCRIPT = Path(__file__).parent / 'scripts' / 'lifecycle_scenario.py'
-BACKENDS = ['c', 'caffi']
+SCRIPT = SCRIPTS / 'lifecycle_scenario.py'
 #: The slowest single call of the thread scenarios: connections here take
 #: milliseconds; a call that waited for another thread's wake-up or a
 #: timeout takes seconds.
@@ -48,11 +45,6 @@ PARALLEL = 4
 #: up to 10 s (docs/threads.rst).  Private channels cleared by pool workers can
 #: meet it; that stall is libca's, told apart by the exception libca prints.
 LIBCA_CIRCUIT_RACE = 'Virtual circuit disconnect'
-
-BAD_TEXT = re.compile(r'Fatal Python error|Segmentation fault|Aborted|core dumped|'
-                      r'std::|terminate called|Assertion|SystemError|'
-                      r'Exception ignored|pthread_\w+ failed', re.IGNORECASE)
-
 
 def _database() -> str:
     lines = [f'record(ao, "lc:ai{i}") {{\n  field(VAL, "0")\n  field(PINI, "YES")\n}}\n'
@@ -163,7 +155,6 @@ def _check_clean(outcome: ScriptResult) -> None:
 
 # --- many threads waiting at once ---------------------------------------------
 
-@pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('name', ['pend_io', 'searchw', 'pool', 'util', 'values',
                                   'searching_elsewhere'])
 def test_threads(lc_ioc, backend, name):
@@ -189,7 +180,6 @@ SIGINT_CALLS = ['ca.pend_io', 'ca.pend_io(0)', 'ca.pend_event', 'ca.pend_event(0
                 'stopped:epicsPV.getw', 'stopped:util.caget', 'stopped:putWait']
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('call', SIGINT_CALLS)
 def test_sigint(lc_ioc, backend, call, request):
     if call == 'epicsMotor.wait':
@@ -226,7 +216,6 @@ EXIT_SCENARIOS = ['pend_io', 'pend_io(0)', 'pend_event', 'pend_event(0)', 'searc
                   'callback_holds+destroy', 'pend_io_in_callback']
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('name', EXIT_SCENARIOS)
 def test_exit(lc_ioc, backend, name):
     runs: List[Scenario] = []
@@ -256,7 +245,6 @@ def test_exit(lc_ioc, backend, name):
 
 # --- calls before any channel -------------------------------------------------
 
-@pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('name', ['every_call', 'destroy_first', 'poll_only',
                                   'thread_context_left', 'thread_context_left_preemptive',
                                   'second_context'])

@@ -20,13 +20,15 @@ from __future__ import annotations
 import pytest
 
 from CaChannel.testing import free_port
-from scripts.scenario_lib import SOAK, ScriptRun, loopback_client_env
+from helpers import BACKENDS
+from helpers.scenario_lib import SOAK, ScriptRun, loopback_client_env
 
 ROUNDS = 6 if SOAK else 2
 #: per scenario: each round waits for a reconnect of about 8 s
 DEADLINE = 60.0 + ROUNDS * 40.0
 
-SCENARIOS = [(backend, mode) for backend in ('c', 'caffi') for mode in ('same', 'other')]
+MODES = ['same', 'other']
+SCENARIOS = [(backend, mode) for backend in BACKENDS for mode in MODES]
 
 
 @pytest.fixture(scope='module')
@@ -46,7 +48,7 @@ def restart_runs():
                 run.proc.communicate()
 
 
-@pytest.mark.parametrize('backend,mode', SCENARIOS)
+@pytest.mark.parametrize('mode', MODES)
 def test_ioc_restart(restart_runs, backend, mode):
     outcome = restart_runs[backend, mode].finish(DEADLINE)
     assert outcome.returncode == 0, outcome.report()

@@ -10,14 +10,11 @@ the warm-up (the first quarter) growing by less than 5%.
 
 from __future__ import annotations
 
-import pytest
-
-from scripts.scenario_lib import SOAK, run_script
+from helpers.scenario_lib import SOAK, run_script
 
 SECONDS = 60 if SOAK else 8
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 def test_threads(backend):
     outcome = run_script('threads_scenario.py', [backend, str(SECONDS)],
                          timeout=SECONDS + 150, dev_mode=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.scenario_lib import run_script
+from helpers.scenario_lib import run_script
 
 ORDERS = (('c', 'caffi'), ('caffi', 'c'), ('c',), ('caffi',))
 

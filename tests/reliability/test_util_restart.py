@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 
 from CaChannel.testing import free_port
-from scripts.scenario_lib import ScriptRun, loopback_client_env
+from helpers import BACKENDS
+from helpers.scenario_lib import ScriptRun, loopback_client_env
 
-BACKENDS = ('c', 'caffi')
 DEADLINE = 150.0
 
 
@@ -36,7 +36,6 @@ def runs():
                 run.proc.communicate()
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
 def test_util_functions_across_an_ioc_restart(runs, backend: str) -> None:
     outcome = runs[backend].finish(DEADLINE)
     assert outcome.returncode == 0, outcome.report()

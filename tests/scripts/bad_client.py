@@ -15,10 +15,14 @@ under valgrind as well (then slowly: timeouts are generous).
 from __future__ import annotations
 
 import faulthandler
+import os
 import sys
 import threading
 
-from scenario_lib import emit, load_backend, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit, load_backend, wait_for  # noqa: E402
 
 faulthandler.enable()
 backend = sys.argv[1]

@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 
 from CaChannel.cli.tool import Output, as_bytes
 from CaChannel.testing import SoftIoc
+from helpers import TESTS
 
-CLITEST_DB = Path(__file__).parent / 'ioc' / 'clitest.db'
+CLITEST_DB = TESTS / 'ioc' / 'clitest.db'
 
 LETTERS = {
     'caget': 'taicnhsSVe:f:g:l:#:d:0:w:p:F:',

@@ -42,16 +42,16 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-import shared_folder
 from CaChannel.testing import SoftIoc
-from ca_helpers import LOOPBACK_NAMES
+from helpers import TESTS, shared_folder
+from helpers.ca_helpers import LOOPBACK_NAMES
 
 ORACLE = shared_folder.require('oracle', 'build-base-tools.sh',
                                 "our caget, caput, camonitor and cainfo against EPICS base's")
 if shutil.which('cc') is None:
     pytest.skip("our tools against EPICS base's: not checked without a C compiler (cc) "
                 "to build base's tools", allow_module_level=True)
-CLITEST_DB = Path(__file__).parent / 'ioc' / 'clitest.db'
+CLITEST_DB = TESTS / 'ioc' / 'clitest.db'
 
 # Names of the parity database.
 AO, AI, LONG, BO, MBBO = 'cli:ao', 'cli:ai:alarm', 'cli:long', 'cli:bo', 'cli:mbbo'
@@ -604,7 +604,6 @@ TERMINAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 @pytest.mark.parametrize('case', TERMINAL_CASES, ids=lambda case: case.id)
 def test_same_on_a_terminal(tools: Tools, case: Case, backend: str) -> None:
     """What a user sees: the banner between the lines, never inside "New : ..."."""

@@ -34,12 +34,12 @@ def repeater_command() -> List[str]:
     return [sys.executable, '-m', 'CaChannel.repeater']
 
 
-@pytest.fixture(params=['c', 'caffi'])
-def repeater(request: pytest.FixtureRequest) -> Iterator[int]:
+@pytest.fixture
+def repeater(backend: str) -> Iterator[int]:
     port = free_port()
     env = dict(os.environ)
     env.update(loopback_environ(free_port(), port))
-    env['CACHANNEL_BACKEND'] = request.param
+    env['CACHANNEL_BACKEND'] = backend
     proc = subprocess.Popen(repeater_command(), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from CaChannel import _libpath
+from helpers import ROOT, TESTS
 
 SERVE = [sys.executable, '-m', 'CaChannel.testing', 'serve', '--']
 # Generous: a softIoc and a repeater start and stop around the command.
@@ -137,8 +138,7 @@ def test_serve_stops_its_ioc_and_repeater_on_sigterm() -> None:
 
 def test_tutorial_database_is_the_test_suites() -> None:
     from CaChannel._serve import tutorial_database
-    here = Path(__file__).resolve().parent
-    assert tutorial_database().read_bytes() == (here / 'ioc' / 'catest.db').read_bytes()
+    assert tutorial_database().read_bytes() == (TESTS / 'ioc' / 'catest.db').read_bytes()
 
 
 def header_version() -> str:
@@ -151,7 +151,6 @@ def header_version() -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize('backend', ['c', 'caffi'])
 def test_version_names_protocol_and_base_release(backend: str) -> None:
     env = dict(os.environ, CACHANNEL_BACKEND=backend)
     result = run([sys.executable, '-m', 'CaChannel', '--version'], env=env)
@@ -282,7 +281,7 @@ def test_usage_names_version(arguments: list, status: int) -> None:
 
 
 def test_build_outputs_are_ignored_by_git() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     if not (root / '.git').exists():
         pytest.skip('not a git checkout: .gitignore applies to clones only')
     # The README's sphinx-build commands write here.
@@ -292,7 +291,7 @@ def test_build_outputs_are_ignored_by_git() -> None:
     assert result.stdout.split() == outputs, result.stdout + result.stderr
 
 
-README = Path(__file__).resolve().parent.parent / 'README.md'
+README = ROOT / 'README.md'
 
 
 def readme_section(title: str) -> str:
