@@ -1,9 +1,9 @@
-"""epicsMotor against the real motor record and against tests/motor_sim.py, on both backends.
+"""epicsMotor against the real motor record and against tests/helpers/motor_sim.py, on both backends.
 
 Every test that takes the ``motor`` fixture runs four times: against the
 real motor record (the EPICS motor module's record and Soft Channel device
-support, built from ``../shared/motor`` by tests/motor_ioc.py) and against
-the caproto simulator of tests/motor_sim.py, each with the C and the cffi
+support, built from ``../shared/motor`` by tests/helpers/motor_ioc.py) and against
+the caproto simulator of tests/helpers/motor_sim.py, each with the C and the cffi
 backend.  Where the two servers disagreed the record was right, and the
 simulator was fixed to match it.  The record tests skip, saying why, where
 ``../shared/motor`` or a C++ compiler is missing (never in CI).

@@ -1,6 +1,6 @@
 """Access: a PV whose access rights deny write and one that refuses puts.
 
-Served by ``tests/bad_server.py`` (caproto): ``acc:ro`` grants read only,
+Served by ``tests/helpers/bad_server.py`` (caproto): ``acc:ro`` grants read only,
 ``acc:noput`` grants read and write but its server refuses every put,
 ``acc:ok`` behaves.  The client runs in a subprocess
 (``scripts/bad_client.py BACKEND access``) that searches only that server.

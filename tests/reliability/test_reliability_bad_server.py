@@ -1,4 +1,4 @@
-"""Reads from a misbehaving caproto server (``tests/bad_server.py``), both backends.
+"""Reads from a misbehaving caproto server (``tests/helpers/bad_server.py``), both backends.
 
 The client runs in a subprocess (``scripts/bad_client.py``) whose address
 list names only the bad server's port, with EPICS_CA_MAX_ARRAY_BYTES at

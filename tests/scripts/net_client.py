@@ -1,6 +1,6 @@
 """A Channel Access client inside a test host of CaChannel.testing.netns.
 
-Run by tests/test_network.py (and bench/network_figures.py) with ``ip netns
+Run by tests/reliability/test_network.py (and bench/network_figures.py) with ``ip netns
 exec``, a fresh interpreter per scenario, the backend chosen by
 ``CACHANNEL_BACKEND`` as users choose it.  Usage::
 

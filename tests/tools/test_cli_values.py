@@ -7,7 +7,7 @@ integer radixes) over values that print in every shape, through the same
 snprintf of the C library base's tools are linked with (ctypes), so a
 difference between Python's and C's number formatting shows here before a
 parity run.  The byte-for-byte comparison with base's tools themselves is
-tests/test_cli_parity.py.
+tests/tools/test_cli_parity.py.
 """
 from __future__ import annotations
 
