@@ -5,15 +5,34 @@ ports.  pytest_configure puts the loopback environment into os.environ before
 any test module is imported, because libca reads it once, when the first CA
 context of the process is created.
 
-Fixtures:
+Layout: one folder a concern (``ca_api/``, ``backends/``, ``objects/``,
+``aio/``, ``tools/``, ``reliability/``, ``docs/``, ``harness/``), with no
+``__init__.py``: pytest imports each test module by its basename, with its
+folder put on ``sys.path`` ("prepend" import mode), so basenames are unique
+across folders.  This file's folder goes first on ``sys.path`` the same way,
+which is how every test and this file import the ``helpers`` package
+(``tests/helpers/``, see its docstring).  ``tests/scripts/`` holds the
+scripts that tests run as subprocesses.
+
+Choosing a backend: one way.  A test that runs on each backend takes the
+``backend`` fixture (the name, 'c' or 'caffi'; ids ``[c]`` and ``[caffi]``)
+or a fixture built on it:
+
+* ``backend``: the name only, for tests that hand it to a subprocess
+  (``CACHANNEL_BACKEND``) or load the backend themselves;
+* ``ca_backend``: the full ``ca`` namespace of that backend, from
+  ``CaChannel.ca.load_backend(backend)``, skipped on a developer's machine
+  where it cannot be loaded (failed in CI);
+* ``object_layer``: the same, with the object layer (CaChannel, epicsPV,
+  util) set to use it through ``CACHANNEL_BACKEND``, as users choose.
+
+A test never parametrizes over backend names itself; ``helpers.BACKENDS``
+lists them for module fixtures that start something per backend up front.
+
+Other fixtures:
 
 * ``ioc`` (session, autouse): the softIoc serving ``tests/ioc/catest.db`` on
   the ports in os.environ.  Its output is shown at the end of a failed run.
-* ``ca_backend`` (parametrized 'c', 'caffi'): the full ``ca`` namespace of
-  one backend, from ``CaChannel.ca.load_backend(name)``.
-* ``object_layer``: the same, with the object layer set to use it through
-  ``CACHANNEL_BACKEND``, as users select a backend.
-* ``ca_module``: ``CaChannel.ca`` itself, with the backend it selected.
 """
 
 from __future__ import annotations
@@ -22,7 +41,6 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, Tuple
 
@@ -30,10 +48,9 @@ import pytest
 
 from CaChannel.testing import (SoftIoc, apply_loopback_environ, free_port, loopback_environ,
                                start_repeater, stop_process)
+from helpers import BACKENDS, TESTS
 
-CATEST_DB = Path(__file__).parent / 'ioc' / 'catest.db'
-
-BACKENDS = ['c', 'caffi']
+CATEST_DB = TESTS / 'ioc' / 'catest.db'
 
 # Where the session IOC's output is kept for pytest_terminal_summary.
 _ioc_log_key = pytest.StashKey[str]()
@@ -86,21 +103,27 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
 
 
 @pytest.fixture(params=BACKENDS)
-def ca_backend(request: pytest.FixtureRequest) -> ModuleType:
-    """The complete ``ca`` namespace of one backend ('c' or 'caffi')."""
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of one backend, 'c' or 'caffi': the one way tests choose."""
+    return request.param
+
+
+@pytest.fixture
+def ca_backend(backend: str) -> ModuleType:
+    """The complete ``ca`` namespace of *backend*."""
     from CaChannel import ca
 
     try:
-        backend = ca.load_backend(request.param)
+        module = ca.load_backend(backend)
     except ImportError as exc:
         # Only a backend that cannot be imported (not built yet, libca not
         # found) is skipped on a developer's machine; CI must test both, so
         # there it fails instead of passing with half the suite skipped.
         if os.environ.get('CI'):
-            pytest.fail(f'backend {request.param!r} not available in CI: {exc}')
-        pytest.skip(f'backend {request.param!r} not available: {exc}')
-    keep_circuit_open(backend)
-    return backend
+            pytest.fail(f'backend {backend!r} not available in CI: {exc}')
+        pytest.skip(f'backend {backend!r} not available: {exc}')
+    keep_circuit_open(module)
+    return module
 
 
 #: backend name -> (the main thread's context, a channel to the session IOC)
@@ -127,7 +150,7 @@ def keep_circuit_open(backend: ModuleType) -> None:
     held = _circuit_keepers.get(backend.backend)
     if held is not None and held[0] == context:
         return
-    from ca_helpers import connect
+    from helpers.ca_helpers import connect
 
     _circuit_keepers[backend.backend] = (context, connect(backend, 'catest'))
 
@@ -138,11 +161,3 @@ def object_layer(ca_backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Mod
     the way users choose it: ``CACHANNEL_BACKEND``."""
     monkeypatch.setenv('CACHANNEL_BACKEND', ca_backend.backend)
     return ca_backend
-
-
-@pytest.fixture
-def ca_module() -> ModuleType:
-    """``CaChannel.ca`` as users import it, with the selected backend."""
-    from CaChannel import ca
-
-    return ca

@@ -5,7 +5,7 @@ decides:
 
 * if ``CACHANNEL_DOCS_IOC=running`` is set, an IOC serving
   ``tests/ioc/catest.db`` is already reachable with the current environment
-  (the test suite's session IOC; ``tests/test_docs.py`` sets this), so
+  (the test suite's session IOC; ``tests/docs/test_docs.py`` sets this), so
   nothing is started;
 * otherwise a softIoc is started from ``tests/ioc/catest.db`` with the
   loopback environment of :mod:`CaChannel.testing`, and that environment is

@@ -2,10 +2,10 @@
 
     python aio_scenario.py SCENARIO PREFIX
 
-The IOC (started by tests/test_aio_lifecycle.py) serves ``PREFIX:tick`` (a
+The IOC (started by tests/aio/test_aio_lifecycle.py) serves ``PREFIX:tick`` (a
 counter processed at 20 Hz), ``PREFIX:ao`` and ``PREFIX:wave``; the backend
 comes from ``CACHANNEL_BACKEND``.  Each scenario prints ``RESULT {json}``
-(scenario_lib.emit) with what it saw; stderr must stay free of errors.
+(helpers.scenario_lib.emit) with what it saw; stderr must stay free of errors.
 
 ``loop-closes-in-flight``
     a loop ends with gets pending, a monitor ticking and callbacks queued;
@@ -37,7 +37,10 @@ import threading
 import time
 from typing import Any, List
 
-from scenario_lib import emit
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit  # noqa: E402
 
 
 def _counter_gaps(values: List[float]) -> int:

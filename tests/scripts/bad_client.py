@@ -3,7 +3,7 @@
 MODE 'reads': every read below; 'access': the access checks; 'overrun': only
 the gets without callback (plain and in a sync group) of bad:more.
 
-The environment (set by the test) points the client at ``tests/bad_server.py``
+The environment (set by the test) points the client at ``tests/helpers/bad_server.py``
 only and sets EPICS_CA_MAX_ARRAY_BYTES below the size of ``bad:huge``.
 Every read is done with and without callback, in a sync group and as a
 monitor, in every DBR family; what came back (value or status) is reported for the test to
@@ -15,10 +15,14 @@ under valgrind as well (then slowly: timeouts are generous).
 from __future__ import annotations
 
 import faulthandler
+import os
 import sys
 import threading
 
-from scenario_lib import emit, load_backend, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit, load_backend, wait_for  # noqa: E402
 
 faulthandler.enable()
 backend = sys.argv[1]

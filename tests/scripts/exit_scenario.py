@@ -15,11 +15,15 @@ The test asserts exit status 0 and no abort/FATAL text.
 from __future__ import annotations
 
 import faulthandler
+import os
 import sys
 import threading
 import time
 
-from scenario_lib import emit, load_backend, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit, load_backend, wait_for  # noqa: E402
 
 faulthandler.enable()
 faulthandler.dump_traceback_later(60, exit=True)

@@ -23,7 +23,10 @@ import os
 import sys
 import time
 
-from scenario_lib import emit, load_backend, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit, load_backend, wait_for  # noqa: E402
 
 faulthandler.enable()
 faulthandler.dump_traceback_later(60, exit=True)

@@ -28,7 +28,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List
 
-from scenario_lib import emit
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit  # noqa: E402
 
 faulthandler.enable()
 

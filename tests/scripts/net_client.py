@@ -1,6 +1,6 @@
 """A Channel Access client inside a test host of CaChannel.testing.netns.
 
-Run by tests/test_network.py (and bench/network_figures.py) with ``ip netns
+Run by tests/reliability/test_network.py (and bench/network_figures.py) with ``ip netns
 exec``, a fresh interpreter per scenario, the backend chosen by
 ``CACHANNEL_BACKEND`` as users choose it.  Usage::
 
@@ -10,7 +10,7 @@ It talks to the test through lines: it prints ``READY`` (and ``DISCONNECTED``
 in the outage scenario) when the test may apply the fault, and reads
 ``up <monotonic time>`` when the IOC serves again; CLOCK_MONOTONIC is one
 clock for every namespace, so the figures are measured from that moment.
-Its one result line is ``RESULT {json}`` (scenario_lib.emit).  Every wait is
+Its one result line is ``RESULT {json}`` (helpers.scenario_lib.emit).  Every wait is
 bounded: the script gives up, and says so in its result, rather than hang.
 """
 
@@ -24,8 +24,10 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scenario_lib import emit  # noqa: E402
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit  # noqa: E402
 
 #: How long anything the script waits for may take before it reports failure.
 BOUND = float(os.environ.get('NET_BOUND', '60'))

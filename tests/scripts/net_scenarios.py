@@ -1,4 +1,4 @@
-"""The network scenarios of tests/test_network.py and bench/network_figures.py.
+"""The network scenarios of tests/reliability/test_network.py and bench/network_figures.py.
 
 A :class:`Testbed` is a :class:`CaChannel.testing.netns.Network` of four
 hosts: three IOC hosts (``ioc1``..``ioc3``, each serving ``netK:`` PVs) and

@@ -16,12 +16,16 @@ re-added) deliver the restarted IOC's values, and puts work again.
 from __future__ import annotations
 
 import faulthandler
+import os
 import signal
 import sys
 import threading
 import time
 
-from scenario_lib import CATEST_DB, emit, ioc_ports, load_backend, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import CATEST_DB, emit, ioc_ports, load_backend, wait_for  # noqa: E402
 
 from CaChannel.testing import SoftIoc
 

@@ -16,7 +16,10 @@ import sys
 import threading
 from typing import Any, Dict, List
 
-from scenario_lib import emit
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit  # noqa: E402
 
 from CaChannel.testing import SoftIoc, apply_loopback_environ, free_port, loopback_environ
 

@@ -20,7 +20,10 @@ import sys
 import threading
 import time
 
-from scenario_lib import emit, ioc_ports, load_backend, rss_bytes, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import emit, ioc_ports, load_backend, rss_bytes, wait_for  # noqa: E402
 
 from CaChannel.testing import SoftIoc, free_port
 

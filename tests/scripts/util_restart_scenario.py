@@ -13,9 +13,13 @@ restarted IOC's value.
 from __future__ import annotations
 
 import faulthandler
+import os
 import sys
 
-from scenario_lib import CATEST_DB, emit, ioc_ports, wait_for
+# Run by path in a fresh interpreter: tests/, the folder above, holds the
+# helpers package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.scenario_lib import CATEST_DB, emit, ioc_ports, wait_for  # noqa: E402
 
 from CaChannel.testing import SoftIoc
 
