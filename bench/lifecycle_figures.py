@@ -6,11 +6,14 @@ time from the main thread's end to the process's end.
 
 Run it with the interpreter of that checkout's environment; it starts the
 test module's IOC on loopback ports and stops it. Used for the before/after
-figures of the wait engine (an older checkout gets the current scenario
-script copied in).
+figures of the wait engine.  The scenarios import tests/helpers, so an
+older checkout (flat tests/) cannot take the current scenario script.
 """
 import json, os, signal, sys, time
-sys.path.insert(0, os.path.join(sys.argv[1], 'tests'))
+# The test module sits in tests/reliability/ (tests/ before the tests were
+# put in folders); tests/ holds the helpers package.
+for folder in ('tests', os.path.join('tests', 'reliability')):
+    sys.path.insert(0, os.path.join(sys.argv[1], folder))
 os.chdir(sys.argv[1])
 from CaChannel.testing import SoftIoc, free_port, loopback_environ, apply_loopback_environ, start_repeater
 env = loopback_environ(free_port()); apply_loopback_environ(env)
