@@ -413,7 +413,11 @@ def _read_value(value: Any, flags: int) -> Any:
 
 # CaChannel._flags: the channel was cleared; how to present the value of the
 # last array_get.
-_CLEARED, _VAL_NUMPY, _VAL_STRING = 1, 2, 4
+# _VAL_READ: _val is no DBRValue but the immutable value it gave once read.
+_CLEARED, _VAL_NUMPY, _VAL_STRING, _VAL_READ = 1, 2, 4, 8
+# Values getValue can hand out again instead of keeping their DBRValue (and
+# its buffer: 80 bytes a channel) for the next call.
+_IMMUTABLE_VALUES = frozenset((float, int, str, bytes))
 
 
 class CaChannel:
@@ -679,7 +683,16 @@ class CaChannel:
                 _ECA_GETFAIL, self._pvname,
                 'no value of %r has been read yet: call array_get() and pend_io() '
                 'before getValue()' % (self._pvname,))
-        return _read_value(self._val, self._flags)
+        val, flags = self._val, self._flags
+        if flags & _VAL_READ:
+            return val
+        result = _read_value(val, flags)
+        # Folded into the channel once the reply is in: read before it, the
+        # value may still change.
+        if result.__class__ in _IMMUTABLE_VALUES and val.filled:
+            self._val = result
+            self._flags = flags | _VAL_READ
+        return result
 
     def array_get_callback(self, req_type: Optional[int], count: Optional[int],
                            callback: Callback, *user_args: Any, **keywords: Any) -> None:

@@ -254,7 +254,7 @@ class DBRValue(Identifier):
     has arrived).
     """
 
-    __slots__ = ('_buffer', '_type', '_count', '_use_numpy')
+    __slots__ = ('_buffer', '_type', '_count', '_use_numpy', '_filled')
 
     @classmethod
     def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
@@ -263,7 +263,13 @@ class DBRValue(Identifier):
         obj._type = dbrtype
         obj._count = count
         obj._use_numpy = use_numpy
+        obj._filled = False
         return obj
+
+    @property
+    def filled(self) -> bool:
+        """True once the reply has been copied in (get() then gives the value read)."""
+        return self._filled
 
     def get(self) -> Any:
         """The value (scalar, list, numpy array or dict; docs/maintainers.rst)."""

@@ -221,6 +221,7 @@ def _fill_handler(args: Any) -> None:
     if request.in_group and request.generation is not counter.generation:
         return                      # libca cancels the reads of a reset group
     fill(value._buffer, value._type, value._count, args.count, args.dbr)
+    value._filled = True
     counter.complete(request.generation)
 
 

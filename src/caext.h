@@ -168,6 +168,7 @@ typedef struct {
     long type;
     unsigned long count;
     int use_numpy;
+    int filled;               /* a reply has been copied in */
 } DBRValueObject;
 
 extern PyTypeObject ContextType, ChannelType, SubscriptionType,

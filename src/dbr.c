@@ -383,6 +383,17 @@ static PyObject *dbrvalue_get(DBRValueObject *self, PyObject *unused)
                          (PyObject *)self);
 }
 
+static PyObject *dbrvalue_filled(DBRValueObject *self, void *unused)
+{
+    return PyBool_FromLong(self->filled);
+}
+
+static PyGetSetDef dbrvalue_getset[] = {
+    {"filled", (getter)dbrvalue_filled, NULL,
+     "True once the reply has been copied in (get() then gives the value read).", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
 static PyObject *dbrvalue_repr(DBRValueObject *self)
 {
     PyObject *type = enum_member(DBR_members, self->type), *r;
@@ -409,6 +420,7 @@ PyTypeObject DBRValueType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Value of a get without callback: at most the count asked is copied in.",
     .tp_methods = dbrvalue_methods,
+    .tp_getset = dbrvalue_getset,
 };
 
 PyObject *dbr_new_value(long type, unsigned long count, int use_numpy)
@@ -419,6 +431,7 @@ PyObject *dbr_new_value(long type, unsigned long count, int use_numpy)
     v->type = type;
     v->count = count;
     v->use_numpy = use_numpy;
+    v->filled = 0;
     v->buffer = get_buffer_alloc(dbrvalue_size(v));
     if (!v->buffer) {
         Py_DECREF(v);
@@ -449,6 +462,7 @@ void dbr_fill(DBRValueObject *value, unsigned long count, const void *dbr)
      * a recycled buffer held. */
     if (bytes < room)
         memset(buffer + bytes, 0, room - bytes);
+    value->filled = 1;
 }
 
 /* ---- writing ------------------------------------------------------------ */

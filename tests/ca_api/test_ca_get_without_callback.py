@@ -36,7 +36,9 @@ def test_value_after_pend_io_and_one_reference_meanwhile(ca_backend, connected):
     # Not flushed yet, so not answered: libca holds one reference.
     assert live(ca) == before + 1
     assert ca.test_io() == ca.ECA.IOINPROGRESS
+    assert value.filled is False
     assert ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
+    assert value.filled is True
     assert ca.test_io() == ca.ECA.IODONE
     assert live(ca) == before
     assert value.get()['value'] == 2.5

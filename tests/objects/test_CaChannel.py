@@ -245,6 +245,28 @@ def test_monitor_dict_is_the_get_callbacks(object_layer: ModuleType, pv: str, re
     assert type(monitor['pv_value']) is type(get['pv_value'])
 
 
+def test_value_read_is_kept_without_its_buffer(object_layer: ModuleType) -> None:
+    """getValue folds an immutable value into the channel once its reply is
+    in; a new array_get reads again; before the reply, nothing is folded."""
+    chan = connected('calong')
+    writer = connected('calong')
+    writer.putw(7)
+    chan.array_get()
+    early = chan.getValue()          # before pend_io: the reply may not be in
+    chan.pend_io()
+    assert chan.getValue() == 7 and chan.getValue() == 7
+    assert early in (0, 7)
+    writer.putw(8)
+    assert chan.getValue() == 7      # no new read asked for
+    chan.array_get()
+    chan.pend_io()
+    assert chan.getValue() == 8
+    chan.array_get(object_layer.DBR_TIME_LONG)
+    chan.pend_io()
+    first, second = chan.getValue(), chan.getValue()
+    assert first == second and first is not second    # a dict is made anew for each call
+
+
 def test_put_to_disabled_record_reports_failure(object_layer: ModuleType) -> None:
     chan = connected('cadisabled')
     done = threading.Event()
