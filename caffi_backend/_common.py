@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 from CaChannel._constants import CA_OP, DBR, ECA
 
@@ -109,9 +109,29 @@ def release(handle: Any) -> None:
     _live.discard(handle)
 
 
+# A channel's handle needs no entry in _live: the channel holds it, and the
+# channel registry (channel._channels) or the caller holds the channel for
+# as long as libca can call back.  One entry per channel here only counts
+# them (list.append and list.pop are atomic under the GIL); a set entry per
+# channel cost a hundred bytes and more.
+_lent_channels: List[None] = []
+
+
+def keep_channel(chan: Any) -> Any:
+    """The ``usr`` handle of a channel, counted until :func:`release_channel`."""
+    handle = ffi.new_handle(chan)
+    _lent_channels.append(None)
+    return handle
+
+
+def release_channel() -> None:
+    """Count out one channel handle (once per :func:`keep_channel`)."""
+    _lent_channels.pop()
+
+
 def live_callbacks() -> int:
     """Number of Python objects currently handed to libca as ``usr`` pointers."""
-    return len(_live)
+    return len(_live) + len(_lent_channels)
 
 
 # ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context, iowait
-from ._common import Identifier, address, c_text, check, check_optional_callback, eca, keep, release
+from ._common import Identifier, address, c_text, check, check_optional_callback, eca, release
 from ._ffi import ffi, lib
 from .iowait import gated
 
@@ -100,8 +100,9 @@ def _release_all(chan: Chid) -> None:
     chan._account.uncount_connection(chan)
     # The handle refers to the channel: dropped, so no cycle is left for
     # the collector once the user drops the chid.
-    handle, chan._handle = chan._handle, None
-    release(handle)
+    if chan._handle is not None:
+        chan._handle = None
+        _common.release_channel()
     requests, chan._requests = chan._requests, None
     for handle in list(requests or ()):
         release(handle)
@@ -209,7 +210,7 @@ def create_channel(name: str, callback: Callback = None,
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None
     chan._conn_gen = account.issue() if callback is None else account.generation
-    chan._handle = keep(chan)
+    chan._handle = _common.keep_channel(chan)
     out = ffi.new('chid *')
     status = -1                     # stays so if cffi refuses the priority
     try:
@@ -218,8 +219,8 @@ def create_channel(name: str, callback: Callback = None,
     finally:
         if status != _common.ECA_NORMAL:
             account.uncount_connection(chan)
-            release(chan._handle)
             chan._handle = None
+            _common.release_channel()
     if status != _common.ECA_NORMAL:
         return eca(status), None
     chan._ptr = out[0]
