@@ -274,6 +274,7 @@ int vsnprintf(char *str, size_t size, const char *format, void *ap);
 int fflush(void *stream);   /* FILE *; only ever called with NULL (all streams) */
 void _exit(int status);
 void *memcpy(void *dest, const void *src, size_t n);
+void *memset(void *s, int c, size_t n);
 int on_exit(void (*function)(int, void *), void *arg);   /* glibc */
 """
 

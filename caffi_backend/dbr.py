@@ -19,6 +19,7 @@ import math
 import numbers
 import operator
 import sys
+import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from CaChannel._constants import (DBR, MAX_STRING_SIZE, POSIX_TIME_AT_EPICS_EPOCH,
@@ -202,7 +203,10 @@ _STRING_POINTER = ffi.typeof('dbr_string_t *')
 _CHAR_POINTER = ffi.typeof('char *')
 
 
-def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool) -> Any:
+def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool,
+            owner: Any = None) -> Any:
+    """The value part of a DBR buffer; *owner*: the get buffer *ptr* is, which
+    a numpy array may view (a callback's buffer dies with the callback)."""
     base = ffi.cast(_CHAR_POINTER, ptr) + layout.offset
     if layout.kind == STRING:
         strings = ffi.cast(_STRING_POINTER, base)
@@ -212,16 +216,21 @@ def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool) -> Any:
     if count == 1:
         return ffi.cast(layout.pointer, base)[0]
     if use_numpy:
+        if owner is not None:
+            # A view on the value's own buffer, no copy (ffi.buffer keeps
+            # the owning cdata alive), as dbr.c's numpy_array.
+            return _numpy().frombuffer(ffi.buffer(owner), layout.dtype, count, layout.offset)
         # bytearray: the one copy out of libca's buffer, and writable.
         return _numpy().frombuffer(bytearray(ffi.buffer(base, count * layout.itemsize)),
                                    layout.dtype)
     return ffi.unpack(ffi.cast(layout.pointer, base), count)
 
 
-def to_python(ptr: Any, dbrtype: int, count: int, use_numpy: bool = False) -> Any:
+def to_python(ptr: Any, dbrtype: int, count: int, use_numpy: bool = False,
+              owner: Any = None) -> Any:
     """The Python value of a DBR buffer (see the module docstring)."""
     layout = _LAYOUTS[dbrtype]
-    value = _values(layout, ptr, count, use_numpy)
+    value = _values(layout, ptr, count, use_numpy, owner)
     meta = layout.meta
     if meta is None:
         return value
@@ -236,9 +245,36 @@ def buffer_size(dbrtype: int, count: int) -> int:
     return max(layout.header, layout.offset + max(count, 1) * layout.itemsize)
 
 
+# Large get buffers are recycled, as in dbr.c: a fresh 32 MB buffer costs
+# thousands of page faults on every read of an image, a reused one none.
+# A pooled buffer is reused once nothing but the pool refers to it (no
+# value, numpy view or ffi.buffer): CPython's reference count tells.
+_RECYCLE_MIN_BYTES = 1 << 20
+_RECYCLE_SLOTS = 2
+_recycled: List[Any] = []
+_recycle_lock = threading.Lock()
+# References to a free pooled buffer while it is checked: the pool's, the
+# loop variable's, getrefcount's argument.
+_FREE_REFERENCES = 3
+
+
 def new_buffer(dbrtype: int, count: int) -> Any:
-    """A zeroed buffer for a get; doubles so that every DBR struct is aligned."""
-    return ffi.new('double[]', (buffer_size(dbrtype, count) + 7) // 8)
+    """A buffer for a get, zeroed unless recycled (then old data until the
+    reply overwrites it); doubles, so that every DBR struct is aligned."""
+    doubles = (buffer_size(dbrtype, count) + 7) // 8
+    if doubles * 8 < _RECYCLE_MIN_BYTES:
+        return ffi.new('double[]', doubles)
+    with _recycle_lock:
+        for buffer in _recycled:
+            if sys.getrefcount(buffer) == _FREE_REFERENCES:
+                if len(buffer) == doubles:
+                    return buffer
+                _recycled.remove(buffer)    # free but of another size: make room
+                break
+        buffer = ffi.new('double[]', doubles)
+        if len(_recycled) < _RECYCLE_SLOTS:
+            _recycled.append(buffer)
+        return buffer
 
 
 # Large copies let other threads run (a libc call through cffi releases the
@@ -273,7 +309,7 @@ class DBRValue(Identifier):
 
     def get(self) -> Any:
         """The value (scalar, list, numpy array or dict; docs/maintainers.rst)."""
-        return to_python(self._buffer, self._type, self._count, self._use_numpy)
+        return to_python(self._buffer, self._type, self._count, self._use_numpy, self._buffer)
 
     def __repr__(self) -> str:
         return '<DBRValue %s count=%d>' % (DBR_MEMBERS.get(self._type, self._type), self._count)
@@ -330,14 +366,17 @@ def pv_event_dict(chan: Any, args: Any) -> Optional[Dict[str, Any]]:
 
 def fill(buffer: Any, dbrtype: int, asked: int, count: int, reply: Any) -> None:
     """Copy a reply of *count* elements into a get buffer made for *asked*,
-    never more (the twin of dbrvalue_fill). The buffer is fresh from
-    ``new_buffer``, so when fewer elements came the rest stays zero."""
+    never more (the twin of dbr_fill); when fewer came, the rest reads as
+    zeros, not as what a recycled buffer held."""
     layout = _LAYOUTS[dbrtype]
     size = layout.offset + min(count, asked) * layout.itemsize
     if size >= _COPY_WITHOUT_GIL_BYTES:
         libc.memcpy(buffer, reply, size)
     else:
         ffi.memmove(buffer, reply, size)
+    room = ffi.sizeof(buffer)
+    if size < room and room >= _RECYCLE_MIN_BYTES:   # smaller ones come zeroed
+        libc.memset(ffi.cast(_CHAR_POINTER, buffer) + size, 0, room - size)
 
 
 # ---------------------------------------------------------------------------

@@ -269,3 +269,28 @@ def test_sync_group_test_while_replies_arrive(ca_backend, connected):
             assert ca.sg_block(gid, TIMEOUT) == ca.ECA.NORMAL
     finally:
         ca.sg_delete(gid)
+
+
+def test_large_reads_never_overwrite_an_array_still_held(ca_backend, connected):
+    """Buffers of 1 MB and more are recycled: one a numpy array (a view on
+    it) or a value still refers to is never reused for the next read."""
+    import numpy as np
+    ca = ca_backend
+    chid = connected('cawavehuge')
+    n = 200_000                         # 1.6 MB of doubles
+    arrays = []
+    for fill in (1.0, 2.0, 3.0):
+        put_ok(ca, chid, np.full(n, fill))
+        status, value = ca.get(chid, count=n, use_numpy=True)
+        assert status == ca.ECA.NORMAL and ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
+        arrays.append(value.get())
+        del value
+    for fill, array in zip((1.0, 2.0, 3.0), arrays):
+        assert array.shape == (n,) and (array == fill).all()
+    # Once no longer held, a buffer is taken again: the read is still right.
+    arrays.clear()
+    for fill in (4.0, 5.0):
+        put_ok(ca, chid, np.full(n, fill))
+        status, value = ca.get(chid, count=n, use_numpy=True)
+        assert ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
+        assert (value.get() == fill).all()
