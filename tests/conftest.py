@@ -38,6 +38,7 @@ Other fixtures:
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -58,6 +59,12 @@ _repeater_key = pytest.StashKey[subprocess.Popen[bytes]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a shell without job control
+    # (`cmd &`, nohup) inherits SIGINT ignored, and so would every process
+    # it starts: the tests that send Ctrl-C to a script or a console tool
+    # would wait in vain.  A handler here is reset to the default on exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # One set of ports for the whole session: the test process's CA client
     # and the session IOC must agree on them.
     env = loopback_environ(free_port())
