@@ -13,9 +13,10 @@ from CaChannel import CaChannelException, util
 
 
 @pytest.fixture
-def object_layer(object_layer: ModuleType) -> Any:
+def object_layer(object_layer: ModuleType, backend: str) -> Any:
     """conftest's ``object_layer``, with util's channel cache emptied around
-    the test."""
+    the test.  (*backend* named here too: pytest 8, the last for Python 3.9,
+    does not parametrize through a fixture that overrides one of its name.)"""
     util._channel_.clear()  # cached channels belong to the other backend
     yield object_layer
     for chan in util._channel_.values():
