@@ -352,10 +352,16 @@ def _report_raised(callback: Any) -> None:
     del carrier
 
 
+def _time_request(as_string: bool, chtype: Optional[int]) -> bool:
+    """A request of a TIME type, no char array read as a string: its scalar
+    values get the pv_* dict made in one step."""
+    return not as_string and chtype is not None and dbr_type_is_TIME(chtype)
+
+
 def _callback_adapter(callback: Callback, user_args: Tuple[Any, ...], use_numpy: bool,
                       as_string: bool, chtype: Optional[int]) -> Callback:
     """The ``ca``-layer callback that calls ``callback(epics_args, user_args)``."""
-    if as_string or chtype is None or not dbr_type_is_TIME(chtype):
+    if not _time_request(as_string, chtype):
         def on_value(args: Dict[str, Any]) -> None:
             try:
                 callback(_format_callback_args(args, use_numpy, as_string), user_args)
@@ -868,7 +874,7 @@ class CaChannel:
             mask = cam.DBE_VALUE | cam.DBE_ALARM
         chtype, as_string = self._request_type(req_type)
 
-        if as_string or chtype is None or not dbr_type_is_TIME(chtype):
+        if not _time_request(as_string, chtype):
             on_event = _callback_adapter(callback, user_args, use_numpy, as_string, chtype)
             status, evid = cam.create_subscription(chid, on_event, chtype, count, mask,
                                                    use_numpy)

@@ -36,9 +36,9 @@ class Chid(Identifier):
     ``_subs`` its subscriptions: libca drops both when the channel is
     cleared, so the handles are released then.  Each is None while empty
     (``_requests`` again once its last request is answered): most channels
-    have no subscription, and an empty set per channel costs 216 bytes. ``_account`` is the pend_io
-    account of the thread that made it (see ``iowait``), which counts its
-    connection while ``_conn_counted``.
+    have no subscription, and an empty set per channel costs 216 bytes.
+    ``_account`` is the pend_io account of the thread that made it (see
+    ``iowait``), which counts its connection while ``_conn_counted``.
     """
 
     __slots__ = ('_ptr', '_name', '_ctx', '_handle', '_conn_callback',

@@ -153,17 +153,13 @@ def park_if_exiting() -> None:
 def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
     """``call(*args)`` (a libca function) unless the context refuses it."""
     rec = _records.get(ctx_address) or context_record(ctx_address)
-    # rec.enter() and rec.leave(), inlined: this runs before every libca call.
-    inside = rec._inside
-    inside.append(None)
-    if not rec.valid or _common.shutting_down:
-        inside.pop()
+    if not rec.enter():
         park_if_exiting()
         return refused
     try:
         return call(*args)
     finally:
-        inside.pop()
+        rec.leave()
 
 
 class IOCounter:

@@ -263,17 +263,25 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
     return d;
 }
 
+/* A new dict holding the keys every callback dict starts with: chid, type,
+ * count, status (event_dict and pv_event_dict). */
+static PyObject *event_head(struct event_handler_args *args)
+{
+    PyObject *d = PyDict_New();
+    if (d && (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
+                                   (PyObject *)ca_puser(args->chid))) < 0 ||
+              set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
+              set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
+              set_item(d, K_status, ECA_OBJ(args->status)) < 0))
+        Py_CLEAR(d);
+    return d;
+}
+
 PyObject *event_dict(struct event_handler_args *args, int use_numpy)
 {
-    PyObject *d = PyDict_New(), *value;
+    PyObject *d = event_head(args), *value;
     if (!d)
         return NULL;
-    if (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
-                             (PyObject *)ca_puser(args->chid))) < 0 ||
-        set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
-        set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
-        set_item(d, K_status, ECA_OBJ(args->status)) < 0)
-        goto fail;
     if (args->status == ECA_NORMAL && args->dbr && dbr_type_is_valid(args->type) &&
         args->type != DBR_PUT_ACKT && args->type != DBR_PUT_ACKS) {
         value = dbr_to_python(args->type, (unsigned long)args->count, args->dbr,
@@ -298,15 +306,10 @@ PyObject *pv_event_dict(struct event_handler_args *args)
     if (args->status != ECA_NORMAL || !args->dbr || args->count != 1 ||
         !dbr_type_is_valid(args->type) || !dbr_type_is_TIME(args->type))
         return NULL;
-    d = PyDict_New();
+    d = event_head(args);
     if (!d)
         return NULL;
-    if (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
-                             (PyObject *)ca_puser(args->chid))) < 0 ||
-        set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
-        set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
-        set_item(d, K_status, ECA_OBJ(args->status)) < 0 ||
-        set_item(d, K_pv_value, element(plain_of(args->type), (const char *)args->dbr +
+    if (set_item(d, K_pv_value, element(plain_of(args->type), (const char *)args->dbr +
                                                                dbr_value_offset[args->type])) < 0 ||
         set_item(d, K_pv_status, enum_member(Condition_members, time->status)) < 0 ||
         set_item(d, K_pv_severity, enum_member(Severity_members, time->severity)) < 0 ||
