@@ -217,12 +217,16 @@ def rows(data: dict) -> list[list[str]]:
     return table
 
 
-def text_table(data: dict) -> str:
-    table = rows(data)
+def _aligned(table: list[list[str]]) -> str:
+    """A header row, a rule, the rows: columns padded to their widest cell."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)) for row in table]
     lines.insert(1, '  '.join('-' * w for w in widths))
     return '\n'.join(lines)
+
+
+def text_table(data: dict) -> str:
+    return _aligned(rows(data))
 
 
 def target_results(data: dict) -> list[tuple[str, bool, str]]:
@@ -250,6 +254,50 @@ def target_results(data: dict) -> list[tuple[str, bool, str]]:
 def targets_text(data: dict) -> str:
     return '\n'.join('%-4s %s: %s' % ('met' if met else 'NOT', text, evidence)
                      for text, met, evidence in target_results(data))
+
+
+def floor_rows(data: dict) -> list[list[str]]:
+    """The floors beside C and our backends, on the metrics the floors have.
+
+    "C + script" adds the script floor to the C program's figure: what an
+    object layer costs at the least on top of libca in C, whatever the
+    client does inside (for wall time an upper bound of that least: the
+    script's own work and the network's waiting may overlap).
+    """
+    floors = data.get('floors') or {}
+    if not floors:
+        return []
+    med = data['medians']
+    ours = [c for c in ('cachannel-c', 'cachannel-cffi') if c in med]
+    header = (['workload', 'unit', 'C'] + list(floors) + ['C + script']
+              + [data['labels'][c] for c in ours])
+    table = [header]
+    for key, label, unit, _, scale in metrics(data['config']):
+        if not any(key in figures for figures in floors.values()):
+            continue
+        ref = med['c'].get(key)
+
+        def cell(value: float | None) -> str:
+            text = _fmt_value(value, scale)
+            if value is not None and ref:
+                text += ' (%.2fx)' % (value / ref)
+            return text
+        row = [label, unit, _fmt_value(ref, scale)]
+        row += [cell(floors[f].get(key)) for f in floors]
+        script = floors.get('script-floor', {}).get(key)
+        row.append(cell(ref + script) if ref is not None and script is not None else 'n/a')
+        row += [cell(med[c].get(key)) for c in ours]
+        table.append(row)
+    return table
+
+
+def floors_text(data: dict) -> str:
+    table = floor_rows(data)
+    if not table:
+        return 'floors: not measured in this run'
+    labels = data.get('floor_labels', {})
+    return '\n'.join(['floors (bench/floors.py): ratios to C in brackets'] +
+                     ['  %s: %s' % item for item in labels.items()] + ['', _aligned(table)])
 
 
 # --- chart ---------------------------------------------------------------------

@@ -66,6 +66,13 @@ CLIENTS = {
     'caproto': 'caproto threading',
 }
 
+#: the floors of bench/floors.py, measured beside the clients (console and
+#: --json only, not on the page): what bounds each client's figures.
+FLOORS = {
+    'script-floor': 'the connect script over idle Python objects, no CA',
+    'cffi-floor': 'libca through cffi, the callbacks the cffi backend needs, nothing more',
+}
+
 #: clients of the caget row: 'c' is EPICS base's caget, the others ours.
 CAGET_CLIENTS = ('c', 'cachannel-c', 'cachannel-cffi')
 
@@ -231,6 +238,8 @@ def worker_cmd(client: str, *args: object) -> list[str]:
 
 
 def check_connect(client: str, raw: dict, n: int) -> None:
+    if client == 'script-floor':
+        return                      # it reads nothing
     if float(raw['connect_check']) != n - 1:
         raise RuntimeError('%s read %r from bench:s%d' % (client, raw['connect_check'], n - 1))
 
@@ -361,9 +370,14 @@ def collect(cfg: Config, clients: list[str]) -> dict:
     #: metric -> why it has no figures in this run
     not_measured: dict[str, str] = {}
 
-    def add(client: str, figures: dict) -> None:
+    floor_samples: dict[str, dict[str, list[float]]] = {f: {} for f in FLOORS}
+
+    def add(client: str, figures: dict, into: dict = samples) -> None:
         for key, value in figures.items():
-            samples[client].setdefault(key, []).append(value)
+            into[client].setdefault(key, []).append(value)
+
+    def add_floor(floor: str, figures: dict) -> None:
+        add(floor, figures, floor_samples)
 
     exe = build_cbench()
     byte_compile()
@@ -420,6 +434,12 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                         continue
                     add(client, figures)
                     log('scale %d rep %d %-15s %s' % (n, rep + 1, client, _fmt(figures)))
+        for rep in range(cfg.scale_reps):
+            for floor in FLOORS:
+                for n in (cfg.scalars, n_max):
+                    figures = run_connect(exe, floor, ioc, n, cfg.time_cap + 20)
+                    add_floor(floor, figures)
+                    log('floor %d rep %d %-15s %s' % (n, rep + 1, floor, _fmt(figures)))
         loads.append(load_average())
         for rep in range(cfg.start_reps):
             for client in clients:
@@ -439,12 +459,19 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                     add(client, figures)
                     log('monitor rep %d %-15s %-6s %s' % (rep + 1, client, layer,
                                                          _fmt(figures)))
+            figures = run_monitor(exe, 'cffi-floor', 'ca', ioc, cfg)
+            add_floor('cffi-floor', figures)
+            log('monitor rep %d %-15s %-6s %s' % (rep + 1, 'cffi-floor', 'ca', _fmt(figures)))
         loads.append(load_average())
 
-    medians = {c: {k: statistics.median(x for x in v if x is not None)
-                   for k, v in figs.items() if any(x is not None for x in v)}
-               for c, figs in samples.items()}
-    return {'samples': samples, 'medians': medians, 'python_startup_ms': python_ms,
+    def medians_of(by_client: dict) -> dict:
+        return {c: {k: statistics.median(x for x in v if x is not None)
+                    for k, v in figs.items() if any(x is not None for x in v)}
+                for c, figs in by_client.items()}
+
+    return {'samples': samples, 'medians': medians_of(samples),
+            'floors': medians_of(floor_samples), 'floor_labels': FLOORS,
+            'python_startup_ms': python_ms,
             'python_startup_cpu_ms': python_cpu_ms,
             'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
             'load_averages': loads, 'not_measured': not_measured,
@@ -527,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(data))
     print()
     print(report.targets_text(data))
+    print()
+    print(report.floors_text(data))
     print()
     print(aio.text_table(data['aio'], cfg.scalars, cfg.monitors))
     if not (args.quick or args.no_report):

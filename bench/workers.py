@@ -6,7 +6,7 @@ repetition, with the loopback-only environment of the IOC it talks to::
     python -m bench.workers LIBRARY MODE ARGS...
 
 LIBRARY is ``cachannel`` (the backend comes from ``CACHANNEL_BACKEND``),
-``pyepics`` or ``caproto``.  MODE is:
+``pyepics`` or ``caproto``, or one of the floors of ``bench/floors.py``.  MODE is:
 
 ``connect PREFIX N``
     connect and read N scalars (``PREFIX0`` ...) with the library's fastest
@@ -355,7 +355,8 @@ def names_of(prefix: str, n: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     library, mode, *args = argv
-    lib = LIBRARIES[library]()
+    from bench.floors import FLOORS
+    lib = (LIBRARIES.get(library) or FLOORS[library])()
     if mode == 'connect':
         prefix, n = args
         result = lib.connect(names_of(prefix, n))

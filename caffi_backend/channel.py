@@ -194,14 +194,14 @@ def create_channel(name: str, callback: Callback = None,
     check_optional_callback(callback)
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
-    context.ensure_context()
+    ctx_address = context.ensure_context()
     chan = Chid._make()
     chan._ptr = None
     # A str name encoded strictly decodes to an equal str: share the
     # caller's (CaChannel keeps it too), as channel.c does, not a copy.
     chan._name = (name if type(name) is str
                   else raw_name.decode('utf-8', 'surrogateescape'))
-    chan._ctx = context.current_context_address()
+    chan._ctx = ctx_address
     chan._conn_callback = callback
     chan._access_callback = None
     chan._requests = None

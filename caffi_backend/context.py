@@ -69,10 +69,12 @@ def _context_object(ptr: Any) -> Context:
         return ctx
 
 
-def ensure_context(channel_context: int = 0) -> None:
+def ensure_context(channel_context: int = 0) -> int:
     """Attach the calling thread to a context if it has none: the one of the
     channel it is about to use (*channel_context*, its address), else the
-    process context.
+    process context.  -> the address of the thread's context now (0 when
+    there is none: the interpreter is exiting), as context_current in
+    context.c returns its record.
 
     A channel works only from a thread attached to its own context: that
     context's flush sends its requests and its pend_io waits for them. A
@@ -84,14 +86,15 @@ def ensure_context(channel_context: int = 0) -> None:
     ``RuntimeError`` if libca can neither create nor attach it.
     """
     iowait.park_if_exiting()        # every context call passes here
-    if lib.ca_current_context() != ffi.NULL or _common.shutting_down:
-        return
+    current = lib.ca_current_context()
+    if current != ffi.NULL or _common.shutting_down:
+        return address(current)
     # libca refuses another thread's non-preemptive context (ECA_NOTTHREADED):
     # then the process context, as before.
     if (channel_context and iowait.context_record(channel_context).valid
             and lib.ca_attach_context(ffi.cast('struct ca_client_context *', channel_context))
             == _common.ECA_NORMAL):
-        return
+        return channel_context
     global _process_context
     with _lock:
         if _process_context is None:
@@ -101,16 +104,12 @@ def ensure_context(channel_context: int = 0) -> None:
                                    % _common.c_text(lib.ca_message(status)))
             _process_context = lib.ca_current_context()
             iowait.new_epoch(_process_context, True)
-            return
+            return address(_process_context)
         status = lib.ca_attach_context(_process_context)
     if status != _common.ECA_NORMAL:
         raise RuntimeError('cannot attach to the CA context: %s'
                            % _common.c_text(lib.ca_message(status)))
-
-
-def current_context_address() -> int:
-    """Address of the calling thread's context (0 if none): owner of new channels."""
-    return address(lib.ca_current_context())
+    return address(_process_context)
 
 
 def create_context(preemptive_callback: bool = True) -> ECA:
@@ -194,12 +193,12 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
         if context._ptr is None:
             raise ValueError('the CA context has been destroyed')
     else:
-        ensure_context()
+        ctx_address = ensure_context()
     # libca prints with C stdio: Python's buffered output goes first so the
     # report lands in order.
     sys.stdout.flush()
     if context is None:
-        gated(current_context_address(), None, lib.ca_client_status, level)
+        gated(ctx_address, None, lib.ca_client_status, level)
     else:
         gated(address(context._ptr), None, lib.ca_context_status, context._ptr, level)
     libc.fflush(ffi.NULL)
@@ -212,10 +211,9 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
 def pend_io(timeout: float) -> ECA:
     """Wait for the gets and connections this thread has outstanding (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
-    ensure_context()
+    ctx_address = ensure_context()
     # As ca_pend_io: a timeout of 0 waits for ever.
     deadline = None if timeout == 0 else time.monotonic() + timeout
-    ctx_address = current_context_address()
     counter = iowait.io_account(ctx_address)
     # libca counts nothing of ours (every channel has a connection handler,
     # every get a callback): this only flushes, and refuses a wait from
@@ -240,8 +238,7 @@ def pend_io(timeout: float) -> ECA:
 def pend_event(timeout: float) -> ECA:
     """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
     timeout = timeout_arg(timeout)
-    ensure_context()
-    return eca(iowait.sliced_pend_event(current_context_address(), timeout))
+    return eca(iowait.sliced_pend_event(ensure_context(), timeout))
 
 
 def poll() -> ECA:
@@ -256,8 +253,7 @@ def pend(timeout: float, early: bool) -> ECA:
 
 def test_io() -> ECA:
     """``ECA.IODONE`` when this thread has no get or connection outstanding (``ca_test_io``)."""
-    ensure_context()
-    ctx_address = current_context_address()
+    ctx_address = ensure_context()
     if not iowait.context_record(ctx_address).valid or _common.shutting_down:
         return ECA.NOCACTX
     return ECA.IOINPROGRESS if iowait.io_account(ctx_address).outstanding else ECA.IODONE
@@ -265,8 +261,7 @@ def test_io() -> ECA:
 
 def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
-    ensure_context()
-    return eca(gated(current_context_address(), _common.ECA_NOCACTX, lib.ca_flush_io))
+    return eca(gated(ensure_context(), _common.ECA_NOCACTX, lib.ca_flush_io))
 
 
 def _skip_libcom_exit_handlers() -> None:

@@ -199,6 +199,9 @@ def _build_layouts() -> List[_Layout]:
 
 
 _LAYOUTS = _build_layouts()
+# The element pointer of each plain numeric type: one element of those is
+# read with a single cast, the path of every scalar monitor event.
+_SCALAR_POINTERS = {t: _LAYOUTS[t].pointer for t in (SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE)}
 _STRING_POINTER = ffi.typeof('dbr_string_t *')
 _CHAR_POINTER = ffi.typeof('char *')
 
@@ -229,6 +232,10 @@ def _values(layout: _Layout, ptr: Any, count: int, use_numpy: bool,
 def to_python(ptr: Any, dbrtype: int, count: int, use_numpy: bool = False,
               owner: Any = None) -> Any:
     """The Python value of a DBR buffer (see the module docstring)."""
+    if count == 1:
+        scalar = _SCALAR_POINTERS.get(dbrtype)
+        if scalar is not None:
+            return ffi.cast(scalar, ptr)[0]
     layout = _LAYOUTS[dbrtype]
     value = _values(layout, ptr, count, use_numpy, owner)
     meta = layout.meta
@@ -331,8 +338,10 @@ def event_dict(chan: Any, args: Any, use_numpy: bool) -> Dict[str, Any]:
     status = args.status
     dbrtype = args.type
     count = args.count
-    if status == _NORMAL and dbrtype in GET_TYPES and args.dbr != ffi.NULL:
-        value = to_python(args.dbr, dbrtype, count, use_numpy)
+    dbr = args.dbr
+    # (a NULL pointer is false)
+    if status == _NORMAL and dbr and dbrtype in GET_TYPES:
+        value = to_python(dbr, dbrtype, count, use_numpy)
     else:
         value = None
     return {'chid': chan, 'type': DBR_MEMBERS.get(dbrtype, dbrtype), 'count': count,

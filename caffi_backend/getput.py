@@ -451,13 +451,12 @@ def _group_id(gid: Any) -> Optional[int]:
 
 def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
     """Create a synchronous group (``ca_sg_create``) -> ``(ECA, gid or None)``."""
-    context.ensure_context()
+    ctx_address = context.ensure_context()
     out = ffi.new('CA_SYNC_GID *')
-    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
-                   lib.ca_sg_create, out)
+    status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_sg_create, out)
     if status != _NORMAL:
         return status_pair(status)
-    key = (context.current_context_address(), int(out[0]))
+    key = (ctx_address, int(out[0]))
     with _groups_lock:
         group = _groups.get(key)
         if group is None:

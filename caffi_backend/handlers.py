@@ -84,12 +84,12 @@ def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = No
     """
     global _exception_callback
     check_optional_callback(callback)
-    context.ensure_context()
+    ctx_address = context.ensure_context()
     if callback is not None:
         _exception_callback = callback
-        return eca(gated(context.current_context_address(), _common.ECA_NOCACTX,
+        return eca(gated(ctx_address, _common.ECA_NOCACTX,
                          lib.ca_add_exception_event, _exception_cb, ffi.NULL))
-    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
+    status = gated(ctx_address, _common.ECA_NOCACTX,
                    lib.ca_add_exception_event, ffi.NULL, ffi.NULL)
     _exception_callback = None
     return eca(status)
@@ -100,12 +100,12 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     *callback*; None restores printing to stderr."""
     global _printf_callback
     check_optional_callback(callback)
-    context.ensure_context()
+    ctx_address = context.ensure_context()
     if callback is not None:
         _printf_callback = callback
-        return eca(gated(context.current_context_address(), _common.ECA_NOCACTX,
+        return eca(gated(ctx_address, _common.ECA_NOCACTX,
                          lib.ca_replace_printf_handler, _printf_cb))
-    status = gated(context.current_context_address(), _common.ECA_NOCACTX,
+    status = gated(ctx_address, _common.ECA_NOCACTX,
                    lib.ca_replace_printf_handler, ffi.NULL)
     _printf_callback = None
     return eca(status)

@@ -290,3 +290,26 @@ def test_rewritten_without_aioca_drops_the_asyncio_chart(tmp_path: Any) -> None:
     assert [chart.name for chart in charts] == ['performance.png', 'scaling.png']
     assert not (tmp_path / '_static' / 'aio.png').exists()
     assert 'aio.png' not in rst.read_text()
+
+
+def test_floors_stay_on_the_console() -> None:
+    """The floors are printed beside C and our backends, with the C + script
+    column the sum of the two; the page does not show them."""
+    data = result_set()
+    data['floors'] = {'script-floor': {'connect_10000_s': 0.005, 'rss_10000': 120.0},
+                      'cffi-floor': {'connect_10000_s': 0.09, 'rss_10000': 460.0,
+                                     'monitor_ca_cpu_us': 1.2}}
+    data['floor_labels'] = {'script-floor': 'the script', 'cffi-floor': 'libca via cffi'}
+    text = report.floors_text(data)
+    row = next(line for line in text.splitlines()
+               if line.startswith('memory per channel (10,000 channels)'))
+    # C 452 B; + the script's 120 B = 572 B, 1.27x; cffi floor 460 B
+    assert '0.572 (1.27x)' in row and '0.46 (1.02x)' in row and '0.941 (2.08x)' in row
+    monitor = next(line for line in text.splitlines() if line.startswith('monitor, ca layer'))
+    assert '1.2 (3.36x)' in monitor and 'n/a' in monitor   # no script floor for monitors
+    assert 'the script' in text and 'libca via cffi' in text
+    assert 'floor' not in report.render_rst(data).lower()
+
+
+def test_floors_absent_from_an_older_run() -> None:
+    assert report.floors_text(result_set()) == 'floors: not measured in this run'
