@@ -127,7 +127,10 @@ struct ChannelObject {
     PyObject_HEAD
     chid cid;
     int valid;
-    int linked;               /* in the live list: the usr reference */
+    /* Flags in the padding after valid: a channel object stays within
+     * 112 bytes, pymalloc's size class below 128 (100,000 channels: 1.6 MB). */
+    unsigned char linked;     /* in the live list: the usr reference */
+    unsigned char conn_counted;   /* see conn_account below */
     /* The live list: every channel libca may call back for (the twin of
      * cffi's _channels registry).  Intrusive: no set entry per channel. */
     ChannelObject *live_prev, *live_next;
@@ -138,11 +141,15 @@ struct ChannelObject {
     PyObject *subscriptions;  /* set of live SubscriptionObject (usr refs) */
     GetRequest *inflight;     /* one-shot gets libca has not answered yet */
     /* pend_io accounting of the connection (iowait.c): the creating
-     * thread's account, and whether it counts this channel now. */
+     * thread's account and the generation it counted this channel in
+     * (conn_counted, above: whether it counts it now). */
     IOAccountObject *conn_account;
     unsigned long conn_generation;
-    int conn_counted;
 };
+#if SIZEOF_VOID_P == 8
+/* A field added past this size costs every channel 16 bytes: say so here. */
+_Static_assert(sizeof(struct ChannelObject) <= 112, "ChannelObject outgrew 112 bytes");
+#endif
 
 typedef struct {
     PyObject_HEAD
