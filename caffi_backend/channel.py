@@ -194,7 +194,7 @@ def create_channel(name: str, callback: Callback = None,
     check_optional_callback(callback)
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
-    ctx_address = context.ensure_context()
+    ctx_address = address(context.ensure_context())
     chan = Chid._make()
     chan._ptr = None
     # A str name encoded strictly decodes to an equal str: share the

@@ -69,12 +69,12 @@ def _context_object(ptr: Any) -> Context:
         return ctx
 
 
-def ensure_context(channel_context: int = 0) -> int:
+def ensure_context(channel_context: int = 0) -> Any:
     """Attach the calling thread to a context if it has none: the one of the
     channel it is about to use (*channel_context*, its address), else the
-    process context.  -> the address of the thread's context now (0 when
-    there is none: the interpreter is exiting), as context_current in
-    context.c returns its record.
+    process context.  -> the thread's context now (NULL when there is none:
+    the interpreter is exiting), as context_current in context.c returns
+    its record; ``address()`` of it is the key of its records.
 
     A channel works only from a thread attached to its own context: that
     context's flush sends its requests and its pend_io waits for them. A
@@ -88,13 +88,13 @@ def ensure_context(channel_context: int = 0) -> int:
     iowait.park_if_exiting()        # every context call passes here
     current = lib.ca_current_context()
     if current != ffi.NULL or _common.shutting_down:
-        return address(current)
+        return current
     # libca refuses another thread's non-preemptive context (ECA_NOTTHREADED):
     # then the process context, as before.
-    if (channel_context and iowait.context_record(channel_context).valid
-            and lib.ca_attach_context(ffi.cast('struct ca_client_context *', channel_context))
-            == _common.ECA_NORMAL):
-        return channel_context
+    if channel_context and iowait.context_record(channel_context).valid:
+        current = ffi.cast('struct ca_client_context *', channel_context)
+        if lib.ca_attach_context(current) == _common.ECA_NORMAL:
+            return current
     global _process_context
     with _lock:
         if _process_context is None:
@@ -104,12 +104,12 @@ def ensure_context(channel_context: int = 0) -> int:
                                    % _common.c_text(lib.ca_message(status)))
             _process_context = lib.ca_current_context()
             iowait.new_epoch(_process_context, True)
-            return address(_process_context)
+            return _process_context
         status = lib.ca_attach_context(_process_context)
     if status != _common.ECA_NORMAL:
         raise RuntimeError('cannot attach to the CA context: %s'
                            % _common.c_text(lib.ca_message(status)))
-    return address(_process_context)
+    return _process_context
 
 
 def create_context(preemptive_callback: bool = True) -> ECA:
@@ -193,7 +193,7 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
         if context._ptr is None:
             raise ValueError('the CA context has been destroyed')
     else:
-        ctx_address = ensure_context()
+        ctx_address = address(ensure_context())
     # libca prints with C stdio: Python's buffered output goes first so the
     # report lands in order.
     sys.stdout.flush()
@@ -211,7 +211,7 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
 def pend_io(timeout: float) -> ECA:
     """Wait for the gets and connections this thread has outstanding (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
-    ctx_address = ensure_context()
+    ctx_address = address(ensure_context())
     # As ca_pend_io: a timeout of 0 waits for ever.
     deadline = None if timeout == 0 else time.monotonic() + timeout
     counter = iowait.io_account(ctx_address)
@@ -238,7 +238,7 @@ def pend_io(timeout: float) -> ECA:
 def pend_event(timeout: float) -> ECA:
     """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
     timeout = timeout_arg(timeout)
-    return eca(iowait.sliced_pend_event(ensure_context(), timeout))
+    return eca(iowait.sliced_pend_event(address(ensure_context()), timeout))
 
 
 def poll() -> ECA:
@@ -253,7 +253,7 @@ def pend(timeout: float, early: bool) -> ECA:
 
 def test_io() -> ECA:
     """``ECA.IODONE`` when this thread has no get or connection outstanding (``ca_test_io``)."""
-    ctx_address = ensure_context()
+    ctx_address = address(ensure_context())
     if not iowait.context_record(ctx_address).valid or _common.shutting_down:
         return ECA.NOCACTX
     return ECA.IOINPROGRESS if iowait.io_account(ctx_address).outstanding else ECA.IODONE
@@ -261,7 +261,7 @@ def test_io() -> ECA:
 
 def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
-    return eca(gated(ensure_context(), _common.ECA_NOCACTX, lib.ca_flush_io))
+    return eca(gated(address(ensure_context()), _common.ECA_NOCACTX, lib.ca_flush_io))
 
 
 def _skip_libcom_exit_handlers() -> None:

@@ -25,8 +25,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
-from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
-                      request_count)
+from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
+                      release, request_count)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
@@ -68,13 +68,28 @@ class Evid(Identifier):
 # ---------------------------------------------------------------------------
 # shared argument handling
 
-def request_type(chan: Chid, ptr: Any, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
-    """The request type, or the ECA status that refuses the request."""
+def _native_read(ptr: Any) -> Tuple[int, int]:
+    return lib.ca_field_type(ptr), lib.ca_element_count(ptr)
+
+
+_NATIVE_UNKNOWN = (-1, 0)           # TYPENOTCONN, no count: not connected
+
+
+def native_of(chan: Chid, ptr: Any) -> Tuple[int, int]:
+    """``(field type, element count)`` of a connected channel, else
+    ``(-1, 0)``: what every request needs, read under one admission (the
+    twin of native_of in getput.c)."""
+    result: Tuple[int, int] = gated(chan._ctx, _NATIVE_UNKNOWN, _native_read, ptr)
+    return result
+
+
+def request_type(native_type: int, chtype: Any, allowed: frozenset) -> Union[int, ECA]:
+    """The request type (*chtype*, None for the channel's *native_type*), or
+    the ECA status that refuses the request."""
     if chtype is None:
-        native = gated(chan._ctx, -1, lib.ca_field_type, ptr)
-        if native < 0:
+        if native_type < 0:
             return ECA.DISCONN
-        return native               # dbf_type_to_DBR is the identity on 0..6
+        return native_type          # dbf_type_to_DBR is the identity on 0..6
     dbrtype = as_int(chtype, 'chtype')
     return dbrtype if dbrtype in allowed else ECA.BADTYPE
 
@@ -84,10 +99,11 @@ def prepare_put(chan: Chid, ptr: Any, value: Any, chtype: Any,
     """Resolves the request type and builds the buffer (the twin of
     prepare_put in getput.c): the ECA status that stops the put before it
     starts, or ``(type, count, buffer)`` to send."""
-    dbrtype = request_type(chan, ptr, chtype, PUT_TYPES)
+    native_type, native_count = native_of(chan, ptr)
+    dbrtype = request_type(native_type, chtype, PUT_TYPES)
     if isinstance(dbrtype, ECA):
         return dbrtype
-    return encode(value, dbrtype, count, gated(chan._ctx, 0, lib.ca_element_count, ptr))
+    return encode(value, dbrtype, count, native_count)
 
 
 def status_pair(status: int, obj: Any = None) -> Tuple[ECA, Any]:
@@ -173,10 +189,11 @@ def _end_request(request: Request) -> None:
                     chan._requests = None
 
 
-def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
-    """Lend *request* to libca as the usr of ``issue(handle)``, counted in
-    its counter if it has one; withdrawn again if libca refuses it (the
-    twin of request_issue in getput.c)."""
+def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int:
+    """Lend *request* to libca as the usr of ``call(*args, usr)``, a libca
+    request admitted by its channel's context and counted in the request's
+    counter if it has one; withdrawn again if libca refuses it (the twin of
+    request_issue in getput.c)."""
     counter = request.counter
     if counter is not None:
         request.generation = counter.issue()
@@ -187,7 +204,7 @@ def request_issue(request: Request, issue: Callable[[Any], int]) -> int:
         if requests is None:
             requests = chan._requests = set()
         requests.add(request.handle)
-    status = issue(request.handle)
+    status = gated(chan._ctx, ECA.BADCHID, call, *args, request.handle)
     if status != _NORMAL:
         _end_request(request)
         if counter is not None:
@@ -284,17 +301,15 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     check_optional_callback(callback)
     if ptr is None:
         return status_pair(ECA.BADCHID)
-    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
+    native_type, native = native_of(chid, ptr)
+    dbrtype = request_type(native_type, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return status_pair(dbrtype)
-    native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     context.ensure_context(chid._ctx)
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
-        status = request_issue(
-            _GetRequest(chid, callback, bool(use_numpy)),
-            lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
-                                 dbrtype, n, ptr, _get_cb, handle))
+        status = request_issue(_GetRequest(chid, callback, bool(use_numpy)),
+                               lib.ca_array_get_callback, dbrtype, n, ptr, _get_cb)
         return status_pair(status)
     if native == 0:
         # Not connected: no native count to size the buffer by.
@@ -307,10 +322,8 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = new_value(dbrtype, count, bool(use_numpy))
-    status = request_issue(
-        _GetRequest(chid, value=value, counter=counter, in_group=in_group),
-        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_get_callback,
-                             dbrtype, count, ptr, _fill_cb, handle))
+    status = request_issue(_GetRequest(chid, value=value, counter=counter, in_group=in_group),
+                           lib.ca_array_get_callback, dbrtype, count, ptr, _fill_cb)
     return status_pair(status, value if status == _NORMAL else None)
 
 
@@ -333,10 +346,8 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
         return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
-    return eca(request_issue(
-        _PutRequest(chid, put_type, n, callback=callback),
-        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
-                             put_type, n, ptr, buffer, _put_cb, handle)))
+    return eca(request_issue(_PutRequest(chid, put_type, n, callback=callback),
+                             lib.ca_array_put_callback, put_type, n, ptr, buffer, _put_cb))
 
 
 def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = None,
@@ -355,11 +366,11 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
         return status_pair(ECA.BADCHID)
-    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
+    native_type, native = native_of(chid, ptr)
+    dbrtype = request_type(native_type, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return status_pair(dbrtype)
-    n = request_count(count, gated(chid._ctx, 0, lib.ca_element_count, ptr),
-                      zero_means_server=True)
+    n = request_count(count, native, zero_means_server=True)
     context.ensure_context(chid._ctx)
     sub = Evid._make()
     sub._ptr = None
@@ -451,7 +462,7 @@ def _group_id(gid: Any) -> Optional[int]:
 
 def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
     """Create a synchronous group (``ca_sg_create``) -> ``(ECA, gid or None)``."""
-    ctx_address = context.ensure_context()
+    ctx_address = address(context.ensure_context())
     out = ffi.new('CA_SYNC_GID *')
     status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_sg_create, out)
     if status != _NORMAL:
@@ -493,10 +504,10 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
         return status_pair(ECA.BADSYNCGRP)
     if ptr is None:
         return status_pair(ECA.BADCHID)
-    dbrtype = request_type(chid, ptr, chtype, _GET_TYPES)
+    native_type, native = native_of(chid, ptr)
+    dbrtype = request_type(native_type, chtype, _GET_TYPES)
     if isinstance(dbrtype, ECA):
         return status_pair(dbrtype)
-    native = gated(chid._ctx, 0, lib.ca_element_count, ptr)
     if native == 0:
         return status_pair(ECA.DISCONN)    # as get(): nothing half-issued
     context.ensure_context(chid._ctx)
@@ -519,10 +530,9 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
         return prepared
     put_type, n, buffer = prepared
     context.ensure_context(chid._ctx)
-    return eca(request_issue(
-        _PutRequest(chid, put_type, n, counter=gid._io),
-        lambda handle: gated(chid._ctx, ECA.BADCHID, lib.ca_array_put_callback,
-                             put_type, n, ptr, buffer, _group_put_cb, handle)))
+    return eca(request_issue(_PutRequest(chid, put_type, n, counter=gid._io),
+                             lib.ca_array_put_callback, put_type, n, ptr, buffer,
+                             _group_put_cb))
 
 
 def sg_block(gid: SyncGroup, timeout: float) -> ECA:

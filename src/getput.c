@@ -317,19 +317,42 @@ static void subscription_handler(struct event_handler_args args)
 
 /* ---- argument checks shared by the calls below ---------------------------- */
 
+/* What every request needs of its channel: the native field type
+ * (TYPENOTCONN when not connected) and element count (0), read under one
+ * admission, since each admission lets go of the GIL (the twin of
+ * native_of in caffi_backend/getput.py). */
+typedef struct {
+    short field;
+    unsigned long count;
+} Native;
+
+static Native native_read(chid cid)
+{
+    Native native;
+    native.field = ca_field_type(cid);
+    native.count = ca_element_count(cid);
+    return native;
+}
+
+static Native native_of(ChannelObject *chan)
+{
+    static const Native unknown = {TYPENOTCONN, 0};
+    Native native;
+    GATED(chan->context, native, unknown, native_read(chan->cid));
+    return native;
+}
+
 /* The request type of a get (writing 0) or put (writing 1): chtype None is
- * the channel's native type.  -> 0, the ECA status that refuses the request
- * (ECA_DISCONN with no native type yet, ECA_BADTYPE), or -1 with an
- * exception for an argument that is no integer (the twin of request_type in
- * caffi_backend/getput.py). */
-static int request_type(PyObject *chtype, ChannelObject *chan, int writing, long *type)
+ * the channel's native type (native_field).  -> 0, the ECA status that
+ * refuses the request (ECA_DISCONN with no native type yet, ECA_BADTYPE),
+ * or -1 with an exception for an argument that is no integer (the twin of
+ * request_type in caffi_backend/getput.py). */
+static int request_type(PyObject *chtype, short native_field, int writing, long *type)
 {
     if (chtype == NULL || chtype == Py_None) {
-        short field;
-        GATED(chan->context, field, TYPENOTCONN, ca_field_type(chan->cid));
-        if (field < 0)
+        if (native_field < 0)
             return ECA_DISCONN;
-        *type = dbf_type_to_DBR(field);
+        *type = dbf_type_to_DBR(native_field);
     } else {
         if (!PyIndex_Check(chtype)) {
             PyErr_Format(PyExc_TypeError, "chtype must be an int or None, not %.100s",
@@ -349,14 +372,6 @@ static int request_type(PyObject *chtype, ChannelObject *chan, int writing, long
     if (writing ? !dbr_type_is_plain(*type) : !dbr_type_is_valid(*type))
         return ECA_BADTYPE;
     return 0;
-}
-
-/* The channel's native element count (0: not connected), gated. */
-static unsigned long native_count(ChannelObject *chan)
-{
-    unsigned long count;
-    GATED(chan->context, count, 0, ca_element_count(chan->cid));
-    return count;
 }
 
 static PyObject *status_pair(int status, PyObject *obj)
@@ -397,6 +412,7 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
     long type;
     unsigned long count;
     ChannelObject *chan;
+    Native native;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOp:get", kwlist, &obj, &chtype,
                                      &count_obj, &callback, &use_numpy))
@@ -407,8 +423,9 @@ PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
-        request_count(count_obj, native_count(chan), callback != Py_None, &count) < 0)
+    native = native_of(chan);
+    if ((status = request_type(chtype, native.field, 0, &type)) < 0 ||
+        request_count(count_obj, native.count, callback != Py_None, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
@@ -430,8 +447,9 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
                        PyObject *count_obj, long *type, unsigned long *count,
                        void **buffer)
 {
+    Native native = native_of(chan);
     int status;
-    if ((status = request_type(chtype, chan, 1, type)) != 0)
+    if ((status = request_type(chtype, native.field, 1, type)) != 0)
         return status;
     if (count_obj == Py_None)
         *count = 0;
@@ -439,7 +457,7 @@ static int prepare_put(ChannelObject *chan, PyObject *value, PyObject *chtype,
         return -1;
     else if (*count == ULONG_MAX)
         *count = 0;   /* <= 0: no limit from the caller */
-    if (dbr_encode(value, type, native_count(chan), count, buffer) < 0)
+    if (dbr_encode(value, type, native.count, count, buffer) < 0)
         return -1;
     return 0;
 }
@@ -496,6 +514,7 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     ChannelObject *chan;
     SubscriptionObject *sub;
     evid eid = NULL;
+    Native native;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOp$p:create_subscription", kwlist,
                                      &obj, &callback, &chtype, &count_obj, &mask_obj,
@@ -514,8 +533,9 @@ PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (gone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
-        request_count(count_obj, native_count(chan), 1, &count) < 0)
+    native = native_of(chan);
+    if ((status = request_type(chtype, native.field, 0, &type)) < 0 ||
+        request_count(count_obj, native.count, 1, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
@@ -645,6 +665,7 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
     ChannelObject *chan;
     long type;
     unsigned long count;
+    Native native;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOp:sg_get", kwlist, &gobj, &cobj,
                                      &chtype, &count_obj, &use_numpy))
@@ -655,8 +676,9 @@ PyObject *py_sg_get(PyObject *self, PyObject *args, PyObject *kw)
         return status_pair(ECA_BADSYNCGRP, NULL);
     if (cgone)
         return status_pair(ECA_BADCHID, NULL);
-    if ((status = request_type(chtype, chan, 0, &type)) < 0 ||
-        request_count(count_obj, native_count(chan), 0, &count) < 0)
+    native = native_of(chan);
+    if ((status = request_type(chtype, native.field, 0, &type)) < 0 ||
+        request_count(count_obj, native.count, 0, &count) < 0)
         return NULL;
     if (status)
         return status_pair(status, NULL);
