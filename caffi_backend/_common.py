@@ -5,14 +5,15 @@
 * argument normalisation (request type, element count);
 * the registry of ``ffi.new_handle`` objects handed to libca as ``usr``
   pointers, which keeps each one alive exactly as long as libca may call
-  back with it, and whose size is ``_live_callbacks()``;
+  back with it, and the channels lent by key; together their size is
+  ``_live_callbacks()``;
 * reporting of exceptions raised inside callbacks from libca's threads.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, Optional, Set
 
 from CaChannel._constants import CA_OP, DBR, ECA
 
@@ -109,29 +110,27 @@ def release(handle: Any) -> None:
     _live.discard(handle)
 
 
-# A channel's handle needs no entry in _live: the channel holds it, and the
-# channel registry (channel._channels) or the caller holds the channel for
-# as long as libca can call back.  One entry per channel here only counts
-# them (list.append and list.pop are atomic under the GIL); a set entry per
-# channel cost a hundred bytes and more.
-_lent_channels: List[None] = []
+# Channels lent to libca, by the key that is their ``usr`` pointer (an
+# integer cast to ``void *``, not an ``ffi.new_handle``): a handle is one more
+# object per channel for the collector to track and rescan (a third of its
+# work when 100,000 channels connect), and a key libca hands back late finds
+# nothing here instead of a freed handle.  Filled and emptied by channel.py.
+lent_channels: Dict[int, Any] = {}
 
 
-def keep_channel(chan: Any) -> Any:
-    """The ``usr`` handle of a channel, counted until :func:`release_channel`."""
-    handle = ffi.new_handle(chan)
-    _lent_channels.append(None)
-    return handle
+def usr_key(usr: Any) -> int:
+    """The key a ``usr`` pointer made by :func:`key_usr` carries."""
+    return int(ffi.cast('intptr_t', usr))
 
 
-def release_channel() -> None:
-    """Count out one channel handle (once per :func:`keep_channel`)."""
-    _lent_channels.pop()
+def key_usr(key: int) -> Any:
+    """The ``usr`` pointer that carries *key*."""
+    return ffi.cast('void *', key)
 
 
 def live_callbacks() -> int:
     """Number of Python objects currently handed to libca as ``usr`` pointers."""
-    return len(_live) + len(_lent_channels)
+    return len(_live) + len(lent_channels)
 
 
 # ---------------------------------------------------------------------------

@@ -1,15 +1,18 @@
 """Channels: creation, clearing, connection and access-rights callbacks and the
 information calls (the twin of src/channel.c).
 
-Each channel's ``usr`` pointer (``ca_puser``) is a handle on its ``Chid``
-object, kept from ``ca_create_channel`` until the channel is cleared (or its
-context destroyed), so libca's connection and access-rights callbacks find
-the object without a lookup. The registry by address serves the exception
-handler, whose arguments carry only the C pointer.
+Each channel's ``usr`` pointer (``ca_puser``) is the key of its ``Chid`` in
+the registry of channels lent to libca (``_common.lent_channels``), from
+just before ``ca_create_channel`` until the channel is cleared (or its
+context destroyed): libca's callbacks, the exception handler's included,
+find the object by it.  C lends the object itself, counted (channel.c);
+here a key, because an ``ffi.new_handle`` per channel is one more object
+for the collector to track.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -41,7 +44,7 @@ class Chid(Identifier):
     ``iowait``), which counts its connection while ``_conn_counted``.
     """
 
-    __slots__ = ('_ptr', '_name', '_ctx', '_handle', '_conn_callback',
+    __slots__ = ('_ptr', '_name', '_ctx', '_key', '_conn_callback',
                  '_access_callback', '_requests', '_subs', '_account', '_conn_gen',
                  '_conn_counted', '__weakref__')
 
@@ -50,7 +53,8 @@ class Chid(Identifier):
         return '<chid %r %s>' % (self._name, state)
 
 
-_channels: Dict[int, Chid] = {}        # C address -> live channel
+_channels: Dict[int, Chid] = _common.lent_channels     # usr key -> live channel
+_next_key = itertools.count(1).__next__       # atomic under the GIL
 _lock = threading.Lock()
 
 _CA_OP = _common.CA_OP_MEMBERS
@@ -75,10 +79,11 @@ def channel_ptr(chid: Any) -> Any:
 
 
 def lookup_channel(ptr: Any) -> Optional[Chid]:
-    """The ``Chid`` of a C pointer libca hands back, or None."""
+    """The ``Chid`` of a C pointer libca hands to a callback, or None (a
+    channel being cleared, or none at all)."""
     if ptr == ffi.NULL:
         return None
-    return _channels.get(address(ptr))
+    return _channels.get(_common.usr_key(lib.ca_puser(ptr)))
 
 
 def _detach(chan: Chid) -> Any:
@@ -89,20 +94,14 @@ def _detach(chan: Chid) -> Any:
         if ptr is None:
             return None
         chan._ptr = None
-        key = address(ptr)
-        if _channels.get(key) is chan:
-            del _channels[key]
+        if _channels.get(chan._key) is chan:
+            del _channels[chan._key]
     return ptr
 
 
 def _release_all(chan: Chid) -> None:
     """Release what libca held for a channel it can no longer call back for."""
     chan._account.uncount_connection(chan)
-    # The handle refers to the channel: dropped, so no cycle is left for
-    # the collector once the user drops the chid.
-    if chan._handle is not None:
-        chan._handle = None
-        _common.release_channel()
     requests, chan._requests = chan._requests, None
     for handle in list(requests or ()):
         release(handle)
@@ -141,7 +140,9 @@ def _connection_handler(args: Any) -> None:
     own pend_io, and ours counts those without a user callback per thread."""
     if _common.shutting_down:
         return
-    chan = ffi.from_handle(lib.ca_puser(args.chid))
+    chan = lookup_channel(args.chid)
+    if chan is None:
+        return                      # being cleared from another thread
     callback = chan._conn_callback
     if args.op == _CONN_UP:
         chan._account.uncount_connection(chan)
@@ -154,8 +155,8 @@ def _connection_handler(args: Any) -> None:
 def _access_rights_handler(args: Any) -> None:
     if _common.shutting_down:
         return
-    chan = ffi.from_handle(lib.ca_puser(args.chid))
-    callback = chan._access_callback
+    chan = lookup_channel(args.chid)
+    callback = chan._access_callback if chan is not None else None
     if callback is not None:
         bits = args.ar
         callback({'chid': chan, 'read_access': bool(bits & _READ_BIT),
@@ -210,22 +211,21 @@ def create_channel(name: str, callback: Callback = None,
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None
     chan._conn_gen = account.issue() if callback is None else account.generation
-    chan._handle = _common.keep_channel(chan)
+    # Lent before the call: libca may call back before it returns.
+    key = chan._key = _next_key()
+    _channels[key] = chan
     out = ffi.new('chid *')
     status = -1                     # stays so if cffi refuses the priority
     try:
         status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
-                       raw_name, _connection_cb, chan._handle, priority, out)
+                       raw_name, _connection_cb, _common.key_usr(key), priority, out)
     finally:
         if status != _common.ECA_NORMAL:
             account.uncount_connection(chan)
-            chan._handle = None
-            _common.release_channel()
+            del _channels[key]
     if status != _common.ECA_NORMAL:
         return eca(status), None
     chan._ptr = out[0]
-    with _lock:
-        _channels[address(out[0])] = chan
     return eca(status), chan
 
 
