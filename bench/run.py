@@ -19,15 +19,18 @@ What it does, in about seven minutes on a 2-core machine:
    ours on each backend, which must print the same bytes;
 3. connects and reads 1,000 and 100,000 channels (the scaling curve; a
    client whose time per channel predicts more than the time cap is not
-   run at the larger count);
+   run at the larger count), and runs the floors of ``bench/floors.py``
+   (the connect script over idle objects, libca through bare cffi) at the
+   table's count and the largest;
 4. times the start of a process that imports the library and creates a CA
    context;
 5. starts a second softIoc with 2,000 counters processed at 10 Hz (20,000
    events/s) and runs the monitor workload through the low-level layer and
    through the object layer scripts use, one fresh process per client,
-   layer and repetition;
+   layer and repetition (and the cffi floor's monitor);
 6. prints the table (each figure also as a ratio to the C program of the
-   same run, medians of the repetitions) and writes ``docs/performance.rst``,
+   same run, medians of the repetitions), the targets and the floors, and
+   writes ``docs/performance.rst``,
    ``docs/_static/performance.png`` and ``docs/_static/scaling.png``.
 
 Every IOC and client gets the environment of
