@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from bench.workers import TIMEOUT, Counters, measure_monitor, timed_connect
+from bench.workers import TIMEOUT, CaChannelLib, Counters, Library, measure_monitor
 
 DBR_DOUBLE = 6
 DBE_VALUE = 1
@@ -56,8 +56,8 @@ int ca_flush_io(void);
 """
 
 
-class ScriptFloor:
-    """The connect script of ``CaChannelLib.connect_read`` with idle channels."""
+class ScriptFloor(CaChannelLib):
+    """``CaChannelLib``'s connect script, run as it is, over idle channels."""
 
     class Channel:
         # As small as a Python object with the script's three calls can be.
@@ -79,27 +79,12 @@ class ScriptFloor:
             # A new float per channel, as a value read from a server is.
             return float(len(self.name))
 
-    def connect_read(self, names: list[str]) -> list[float]:
-        Channel = self.Channel
-        chans = {name: Channel(name) for name in names}
-        for chan in chans.values():
-            chan.search()
-        first = chans[names[0]]
-        first.pend_io(TIMEOUT)
-        for chan in chans.values():
-            chan.array_get()
-        first.pend_io(TIMEOUT)
-        values = {name: chan.getValue() for name, chan in chans.items()}
-        self._keep = chans, values
-        return [values[name] for name in names]
-
-    def connect(self, names: list[str]) -> dict:
-        result = timed_connect(self.connect_read, names)
-        del result['keep']
-        return result
+    def __init__(self) -> None:
+        # No CaChannel import and no CA context: the script's own work only.
+        self.CaChannel = self.Channel
 
 
-class CffiFloor:
+class CffiFloor(Library):
     """libca through cffi with nothing of a library around it."""
 
     def __init__(self) -> None:
@@ -170,11 +155,6 @@ class CffiFloor:
             raise RuntimeError('%d reads failed, %d not answered' % (failed, len(pending)))
         self._keep = chids, connection_cb, value_cb
         return values
-
-    def connect(self, names: list[str]) -> dict:
-        result = timed_connect(self.connect_read, names)
-        del result['keep']
-        return result
 
     def monitor(self, layer: str, names: list[str], warmup: float, window: float) -> dict:
         if layer != 'ca':

@@ -94,8 +94,7 @@ def _detach(chan: Chid) -> Any:
         if ptr is None:
             return None
         chan._ptr = None
-        if _channels.get(chan._key) is chan:
-            del _channels[chan._key]
+        _channels.pop(chan._key, None)      # keys are never reused
     return ptr
 
 
