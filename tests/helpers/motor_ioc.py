@@ -199,31 +199,14 @@ class MotorIoc:
 def reset_record(name: str, defaults: Dict[str, Any] = motor_sim.DEFAULTS,
                  timeout: float = 30.0) -> None:
     """Restore motor record *name* to *defaults* (see :func:`MotorIoc.reset`)."""
-    from caproto import CaprotoError
-
-    def once_more_if_dropped(call: Any, *args: Any, **kwargs: Any) -> Any:
-        # caproto's sync client opens a circuit per call.  CI saw one such
-        # fresh circuit closed before the channel was created, the IOC alive
-        # and saying nothing (once in some thousands of calls); the reset
-        # is set-up, independent of the code under test, so a few tries with
-        # a new search and circuit are right here.
-        for attempt in range(3):
-            try:
-                return call(*args, **kwargs)
-            except CaprotoError as exc:
-                if 'Disconnected' not in str(exc) or attempt == 2:
-                    raise
-                time.sleep(0.2)
-
     with motor_sim.caproto_sync_client() as client:
         def put(field: str, value: Any) -> None:
             # repeater=False: the session runs one; caproto would spawn its own.
-            once_more_if_dropped(client.write, '%s.%s' % (name, field), value, notify=True,
-                                 timeout=timeout, repeater=False)
+            client.write('%s.%s' % (name, field), value, notify=True, timeout=timeout,
+                         repeater=False)
 
         def get(field: str) -> Any:
-            return once_more_if_dropped(client.read, '%s.%s' % (name, field),
-                                        timeout=timeout).data[0]
+            return client.read('%s.%s' % (name, field), timeout=timeout).data[0]
 
         put('STOP', 1)
         put('SET', 0)
