@@ -7,7 +7,8 @@
  *
  *   cbench start                       create a CA context and exit
  *   cbench fill PV COUNT               write 0 .. COUNT-1 to a DOUBLE waveform
- *   cbench connect PREFIX N            search N scalars, read them all
+ *   cbench connect PREFIX N            search N scalars, read them all (and
+ *                                      the time of each step, "steps")
  *   cbench roundtrip PV N              N sequential get + pend_io
  *   cbench waveform PV COUNT REPS      one read of COUNT doubles into a
  *                                      freshly malloc'ed buffer, then REPS
@@ -70,33 +71,45 @@ static char *pv_name(const char *prefix, long i)
     return name;
 }
 
-/* connect + read N scalars: create all, one pend_io, get all, one pend_io. */
+/* connect + read N scalars: create all, one pend_io, get all, one pend_io.
+ * "steps" splits the time at the same points as bench/phases.py does for
+ * the Python clients: wall and CPU seconds of each step. */
 static int run_connect(const char *prefix, long n)
 {
+    static const char *step_names[] = {"create", "connect wait", "get", "get wait"};
     chid *chans = calloc(n, sizeof *chans);
     double *values = calloc(n, sizeof *values);
     char **names = calloc(n, sizeof *names);
-    double rss0, rss1, t0, t1, c0, c1;
+    double rss0, rss1, marks[5][2];
     long i;
+    int step;
 
     for (i = 0; i < n; i++)
         names[i] = pv_name(prefix, i);
     start_context();
     rss0 = rss_bytes();
-    c0 = cpu();
-    t0 = wall();
+    marks[0][1] = cpu();
+    marks[0][0] = wall();
     for (i = 0; i < n; i++)
         check(ca_create_channel(names[i], NULL, NULL, CA_PRIORITY_DEFAULT, &chans[i]),
               "ca_create_channel");
+    marks[1][0] = wall(), marks[1][1] = cpu();
     check(ca_pend_io(TIMEOUT), "ca_pend_io (connect)");
+    marks[2][0] = wall(), marks[2][1] = cpu();
     for (i = 0; i < n; i++)
         check(ca_array_get(DBR_DOUBLE, 1, chans[i], &values[i]), "ca_array_get");
+    marks[3][0] = wall(), marks[3][1] = cpu();
     check(ca_pend_io(TIMEOUT), "ca_pend_io (get)");
-    t1 = wall();
-    c1 = cpu();
+    marks[4][0] = wall();
+    marks[4][1] = cpu();
     rss1 = rss_bytes();
     printf("{\"seconds\": %.9g, \"cpu\": %.9g, \"rss_per_channel\": %.9g, "
-           "\"check\": %.17g}\n", t1 - t0, c1 - c0, (rss1 - rss0) / n, values[n - 1]);
+           "\"check\": %.17g, \"steps\": {", marks[4][0] - marks[0][0],
+           marks[4][1] - marks[0][1], (rss1 - rss0) / n, values[n - 1]);
+    for (step = 0; step < 4; step++)
+        printf("%s\"%s\": [%.9g, %.9g]", step ? ", " : "", step_names[step],
+               marks[step + 1][0] - marks[step][0], marks[step + 1][1] - marks[step][1]);
+    printf("}}\n");
     for (i = 0; i < n; i++)
         ca_clear_channel(chans[i]);
     ca_context_destroy();

@@ -1,0 +1,189 @@
+"""Where a connect's time goes: the connect-and-read workload, step by step.
+
+``python -m bench`` gives one figure per client for connecting and reading
+N scalars.  When that figure is above C's, this tells which step holds the
+difference::
+
+    python -m bench.phases [--channels N] [--repetitions R] [--json FILE]
+
+It starts the benchmark's scalar IOC and runs the same workload, each time
+in a fresh process:
+
+``c``
+    ``bench/cbench.c``'s ``connect``, which reports its steps;
+``ca[c]``, ``ca[cffi]``
+    the ``ca`` layer: ``ca.create_channel`` per name, ``ca.pend_io``,
+    ``ca.get`` per channel, ``ca.pend_io``, ``DBRValue.get()`` per value;
+``object[c]``, ``object[cffi]``
+    the documentation's script through ``CaChannel`` objects, as
+    ``python -m bench`` runs it (``bench.workers.CaChannelLib``).
+
+For each step it prints the wall and the process CPU time per channel
+(median of the repetitions), in microseconds.  CPU time counts every
+thread: in the wait steps it is libca's threads running the connection and
+read callbacks.  The steps are:
+
+``objects``       making the ``CaChannel`` objects (object layer only)
+``create``        one channel creation per name
+``connect wait``  the ``pend_io`` that waits for the connections
+``get``           one read request per channel
+``get wait``      the ``pend_io`` that waits for the replies
+``values``        turning each reply into a Python value (Python only)
+
+Nothing is asserted about speed: this is for reading, beside the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List
+
+STEPS = ('objects', 'create', 'connect wait', 'get', 'get wait', 'values')
+CLIENTS = ('c', 'ca[c]', 'ca[cffi]', 'object[c]', 'object[cffi]')
+PREFIX = 'bench:s'
+
+Steps = Dict[str, List[float]]      # step -> [wall s, cpu s]
+
+
+class StepClock:
+    """``clock(step)`` as a step ends: its wall and process CPU time since
+    the previous step (or since the clock was made)."""
+
+    def __init__(self) -> None:
+        self.steps: Steps = {}
+        self._last = (time.perf_counter(), time.process_time())
+
+    def __call__(self, step: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.steps[step] = [now[0] - self._last[0], now[1] - self._last[1]]
+        self._last = now
+
+
+# --- workers (one process each) ----------------------------------------------
+
+def ca_layer(names: List[str]) -> Steps:
+    """The workload on ``CaChannel.ca`` alone."""
+    from bench.workers import TIMEOUT
+    from CaChannel import ca
+    ca.create_context(True)
+    clock = StepClock()
+    chids = [ca.create_channel(name)[1] for name in names]
+    clock('create')
+    if ca.pend_io(TIMEOUT) != ca.ECA_NORMAL:
+        raise RuntimeError('channels did not connect')
+    clock('connect wait')
+    replies = [ca.get(chid)[1] for chid in chids]
+    clock('get')
+    if ca.pend_io(TIMEOUT) != ca.ECA_NORMAL:
+        raise RuntimeError('reads were not answered')
+    clock('get wait')
+    values = [reply.get() for reply in replies]
+    clock('values')
+    _check(values, len(names))
+    return clock.steps
+
+
+def object_layer(names: List[str]) -> Steps:
+    """The workload as ``python -m bench`` runs it through CaChannel."""
+    from bench.workers import CaChannelLib
+    lib = CaChannelLib()
+    clock = StepClock()
+    values = lib.connect_read(names, clock)
+    _check(values, len(names))
+    return clock.steps
+
+
+def _check(values: List[Any], n: int) -> None:
+    # bench:sI holds I: the last value read is the last record's.
+    if float(values[-1]) != n - 1:
+        raise RuntimeError('read %r from %s%d' % (values[-1], PREFIX, n - 1))
+
+
+WORKERS: Dict[str, Callable[[List[str]], Steps]] = {'ca': ca_layer, 'object': object_layer}
+
+
+def worker_main(layer: str, n: int) -> None:
+    steps = WORKERS[layer](['%s%d' % (PREFIX, i) for i in range(n)])
+    sys.stdout.write(json.dumps(steps) + '\n')
+
+
+# --- runner ------------------------------------------------------------------
+
+def run_client(client: str, exe: Any, ioc: Any, n: int) -> Steps:
+    from bench.run import client_env, run_json
+    if client == 'c':
+        raw = run_json([str(exe), 'connect', PREFIX, str(n)], client_env(ioc, 'c'))
+        steps: Steps = raw['steps']
+        return steps
+    layer, backend = client.rstrip(']').split('[')
+    env = client_env(ioc, 'cachannel-' + backend)
+    return run_json([sys.executable, '-m', 'bench.phases', 'worker', layer, str(n)], env)
+
+
+def medians(runs: List[Steps]) -> Steps:
+    return {step: [statistics.median(run[step][i] for run in runs) for i in (0, 1)]
+            for step in STEPS if step in runs[0]}
+
+
+def table(results: Dict[str, Steps], n: int) -> str:
+    """Microseconds per channel: wall (CPU) of each step and the total."""
+    width = 17
+    lines = ['%-14s' % ('per channel',) + ''.join('%*s' % (width, c) for c in results),
+             '%-14s' % ('µs wall (cpu)',)]
+
+    def cell(figures: List[float] | None) -> str:
+        if figures is None:
+            return '%*s' % (width, '-')
+        return '%*s' % (width, '%.2f (%.2f)' % (figures[0] * 1e6 / n, figures[1] * 1e6 / n))
+
+    for step in STEPS:
+        lines.append('%-14s' % step + ''.join(cell(r.get(step)) for r in results.values()))
+    totals = {c: [sum(f[i] for f in r.values()) for i in (0, 1)] for c, r in results.items()}
+    lines.append('%-14s' % 'total' + ''.join(cell(t) for t in totals.values()))
+    c_total = totals.get('c')
+    if c_total:
+        lines.append('%-14s' % 'wall / C' + ''.join(
+            '%*s' % (width, '%.2f×' % (t[0] / c_total[0])) for t in totals.values()))
+    return '\n'.join(lines)
+
+
+def main(argv: List[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ['worker']:
+        worker_main(argv[1], int(argv[2]))
+        return 0
+    parser = argparse.ArgumentParser(prog='python -m bench.phases',
+                                     description=__doc__.split('\n\n')[0])
+    parser.add_argument('--channels', type=int, default=10000)
+    parser.add_argument('--repetitions', type=int, default=5)
+    parser.add_argument('--json', help='also write the medians to this file')
+    args = parser.parse_args(argv)
+
+    from bench.run import build_cbench, byte_compile, scalar_database
+    from CaChannel.testing import SoftIoc, free_port, loopback_environ
+    exe = build_cbench()
+    byte_compile()
+    n = args.channels
+    runs: Dict[str, List[Steps]] = {client: [] for client in CLIENTS}
+    with SoftIoc(scalar_database(n, 10), env=loopback_environ(free_port()),
+                 ready_pvs=['%s%d' % (PREFIX, n - 1)], start_timeout=120) as ioc:
+        for _ in range(args.repetitions):
+            # Interleaved, so a slow moment of the machine touches every client.
+            for client in CLIENTS:
+                runs[client].append(run_client(client, exe, ioc, n))
+    results = {client: medians(r) for client, r in runs.items()}
+    print('connect + read %d scalars, median of %d runs' % (n, args.repetitions))
+    print(table(results, n))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({'channels': n, 'repetitions': args.repetitions, 'steps': results}, f,
+                      indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
