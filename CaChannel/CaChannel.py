@@ -75,7 +75,8 @@ def _chosen_ca() -> types.ModuleType:
     if _selected is None:
         from . import ca as module
         _selected = module
-    raw = _backend_variable()
+    raw = (_ENVIRON_RAW.get(_BACKEND_KEY) if _ENVIRON_RAW is not None
+           else _os.environ.get('CACHANNEL_BACKEND'))
     if not raw:
         return _selected
     if raw == _last_choice[0]:
@@ -97,12 +98,6 @@ try:
     _BACKEND_KEY = _os.environ.encodekey('CACHANNEL_BACKEND')  # type: ignore[attr-defined]
 except AttributeError:
     _ENVIRON_RAW = None
-
-
-def _backend_variable() -> Any:
-    if _ENVIRON_RAW is not None:
-        return _ENVIRON_RAW.get(_BACKEND_KEY)
-    return _os.environ.get('CACHANNEL_BACKEND')
 
 
 # The package object itself (complete or not, it is in sys.modules before any
@@ -663,8 +658,9 @@ class CaChannel:
     def _request_value(self, req_type: Optional[int], count: Optional[int],
                        keywords: Dict[str, Any]) -> Tuple[Any, int]:
         """Issue a get without callback -> (its DBRValue, its _VAL_* flags)."""
-        use_numpy = (bool(keywords['use_numpy']) if 'use_numpy' in keywords
-                     else _package_use_numpy())
+        # _package_use_numpy(), inline: this runs for every read.
+        use_numpy = bool(keywords['use_numpy'] if 'use_numpy' in keywords
+                         else getattr(_PACKAGE, 'USE_NUMPY', False))
         chid = self._chid
         if chid is None:
             raise failure(_ECA_BADCHID, self._pvname, 'read')

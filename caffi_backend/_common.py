@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Optional, Set, Tuple
 
 from CaChannel._constants import CA_OP, DBR, ECA
 
@@ -36,6 +36,11 @@ ECA_NOCACTX = ECA.NOCACTX
 def eca(status: int) -> Any:
     """The ``ECA`` member of a libca status (the bare int if libca invents one)."""
     return ECA_MEMBERS.get(status, status)
+
+
+def status_pair(status: int, obj: Any = None) -> Tuple[Any, Any]:
+    """``(ECA, obj or None)``, what the calls that make something return."""
+    return eca(status), obj
 
 
 # ---------------------------------------------------------------------------

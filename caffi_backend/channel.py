@@ -20,7 +20,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context, iowait
-from ._common import Identifier, address, c_text, check, check_optional_callback, eca, release
+from ._common import (Identifier, address, c_text, check, check_optional_callback, eca, release,
+                      status_pair)
 from ._ffi import ffi, lib
 from .iowait import gated
 
@@ -74,8 +75,12 @@ else:
 
 def channel_ptr(chid: Any) -> Any:
     """The live C pointer of *chid*, None if cleared; ``TypeError`` if not a chid."""
-    iowait.park_if_exiting()        # every channel call passes here
-    return check(chid, Chid, 'chid')._ptr
+    # Every channel call passes here: the checks are written out, not called.
+    if _common.shutting_down:
+        iowait.park_if_exiting()
+    if type(chid) is not Chid:
+        check(chid, Chid, 'chid')   # raises the TypeError
+    return chid._ptr
 
 
 def lookup_channel(ptr: Any) -> Optional[Chid]:
@@ -178,7 +183,9 @@ def _name_bytes(name: Any) -> bytes:
         raw = name
     else:
         raise TypeError('channel name must be str or bytes, not %s' % type(name).__name__)
-    if b'\0' in raw:
+    # The byte as an int: for a bytes operand, `in` first tries it as an
+    # int and raises (and catches) a TypeError, a tenth of a creation.
+    if 0 in raw:
         raise ValueError('channel name contains a NUL character')
     return raw
 
@@ -223,9 +230,9 @@ def create_channel(name: str, callback: Callback = None,
             account.uncount_connection(chan)
             del _channels[key]
     if status != _common.ECA_NORMAL:
-        return eca(status), None
+        return status_pair(status)
     chan._ptr = out[0]
-    return eca(status), chan
+    return status_pair(status, chan)
 
 
 def clear_channel(chid: Chid) -> ECA:

@@ -85,7 +85,8 @@ def ensure_context(channel_context: int = 0) -> Any:
 
     ``RuntimeError`` if libca can neither create nor attach it.
     """
-    iowait.park_if_exiting()        # every context call passes here
+    if _common.shutting_down:       # every context call passes here
+        iowait.park_if_exiting()
     current = lib.ca_current_context()
     if current != ffi.NULL or _common.shutting_down:
         return current

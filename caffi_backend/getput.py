@@ -26,7 +26,7 @@ from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
 from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
-                      release, request_count)
+                      release, request_count, status_pair)
 from .channel import Chid, channel_ptr
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
@@ -104,11 +104,6 @@ def prepare_put(chan: Chid, ptr: Any, value: Any, chtype: Any,
     if isinstance(dbrtype, ECA):
         return dbrtype
     return encode(value, dbrtype, count, native_count)
-
-
-def status_pair(status: int, obj: Any = None) -> Tuple[ECA, Any]:
-    """``(ECA, obj or None)``, what the calls that make something return."""
-    return eca(status), obj
 
 
 def _check_callback(callback: Any) -> None:

@@ -65,19 +65,6 @@ class ContextRecord:
     def busy(self) -> int:
         return len(self._inside)
 
-    def enter(self) -> bool:
-        inside = self._inside
-        inside.append(None)
-        # Checked after the append: a drain that cleared valid before it
-        # either sees this entry and waits, or is seen here.
-        if self.valid and not _common.shutting_down:
-            return True
-        inside.pop()
-        return False
-
-    def leave(self) -> None:
-        self._inside.pop()
-
     def drain(self, grace: float = DESTROY_GRACE) -> bool:
         """Refuse from now on, then wait up to *grace* seconds for the
         threads inside libca; False if some are still there (the twin of
@@ -151,15 +138,22 @@ def park_if_exiting() -> None:
 
 
 def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) -> Any:
-    """``call(*args)`` (a libca function) unless the context refuses it."""
+    """``call(*args)`` (a libca function) unless the context refuses it: the
+    twin of GATED in caext.h, and as there the admission is written out
+    here, not called, since every libca call passes through it."""
     rec = _records.get(ctx_address) or context_record(ctx_address)
-    if not rec.enter():
-        park_if_exiting()
-        return refused
-    try:
-        return call(*args)
-    finally:
-        rec.leave()
+    inside = rec._inside
+    inside.append(None)
+    # Checked after the append: a drain that cleared valid before it either
+    # sees this entry and waits, or is seen here.
+    if rec.valid and not _common.shutting_down:
+        try:
+            return call(*args)
+        finally:
+            inside.pop()
+    inside.pop()
+    park_if_exiting()
+    return refused
 
 
 class IOCounter:
@@ -179,11 +173,14 @@ class IOCounter:
     a generation number, guarded by the GIL its callers hold.
     """
 
-    __slots__ = ('_pending', '_changed')
+    # _lock is _changed's own lock, taken directly: `with` on a Condition
+    # calls two Python methods, and a connection callback takes it once.
+    __slots__ = ('_pending', '_lock', '_changed')
 
     def __init__(self) -> None:
         self._pending: List[None] = []
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     @property
     def outstanding(self) -> int:
@@ -209,25 +206,25 @@ class IOCounter:
             self._wake()
 
     def reset(self) -> None:
-        with self._changed:
+        with self._lock:
             self._pending = []
             self._changed.notify_all()
 
     def _wake(self) -> None:
-        with self._changed:
+        with self._lock:
             self._changed.notify_all()
 
     def count_connection(self, chan: Any) -> None:
         """A channel without connection callback is outstanding I/O until it
         connects, and again while disconnected unless a wait gave up since
         it was made, as in libca."""
-        with self._changed:
+        with self._lock:
             if not chan._conn_counted and chan._conn_gen is self._pending:
                 self._pending.append(None)
                 chan._conn_counted = True
 
     def uncount_connection(self, chan: Any) -> None:
-        with self._changed:
+        with self._lock:
             if not chan._conn_counted:
                 return
             chan._conn_counted = False
@@ -248,7 +245,7 @@ class IOCounter:
             preemptive = bool(lib.ca_preemtive_callback_is_enabled())
         if not preemptive:
             return self._poll(deadline, ctx_address, rec)
-        with self._changed:
+        with self._lock:
             while self._pending:
                 if not rec.valid or _common.shutting_down:
                     break
@@ -293,7 +290,12 @@ _accounts = _Accounts()
 
 
 def io_account(ctx_address: int) -> IOCounter:
-    """The calling thread's account in the context at *ctx_address*."""
+    """The calling thread's account in the context at *ctx_address*.
+
+    (The C twin keeps the last one found in its context record: its
+    accounts sit in the thread's dict, two lookups a call; here the
+    threading.local is one attribute.)
+    """
     epoch = _epochs.get(ctx_address)
     found = _accounts.by_context.get(ctx_address)
     if found is not None and found[0] is epoch:

@@ -69,9 +69,16 @@ typedef struct {
     int preemptive;
     int busy;             /* threads inside a libca call on this context */
     int owned;            /* created by this module: destroyed at exit */
+    /* The account io_account found last, for the thread with this thread
+     * state id (borrowed: the thread's dict holds it while the thread
+     * lives, and an id is never given to another thread).  The accounts
+     * sit in the thread's dict, two lookups a call; cffi's threading.local
+     * is one attribute and needs no such cache. */
+    struct IOAccountObject *account;
+    uint64_t account_thread;
 } ContextObject;
 
-typedef struct {
+typedef struct IOAccountObject {
     PyObject_HEAD
     ContextObject *context;
     io_counter io;
@@ -201,7 +208,30 @@ enum {
 extern PyObject *keys[K__COUNT];
 
 PyObject *enum_member(PyObject *members, long value);   /* new reference */
-#define ECA_OBJ(s) enum_member(ECA_members, (long)(s))
+/* ECA.NORMAL, the status nearly every call returns, is kept at hand: a
+ * member lookup builds an int key and searches a dict each time. */
+extern PyObject *eca_normal;
+static inline PyObject *eca_obj(long status)
+{
+    if (status == ECA_NORMAL) {
+        Py_INCREF(eca_normal);
+        return eca_normal;
+    }
+    return enum_member(ECA_members, status);
+}
+#define ECA_OBJ(s) eca_obj((long)(s))
+/* (ECA member, obj or None): what the calls that make something return
+ * (new reference; NULL with an exception). */
+PyObject *status_pair(int status, PyObject *obj);
+
+/* The arguments of a METH_FASTCALL | METH_KEYWORDS call, given by position
+ * or by name, into out[0 .. n) as borrowed references, NULL where not
+ * given; the first `required` must be given.  -> 0, or -1 with a
+ * TypeError naming fname. */
+int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               const char *const *names, int n, int required, PyObject **out);
+/* An int argument as PyArg's "i" reads it: -> 0, or -1 with an exception. */
+int int_arg(PyObject *obj, int *out);
 
 /* Set once at interpreter exit (_shutdown): callbacks are dropped, calls
  * refused.  libca's threads read it before they take the GIL, so it is an
@@ -262,7 +292,8 @@ void channel_invalidate(ChannelObject *chan);
 PyObject *channels_of(ContextObject *rec);
 int channels_mark_stale(ContextObject *rec);
 int channels_release(ContextObject *rec);
-PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_create_channel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames);
 PyObject *py_clear_channel(PyObject *self, PyObject *arg);
 PyObject *py_change_connection_event(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_replace_access_rights_event(PyObject *self, PyObject *args, PyObject *kw);
@@ -277,7 +308,8 @@ PyObject *py_message(PyObject *self, PyObject *arg);
 PyObject *py_version(PyObject *self, PyObject *unused);
 
 /* ---- getput.c -------------------------------------------------------- */
-PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames);
 PyObject *py_put(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_create_subscription(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_clear_subscription(PyObject *self, PyObject *arg);

@@ -251,19 +251,22 @@ static int name_arg(PyObject *name, PyObject **bytes_out)
     return 0;
 }
 
-PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
+PyObject *py_create_channel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
 {
-    static char *kwlist[] = {"name", "callback", "priority", NULL};
-    PyObject *name, *callback = Py_None, *bytes, *result;
+    static const char *const names[] = {"name", "callback", "priority"};
+    PyObject *arg[3], *name, *callback, *bytes, *result;
     int priority = CA_PRIORITY_DEFAULT, status;
     ContextObject *rec;
     IOAccountObject *account;
     ChannelObject *chan;
     chid cid = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Oi:create_channel", kwlist,
-                                     &name, &callback, &priority))
+    if (parse_args("create_channel", args, nargs, kwnames, names, 3, 1, arg) < 0 ||
+        (arg[2] && int_arg(arg[2], &priority) < 0))
         return NULL;
+    name = arg[0];
+    callback = arg[1] ? arg[1] : Py_None;
     if (check_optional_callback(callback) < 0)
         return NULL;
     if (name_arg(name, &bytes) < 0)
@@ -274,7 +277,7 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (is_shutting_down() || !rec->valid) {
         Py_DECREF(bytes);
-        return Py_BuildValue("(NO)", ECA_OBJ(ECA_NOCACTX), Py_None);
+        return status_pair(ECA_NOCACTX, NULL);
     }
     chan = PyObject_New(ChannelObject, &ChannelType);
     if (!chan) {
@@ -325,10 +328,10 @@ PyObject *py_create_channel(PyObject *self, PyObject *args, PyObject *kw)
     if (status != ECA_NORMAL) {
         channel_invalidate(chan);
         Py_DECREF(chan);
-        return Py_BuildValue("(NO)", ECA_OBJ(status), Py_None);
+        return status_pair(status, NULL);
     }
     chan->cid = cid;
-    result = Py_BuildValue("(NO)", ECA_OBJ(status), (PyObject *)chan);
+    result = status_pair(status, (PyObject *)chan);
     Py_DECREF(chan);
     return result;
 }

@@ -46,6 +46,8 @@ static PyObject *new_record(struct ca_client_context *ctx, PyObject *key)
     rec->valid = 1;
     rec->busy = 0;
     rec->owned = 0;
+    rec->account = NULL;
+    rec->account_thread = 0;
     rec->preemptive = ca_preemtive_callback_is_enabled();
     if (PyDict_SetItem(registry, key, (PyObject *)rec) < 0) {
         Py_DECREF(rec);
@@ -61,8 +63,15 @@ static PyObject *new_record(struct ca_client_context *ctx, PyObject *key)
  * replaces such a record. */
 static ContextObject *lookup_record(struct ca_client_context *ctx, int fresh)
 {
+    /* The record found last (a reference): nearly every call asks for the
+     * same context, and the registry needs an int key made each time.  Only
+     * a valid record is taken from here; a destroyed one, which a fresh
+     * context at its address replaces, is looked up again. */
+    static ContextObject *last;
     PyObject *key, *rec;
 
+    if (last && last->ctx == ctx && last->valid)
+        return last;
     if (!registry && !(registry = PyDict_New()))
         return NULL;
     key = PyLong_FromVoidPtr(ctx);
@@ -72,6 +81,12 @@ static ContextObject *lookup_record(struct ca_client_context *ctx, int fresh)
     if ((!rec && !PyErr_Occurred()) || (rec && fresh && !((ContextObject *)rec)->valid))
         rec = new_record(ctx, key);
     Py_DECREF(key);
+    if (rec) {
+        ContextObject *old = last;
+        Py_INCREF(rec);
+        last = (ContextObject *)rec;
+        Py_XDECREF(old);
+    }
     return (ContextObject *)rec;
 }
 

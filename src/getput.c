@@ -374,11 +374,6 @@ static int request_type(PyObject *chtype, short native_field, int writing, long 
     return 0;
 }
 
-static PyObject *status_pair(int status, PyObject *obj)
-{
-    return Py_BuildValue("(NO)", ECA_OBJ(status), obj ? obj : Py_None);
-}
-
 /* ---- get ------------------------------------------------------------------ */
 
 /* get and sg_get without callback -> (ECA, DBRValue or None) */
@@ -404,19 +399,23 @@ static PyObject *get_into_value(ChannelObject *chan, SyncGroupObject *group, lon
     return result;
 }
 
-PyObject *py_get(PyObject *self, PyObject *args, PyObject *kw)
+PyObject *py_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"chid", "chtype", "count", "callback", "use_numpy", NULL};
-    PyObject *obj, *chtype = Py_None, *count_obj = Py_None, *callback = Py_None;
+    static const char *const names[] = {"chid", "chtype", "count", "callback", "use_numpy"};
+    PyObject *arg[5], *obj, *chtype, *count_obj, *callback;
     int use_numpy = 0, gone, status;
     long type;
     unsigned long count;
     ChannelObject *chan;
     Native native;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOp:get", kwlist, &obj, &chtype,
-                                     &count_obj, &callback, &use_numpy))
+    if (parse_args("get", args, nargs, kwnames, names, 5, 1, arg) < 0 ||
+        (arg[4] && (use_numpy = PyObject_IsTrue(arg[4])) < 0))
         return NULL;
+    obj = arg[0];
+    chtype = arg[1] ? arg[1] : Py_None;
+    count_obj = arg[2] ? arg[2] : Py_None;
+    callback = arg[3] ? arg[3] : Py_None;
     if (!(chan = live_channel(obj, &gone)))
         return NULL;
     if (check_optional_callback(callback) < 0)

@@ -198,8 +198,12 @@ PyTypeObject IOAccountType = {
 
 IOAccountObject *io_account(ContextObject *ctx)
 {
-    PyObject *d = thread_dict(), *accounts;
+    uint64_t thread = PyThreadState_GetID(PyThreadState_Get());
+    PyObject *d, *accounts;
     IOAccountObject *account;
+    if (ctx->account && ctx->account_thread == thread)
+        return ctx->account;
+    d = thread_dict();
     if (!d || intern_key(&accounts_key, "CaChannel._ca.accounts") < 0)
         return NULL;
     accounts = PyDict_GetItemWithError(d, accounts_key);
@@ -216,7 +220,7 @@ IOAccountObject *io_account(ContextObject *ctx)
      * same address is replaced, never reused. */
     account = (IOAccountObject *)PyDict_GetItemWithError(accounts, (PyObject *)ctx);
     if (account && account->context == ctx)
-        return account;
+        goto found;
     if (PyErr_Occurred())
         return NULL;
     account = PyObject_New(IOAccountObject, &IOAccountType);
@@ -230,6 +234,9 @@ IOAccountObject *io_account(ContextObject *ctx)
         return NULL;
     }
     Py_DECREF(account);   /* the thread's dict keeps it */
+found:
+    ctx->account = account;
+    ctx->account_thread = thread;
     return account;
 }
 

@@ -379,3 +379,39 @@ def test_each_backend_registers_its_own_exit_hook(tmp_path):
                          text=True, timeout=60, cwd=str(tmp_path), env=dict(os.environ))
     assert out.returncode == 0, out.stderr
     assert 'Fatal' not in out.stderr and 'Segmentation' not in out.stderr, out.stderr
+
+
+def test_argument_errors_are_the_same(both):
+    """A call with arguments missing, extra, unknown or given twice raises
+    the same TypeError, with Python's own words, on both backends (the C
+    backend parses the arguments of its per-channel calls itself)."""
+    messages = []
+    for ca in both:
+        status, chid = ca.create_channel('nope:arguments')
+        assert status == ca.ECA.NORMAL
+        calls = [
+            lambda: ca.get(),
+            lambda: ca.get(chid, None, None, None, False, 1),
+            lambda: ca.get(chid, colour=1),
+            lambda: ca.get(chid, chid=chid),
+            lambda: ca.create_channel(),
+            lambda: ca.create_channel('nope:x', None, 0, 1),
+            lambda: ca.clear_channel(),
+            lambda: ca.clear_channel(chid, 1),
+            lambda: ca.field_type(chid=chid, evid=None),
+        ]
+        seen = []
+        for call in calls:
+            with pytest.raises(TypeError) as info:
+                call()
+            seen.append(str(info.value))
+        messages.append(seen)
+        assert ca.clear_channel(chid) == ca.ECA.NORMAL
+    assert messages[0] == messages[1]
+    assert "get() missing 1 required positional argument: 'chid'" in messages[0]
+    # a priority that is no integer is refused, one out of range too
+    for ca in both:
+        with pytest.raises(TypeError):
+            ca.create_channel('nope:x', None, 1.5)
+        with pytest.raises(OverflowError):
+            ca.create_channel('nope:x', None, 2 ** 40)

@@ -45,6 +45,32 @@ def test_pend_io_ignores_other_threads_searching(ca_backend):
         worker.join(TIMEOUT * 2)
 
 
+def test_a_new_thread_starts_with_nothing_outstanding(ca_backend):
+    """Threads that come and go, as a thread pool's do: what an ended
+    thread left outstanding is never a later thread's to wait for, even
+    where the system gives the later one the same thread id."""
+    ca = ca_backend
+    left = []
+
+    def leave_a_search_behind():
+        status, chid = ca.create_channel(MISSING)
+        left.append(chid)
+        return threading.get_ident(), ca.test_io()
+
+    def wait_for_own():
+        return threading.get_ident(), ca.test_io(), ca.pend_io(0.2)
+
+    try:
+        for _ in range(5):
+            ident, before = run_in_thread(leave_a_search_behind)
+            assert before == ca.ECA.IOINPROGRESS
+            later_ident, test_io, pend_io = run_in_thread(wait_for_own)
+            assert (test_io, pend_io) == (ca.ECA.IODONE, ca.ECA.NORMAL), (ident, later_ident)
+    finally:
+        for chid in left:
+            ca.clear_channel(chid)
+
+
 def test_timeout_elsewhere_keeps_my_get(ca_backend):
     ca = ca_backend
     chid = connect(ca, 'cawave')

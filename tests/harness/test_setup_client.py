@@ -40,7 +40,8 @@ def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_dropped_circuit_is_tried_again() -> None:
-    stand_in = Scripted([CaprotoError(DROPPED), CaprotoError(DROPPED)])
+    stand_in = Scripted([CaprotoError(DROPPED),
+                         CaprotoError('Disconnected while waiting for write response')])
     client = motor_sim._SetUpClient(stand_in)
     assert client.read('m1.DMOV', timeout=3) == 'value'
     assert stand_in.calls == [(('m1.DMOV',), {'timeout': 3})] * 3
