@@ -333,13 +333,15 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
  * count (0: none) on entry and the count to send on exit. */
 int dbr_encode(PyObject *value, long *type, unsigned long native_count,
                   unsigned long *count, void **buffer);
-PyObject *event_dict(struct event_handler_args *args, int use_numpy);
+/* chan: the ChannelObject the event is for, which the caller's record
+ * names (as in caffi_backend/dbr.py). */
+PyObject *event_dict(PyObject *chan, struct event_handler_args *args, int use_numpy);
 /* The object layer's monitor dict (CaChannel's epics_args) of an event
  * holding one element of a TIME type, made in one step instead of
  * event_dict's three dicts and the fourth CaChannel would make of them;
  * NULL with no exception for any other event (the caller then makes
  * event_dict).  The twin of pv_event_dict in caffi_backend/dbr.py. */
-PyObject *pv_event_dict(struct event_handler_args *args);
+PyObject *pv_event_dict(PyObject *chan, struct event_handler_args *args);
 PyObject *dbr_new_value(long type, unsigned long count, int use_numpy);
 /* Copies a reply into the value, at most the count asked; zeros the rest. */
 void dbr_fill(DBRValueObject *value, unsigned long count, const void *dbr);

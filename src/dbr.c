@@ -264,12 +264,13 @@ PyObject *dbr_to_python(long type, unsigned long count, const void *dbr,
 }
 
 /* A new dict holding the keys every callback dict starts with: chid, type,
- * count, status (event_dict and pv_event_dict). */
-static PyObject *event_head(struct event_handler_args *args)
+ * count, status (event_dict and pv_event_dict).  The caller names the
+ * channel from its own record: ca_puser would take the channel's libca
+ * mutex on every event. */
+static PyObject *event_head(PyObject *chan, struct event_handler_args *args)
 {
     PyObject *d = PyDict_New();
-    if (d && (set_item(d, K_chid, (Py_XINCREF(ca_puser(args->chid)),
-                                   (PyObject *)ca_puser(args->chid))) < 0 ||
+    if (d && (set_item(d, K_chid, (Py_INCREF(chan), chan)) < 0 ||
               set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
               set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
               set_item(d, K_status, ECA_OBJ(args->status)) < 0))
@@ -277,9 +278,9 @@ static PyObject *event_head(struct event_handler_args *args)
     return d;
 }
 
-PyObject *event_dict(struct event_handler_args *args, int use_numpy)
+PyObject *event_dict(PyObject *chan, struct event_handler_args *args, int use_numpy)
 {
-    PyObject *d = event_head(args), *value;
+    PyObject *d = event_head(chan, args), *value;
     if (!d)
         return NULL;
     if (args->status == ECA_NORMAL && args->dbr && dbr_type_is_valid(args->type) &&
@@ -298,7 +299,7 @@ fail:
     return NULL;
 }
 
-PyObject *pv_event_dict(struct event_handler_args *args)
+PyObject *pv_event_dict(PyObject *chan, struct event_handler_args *args)
 {
     /* status, severity and stamp lead every TIME structure */
     const struct dbr_time_short *time = args->dbr;
@@ -306,7 +307,7 @@ PyObject *pv_event_dict(struct event_handler_args *args)
     if (args->status != ECA_NORMAL || !args->dbr || args->count != 1 ||
         !dbr_type_is_valid(args->type) || !dbr_type_is_TIME(args->type))
         return NULL;
-    d = event_head(args);
+    d = event_head(chan, args);
     if (!d)
         return NULL;
     if (set_item(d, K_pv_value, element(plain_of(args->type), (const char *)args->dbr +

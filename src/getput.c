@@ -182,7 +182,7 @@ static void get_handler(struct event_handler_args args)
     /* First, because the callback may clear this request's channel. */
     request_unlink(req);
     if (req->callback)
-        cb_call(req->callback, event_dict(&args, req->use_numpy));
+        cb_call(req->callback, event_dict((PyObject *)req->channel, &args, req->use_numpy));
     else
         request_deliver(req, &args);
     request_free(req);
@@ -305,9 +305,9 @@ static void subscription_handler(struct event_handler_args args)
         PyObject *callback = sub->callback, *d = NULL;
         Py_INCREF(callback);
         if (sub->pv_fields)
-            d = pv_event_dict(&args);
+            d = pv_event_dict((PyObject *)sub->channel, &args);
         if (!d && !PyErr_Occurred())
-            d = event_dict(&args, sub->use_numpy);
+            d = event_dict((PyObject *)sub->channel, &args, sub->use_numpy);
         cb_call(callback, d);
         Py_DECREF(callback);
     }
