@@ -208,6 +208,11 @@ enum {
 extern PyObject *keys[K__COUNT];
 
 PyObject *enum_member(PyObject *members, long value);   /* new reference */
+/* The DBR member of a request type (new reference), from a table filled at
+ * import: every event names its type, and enum_member would build an int
+ * key and search a dict each time.  cffi's DBR_MEMBERS.get is already that
+ * one lookup, without the key to build. */
+PyObject *dbr_member(long type);
 /* ECA.NORMAL, the status nearly every call returns, is kept at hand: a
  * member lookup builds an int key and searches a dict each time. */
 extern PyObject *eca_normal;

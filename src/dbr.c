@@ -271,7 +271,7 @@ static PyObject *event_head(PyObject *chan, struct event_handler_args *args)
 {
     PyObject *d = PyDict_New();
     if (d && (set_item(d, K_chid, (Py_INCREF(chan), chan)) < 0 ||
-              set_item(d, K_type, enum_member(DBR_members, args->type)) < 0 ||
+              set_item(d, K_type, dbr_member(args->type)) < 0 ||
               set_item(d, K_count, PyLong_FromLong(args->count)) < 0 ||
               set_item(d, K_status, ECA_OBJ(args->status)) < 0))
         Py_CLEAR(d);
@@ -400,7 +400,7 @@ static PyGetSetDef dbrvalue_getset[] = {
 
 static PyObject *dbrvalue_repr(DBRValueObject *self)
 {
-    PyObject *type = enum_member(DBR_members, self->type), *r;
+    PyObject *type = dbr_member(self->type), *r;
     if (!type)
         return NULL;
     r = PyUnicode_FromFormat("<DBRValue %S count=%lu>", type, self->count);

@@ -254,7 +254,7 @@ static void put_handler(struct event_handler_args args)
     cb_call(req->callback,
             Py_BuildValue("{O:O,O:N,O:k,O:N}",
                           keys[K_chid], (PyObject *)ca_puser(args.chid),
-                          keys[K_type], enum_member(DBR_members, req->type),
+                          keys[K_type], dbr_member(req->type),
                           keys[K_count], req->count,
                           keys[K_status], ECA_OBJ(args.status)));
     put_request_free(req);

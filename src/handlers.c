@@ -30,7 +30,7 @@ static void exception_handler(struct exception_handler_args args)
         chan = args.chid ? (PyObject *)ca_puser(args.chid) : Py_None;
         d = Py_BuildValue("{O:O,O:N,O:l,O:N,O:N,O:N,O:N,O:N,O:I}",
                           keys[K_chid], chan ? chan : Py_None,
-                          keys[K_type], enum_member(DBR_members, args.type),
+                          keys[K_type], dbr_member(args.type),
                           keys[K_count], args.count,
                           keys[K_addr], PyLong_FromVoidPtr(args.addr),
                           keys[K_stat], ECA_OBJ(args.stat),

@@ -44,6 +44,17 @@ PyObject *enum_member(PyObject *members, long value)
     return key;
 }
 
+static PyObject *dbr_by_type[LAST_BUFFER_TYPE + 1];
+
+PyObject *dbr_member(long type)
+{
+    if (type >= 0 && type <= LAST_BUFFER_TYPE) {
+        Py_INCREF(dbr_by_type[type]);
+        return dbr_by_type[type];
+    }
+    return enum_member(DBR_members, type);
+}
+
 PyObject *status_pair(int status, PyObject *obj)
 {
     PyObject *code = ECA_OBJ(status), *pair;
@@ -652,6 +663,11 @@ PyMODINIT_FUNC PyInit__ca(void)
     if (!eca_normal || !ECA_members || !DBR_members || !DBF_members || !State_members ||
         !OP_members || !Severity_members || !Condition_members)
         return NULL;
+    for (i = 0; i <= LAST_BUFFER_TYPE; i++) {
+        dbr_by_type[i] = enum_member(DBR_members, i);
+        if (!dbr_by_type[i])
+            return NULL;
+    }
 
     if (PyType_Ready(&ContextType) < 0 || PyType_Ready(&ChannelType) < 0 ||
         PyType_Ready(&SubscriptionType) < 0 || PyType_Ready(&SyncGroupType) < 0 ||
