@@ -48,7 +48,7 @@ static PyObject *dbr_by_type[LAST_BUFFER_TYPE + 1];
 
 PyObject *dbr_member(long type)
 {
-    if (type >= 0 && type <= LAST_BUFFER_TYPE) {
+    if (dbr_type_is_valid(type)) {
         Py_INCREF(dbr_by_type[type]);
         return dbr_by_type[type];
     }
