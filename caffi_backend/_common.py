@@ -5,13 +5,14 @@
 * argument normalisation (request type, element count);
 * the registry of ``ffi.new_handle`` objects handed to libca as ``usr``
   pointers, which keeps each one alive exactly as long as libca may call
-  back with it, and the channels lent by key; together their size is
-  ``_live_callbacks()``;
+  back with it, and the channels and requests lent by key; together their
+  size is ``_live_callbacks()``;
 * reporting of exceptions raised inside callbacks from libca's threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import Any, Dict, Optional, Set, Tuple
 
@@ -115,12 +116,15 @@ def release(handle: Any) -> None:
     _live.discard(handle)
 
 
-# Channels lent to libca, by the key that is their ``usr`` pointer (an
-# integer cast to ``void *``, not an ``ffi.new_handle``): a handle is one more
-# object per channel for the collector to track and rescan (a third of its
-# work when 100,000 channels connect), and a key libca hands back late finds
-# nothing here instead of a freed handle.  Filled and emptied by channel.py.
+# Channels and requests lent to libca, by the key that is their ``usr``
+# pointer (an integer cast to ``void *``, not an ``ffi.new_handle``): a handle
+# is one more object per channel or read for the collector to track and
+# rescan (a third of its work when 100,000 channels connect), and a key
+# libca hands back late finds nothing here instead of a freed handle.
+# Filled and emptied by channel.py and getput.py; keys are never reused.
 lent_channels: Dict[int, Any] = {}
+lent_requests: Dict[int, Any] = {}
+next_key = itertools.count(1).__next__      # atomic under the GIL
 
 
 def usr_key(usr: Any) -> int:
@@ -135,7 +139,7 @@ def key_usr(key: int) -> Any:
 
 def live_callbacks() -> int:
     """Number of Python objects currently handed to libca as ``usr`` pointers."""
-    return len(_live) + len(lent_channels)
+    return len(_live) + len(lent_channels) + len(lent_requests)
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,6 @@ for the collector to track.
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -20,7 +19,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from CaChannel._constants import CA_OP, CA_PRIORITY, DBF, ECA, ChannelState
 
 from . import _common, context, iowait
-from ._common import (Identifier, address, c_text, check, check_optional_callback, eca, release,
+from ._common import (Identifier, address, c_text, check, check_optional_callback, eca,
                       status_pair)
 from ._ffi import ffi, lib
 from .iowait import gated
@@ -28,7 +27,7 @@ from .iowait import gated
 __all__ = ['Chid', 'create_channel', 'clear_channel', 'change_connection_event',
            'replace_access_rights_event', 'field_type', 'element_count', 'name',
            'state', 'host_name', 'read_access', 'write_access', 'message', 'version',
-           'channel_ptr', 'lookup_channel']
+           'channel_ptr', 'lookup_channel', 'request_link', 'request_unlink']
 
 Callback = Optional[Callable[[Dict[str, Any]], Any]]
 
@@ -36,17 +35,17 @@ Callback = Optional[Callable[[Dict[str, Any]], Any]]
 class Chid(Identifier):
     """A channel (``chid``); ``_ptr`` is None once the channel is cleared.
 
-    ``_requests`` holds the handles of its one-shot get/put callbacks and
-    ``_subs`` its subscriptions: libca drops both when the channel is
-    cleared, so the handles are released then.  Each is None while empty
-    (``_requests`` again once its last request is answered): most channels
+    ``_inflight`` is the first of its one-shot get/put requests libca has not
+    answered, linked through their ``prev``/``next`` as in C, and ``_subs``
+    its subscriptions: libca drops both when the channel is cleared, so
+    they are released then.  ``_subs`` is None while empty: most channels
     have no subscription, and an empty set per channel costs 216 bytes.
     ``_account`` is the pend_io account of the thread that made it (see
     ``iowait``), which counts its connection while ``_conn_counted``.
     """
 
     __slots__ = ('_ptr', '_name', '_ctx', '_key', '_conn_callback',
-                 '_access_callback', '_requests', '_subs', '_account', '_conn_gen',
+                 '_access_callback', '_inflight', '_subs', '_account', '_conn_gen',
                  '_conn_counted', '__weakref__')
 
     def __repr__(self) -> str:
@@ -55,8 +54,11 @@ class Chid(Identifier):
 
 
 _channels: Dict[int, Chid] = _common.lent_channels     # usr key -> live channel
-_next_key = itertools.count(1).__next__       # atomic under the GIL
 _lock = threading.Lock()
+# Guards the links of the channels' in-flight lists and the making of their
+# subscription sets: an answer on a libca thread unlinks while an issue on
+# another thread links (C does both under the GIL, which holds across them).
+lists_lock = threading.Lock()
 
 _CA_OP = _common.CA_OP_MEMBERS
 _CONN_UP = int(CA_OP.CONN_UP)
@@ -91,6 +93,46 @@ def lookup_channel(ptr: Any) -> Optional[Chid]:
     return _channels.get(_common.usr_key(lib.ca_puser(ptr)))
 
 
+# ---------------------------------------------------------------------------
+# in-flight requests (the twins of the list in getput.c, kept here because
+# clearing a channel drops its list; here puts with callback are in it too)
+
+def request_link(request: Any) -> None:
+    """Put a request libca is about to get at the head of its channel's list."""
+    chan = request.chan
+    with lists_lock:
+        head = request.next = chan._inflight
+        if head is not None:
+            head.prev = request
+        chan._inflight = request
+
+
+def request_unlink(request: Any) -> None:
+    """Take a request out of its channel's list (nothing if it is not in it)."""
+    chan = request.chan
+    with lists_lock:
+        before, after = request.prev, request.next
+        if before is not None:
+            before.next = after
+        elif chan._inflight is request:
+            chan._inflight = after
+        else:
+            return
+        if after is not None:
+            after.prev = before
+        request.prev = request.next = None
+
+
+def requests_drop(chan: Chid) -> None:
+    """Forget the requests of a channel libca will not answer any more."""
+    with lists_lock:
+        request, chan._inflight = chan._inflight, None
+    lent = _common.lent_requests
+    while request is not None:
+        lent.pop(request.key, None)
+        request.prev, request.next, request = None, None, request.next
+
+
 def _detach(chan: Chid) -> Any:
     """Mark *chan* stale at once (so a second clear, from any thread, sees
     it gone) and return the C pointer it had, or None if it was stale."""
@@ -106,9 +148,7 @@ def _detach(chan: Chid) -> Any:
 def _release_all(chan: Chid) -> None:
     """Release what libca held for a channel it can no longer call back for."""
     chan._account.uncount_connection(chan)
-    requests, chan._requests = chan._requests, None
-    for handle in list(requests or ()):
-        release(handle)
+    requests_drop(chan)
     subs, chan._subs = chan._subs, None
     for sub in list(subs or ()):
         sub._forget()
@@ -211,14 +251,14 @@ def create_channel(name: str, callback: Callback = None,
     chan._ctx = ctx_address
     chan._conn_callback = callback
     chan._access_callback = None
-    chan._requests = None
+    chan._inflight = None
     chan._subs = None
     account = chan._account = iowait.io_account(chan._ctx)
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None
     chan._conn_gen = account.issue() if callback is None else account.generation
     # Lent before the call: libca may call back before it returns.
-    key = chan._key = _next_key()
+    key = chan._key = _common.next_key()
     _channels[key] = chan
     out = ffi.new('chid *')
     status = -1                     # stays so if cffi refuses the priority

@@ -2,9 +2,10 @@
 
 Handle lifetimes (each counted by ``_live_callbacks()``):
 
-* a get (with or without callback) or a put with callback: one handle from
-  the request until its callback (or until the channel is cleared, when
-  libca drops the request);
+* a get (with or without callback) or a put with callback: its request
+  record, lent by key (``_common.lent_requests``) and in its channel's
+  in-flight list from the request until its callback (or until the channel
+  is cleared, when libca drops the request);
 * a subscription: its ``Evid`` is the handle, from creation until
   ``clear_subscription`` or the channel is cleared.
 
@@ -26,8 +27,8 @@ from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
 from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
-                      release, request_count, status_pair)
-from .channel import Chid, channel_ptr
+                      key_usr, release, request_count, status_pair, usr_key)
+from .channel import Chid, channel_ptr, lists_lock, request_link, request_unlink
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
                   pv_event_dict)
@@ -118,14 +119,16 @@ class _GetRequest:
     copied into and the counter it is outstanding in (the issuing thread's
     account, or a group)."""
 
-    __slots__ = ('chan', 'handle', 'callback', 'use_numpy', 'value', 'counter',
+    __slots__ = ('chan', 'key', 'prev', 'next', 'callback', 'use_numpy', 'value', 'counter',
                  'generation', 'in_group')
 
     def __init__(self, chan: Chid, callback: Optional[Callback] = None, use_numpy: bool = False,
                  value: Optional[DBRValue] = None, counter: Optional[IOCounter] = None,
                  in_group: bool = False) -> None:
         self.chan = chan
-        self.handle: Any = None
+        self.key = 0                    # its usr, once issued
+        self.prev: Optional[Request] = None
+        self.next: Optional[Request] = None
         self.callback = callback
         self.use_numpy = use_numpy
         self.value = value
@@ -141,17 +144,20 @@ class _PutRequest:
 
     Unlike the C record it names its channel: for the callback's ``'chid'``
     (C reads it from ``ca_puser``), and so that clearing the channel or
-    destroying its context releases the handle (``_requests``) even if libca
-    never answers; the C record is freed only by its put callback.
+    destroying its context releases it (the channel's in-flight list) even
+    if libca never answers; the C record is freed only by its put callback.
     """
 
-    __slots__ = ('chan', 'handle', 'callback', 'type', 'count', 'counter', 'generation')
+    __slots__ = ('chan', 'key', 'prev', 'next', 'callback', 'type', 'count', 'counter',
+                 'generation')
 
     def __init__(self, chan: Chid, dbrtype: int, count: int,
                  callback: Optional[Callback] = None,
                  counter: Optional[IOCounter] = None) -> None:
         self.chan = chan
-        self.handle: Any = None
+        self.key = 0
+        self.prev: Optional[Request] = None
+        self.next: Optional[Request] = None
         self.callback = callback
         self.type = dbrtype
         self.count = count
@@ -162,26 +168,19 @@ class _PutRequest:
 Request = Union[_GetRequest, _PutRequest]
 
 
-# Guards making and dropping a channel's ``_requests`` set (None while
-# empty): an answer on a libca thread must not drop a set that an issue on
-# another thread is adding to.
-_requests_lock = threading.Lock()
-
-
 def _end_request(request: Request) -> None:
-    handle = request.handle
-    # The handle refers to the request: dropped, so that the pair is freed
-    # now rather than left as a cycle for the collector (one per read).
-    request.handle = None
-    release(handle)
-    chan = request.chan
-    requests = chan._requests
-    if requests is not None:
-        requests.discard(handle)
-        if not requests:
-            with _requests_lock:
-                if not requests and chan._requests is requests:
-                    chan._requests = None
+    """libca will not call back for *request* any more: forget it."""
+    _common.lent_requests.pop(request.key, None)
+    request_unlink(request)
+
+
+def _answered(args: Any) -> Optional[Request]:
+    """The request an answer is for, forgotten; None if it was forgotten
+    already (its channel cleared or its context destroyed meanwhile)."""
+    request = _common.lent_requests.pop(usr_key(args.usr), None)
+    if request is not None:
+        request_unlink(request)
+    return request
 
 
 def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int:
@@ -192,14 +191,10 @@ def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int
     counter = request.counter
     if counter is not None:
         request.generation = counter.issue()
-    request.handle = keep(request)
-    chan = request.chan
-    with _requests_lock:
-        requests = chan._requests
-        if requests is None:
-            requests = chan._requests = set()
-        requests.add(request.handle)
-    status = gated(chan._ctx, ECA.BADCHID, call, *args, request.handle)
+    key = request.key = _common.next_key()
+    _common.lent_requests[key] = request
+    request_link(request)
+    status = gated(request.chan._ctx, ECA.BADCHID, call, *args, key_usr(key))
     if status != _NORMAL:
         _end_request(request)
         if counter is not None:
@@ -213,8 +208,9 @@ def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int
 def _get_handler(args: Any) -> None:
     if _common.shutting_down:
         return
-    request = ffi.from_handle(args.usr)
-    _end_request(request)
+    request = _answered(args)
+    if request is None:
+        return
     request.callback(event_dict(request.chan, args, request.use_numpy))
 
 
@@ -222,8 +218,9 @@ def _fill_handler(args: Any) -> None:
     """A get without callback answered: copy what fits, count it done."""
     if _common.shutting_down:
         return
-    request = ffi.from_handle(args.usr)
-    _end_request(request)
+    request = _answered(args)
+    if request is None:
+        return
     value = request.value
     # A failed read stays outstanding, as libca's own does: the wait for it
     # times out.
@@ -240,8 +237,9 @@ def _fill_handler(args: Any) -> None:
 def _group_put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
-    request = ffi.from_handle(args.usr)
-    _end_request(request)
+    request = _answered(args)
+    if request is None:
+        return
     # A failed put stays outstanding, as in libca's own groups: sg_block
     # times out.
     if args.status == _NORMAL:
@@ -251,8 +249,9 @@ def _group_put_handler(args: Any) -> None:
 def _put_handler(args: Any) -> None:
     if _common.shutting_down:
         return
-    request = ffi.from_handle(args.usr)
-    _end_request(request)
+    request = _answered(args)
+    if request is None:
+        return
     status = args.status
     request.callback({'chid': request.chan, 'type': _DBR.get(request.type, request.type),
                       'count': request.count, 'status': _ECA.get(status, status)})
@@ -375,7 +374,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     sub._use_numpy = bool(use_numpy)
     sub._pv_fields = bool(_pv_fields)
     sub._handle = keep(sub)
-    with _requests_lock:   # two threads subscribing at once keep one set
+    with lists_lock:   # two threads subscribing at once keep one set
         if chid._subs is None:
             chid._subs = set()
         chid._subs.add(sub)
