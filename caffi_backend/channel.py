@@ -284,13 +284,13 @@ def clear_channel(chid: Chid) -> ECA:
     channel_ptr(chid)
     ptr = _detach(chid)
     if ptr is None:
-        return ECA.BADCHID
+        return _common.ECA_BADCHID
     context.ensure_context(chid._ctx)
     # cffi releases the GIL during the call: libca waits for this channel's
     # callbacks in progress, which need the GIL to finish.
-    status = gated(chid._ctx, ECA.BADCHID, lib.ca_clear_channel, ptr)
+    status = gated(chid._ctx, _common.ECA_BADCHID, lib.ca_clear_channel, ptr)
     # Refused (the context is going away): destroying it releases the rest.
-    if status != ECA.BADCHID:
+    if status != _common.ECA_BADCHID:
         _release_all(chid)
     return eca(status)
 

@@ -257,6 +257,7 @@ def buffer_size(dbrtype: int, count: int) -> int:
 # A pooled buffer is reused once nothing but the pool refers to it (no
 # value, numpy view or ffi.buffer): CPython's reference count tells.
 _RECYCLE_MIN_BYTES = 1 << 20
+_DOUBLES = ffi.typeof('double[]')       # resolved once: one buffer per read
 _RECYCLE_SLOTS = 2
 _recycled: List[Any] = []
 _recycle_lock = threading.Lock()
@@ -270,7 +271,7 @@ def new_buffer(dbrtype: int, count: int) -> Any:
     reply overwrites it); doubles, so that every DBR struct is aligned."""
     doubles = (buffer_size(dbrtype, count) + 7) // 8
     if doubles * 8 < _RECYCLE_MIN_BYTES:
-        return ffi.new('double[]', doubles)
+        return ffi.new(_DOUBLES, doubles)
     with _recycle_lock:
         for buffer in _recycled:
             if sys.getrefcount(buffer) == _FREE_REFERENCES:
@@ -278,7 +279,7 @@ def new_buffer(dbrtype: int, count: int) -> Any:
                     return buffer
                 _recycled.remove(buffer)    # free but of another size: make room
                 break
-        buffer = ffi.new('double[]', doubles)
+        buffer = ffi.new(_DOUBLES, doubles)
         if len(_recycled) < _RECYCLE_SLOTS:
             _recycled.append(buffer)
         return buffer

@@ -43,6 +43,7 @@ Callback = Callable[[Dict[str, Any]], Any]
 _ECA = _common.ECA_MEMBERS
 _DBR = _common.DBR_MEMBERS
 _NORMAL = int(ECA.NORMAL)
+_BADCHID, _DISCONN, _BADTYPE = _common.ECA_BADCHID, _common.ECA_DISCONN, _common.ECA_BADTYPE
 # PUT_ACKT/PUT_ACKS are write-only
 _GET_TYPES = GET_TYPES
 _DEFAULT_MASK = DBE.VALUE | DBE.ALARM
@@ -89,10 +90,10 @@ def request_type(native_type: int, chtype: Any, allowed: frozenset) -> Union[int
     the ECA status that refuses the request."""
     if chtype is None:
         if native_type < 0:
-            return ECA.DISCONN
+            return _DISCONN
         return native_type          # dbf_type_to_DBR is the identity on 0..6
     dbrtype = as_int(chtype, 'chtype')
-    return dbrtype if dbrtype in allowed else ECA.BADTYPE
+    return dbrtype if dbrtype in allowed else _BADTYPE
 
 
 def prepare_put(chan: Chid, ptr: Any, value: Any, chtype: Any,
@@ -102,7 +103,7 @@ def prepare_put(chan: Chid, ptr: Any, value: Any, chtype: Any,
     starts, or ``(type, count, buffer)`` to send."""
     native_type, native_count = native_of(chan, ptr)
     dbrtype = request_type(native_type, chtype, PUT_TYPES)
-    if isinstance(dbrtype, ECA):
+    if type(dbrtype) is ECA:
         return dbrtype
     return encode(value, dbrtype, count, native_count)
 
@@ -194,7 +195,7 @@ def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int
     key = request.key = _common.next_key()
     _common.lent_requests[key] = request
     request_link(request)
-    status = gated(request.chan._ctx, ECA.BADCHID, call, *args, key_usr(key))
+    status = gated(request.chan._ctx, _BADCHID, call, *args, key_usr(key))
     if status != _NORMAL:
         _end_request(request)
         if counter is not None:
@@ -294,10 +295,10 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     ptr = channel_ptr(chid)
     check_optional_callback(callback)
     if ptr is None:
-        return status_pair(ECA.BADCHID)
+        return status_pair(_BADCHID)
     native_type, native = native_of(chid, ptr)
     dbrtype = request_type(native_type, chtype, _GET_TYPES)
-    if isinstance(dbrtype, ECA):
+    if type(dbrtype) is ECA:
         return status_pair(dbrtype)
     context.ensure_context(chid._ctx)
     if callback is not None:
@@ -307,7 +308,7 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
         return status_pair(status)
     if native == 0:
         # Not connected: no native count to size the buffer by.
-        return status_pair(ECA.DISCONN)
+        return status_pair(_DISCONN)
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            iowait.io_account(chid._ctx), False)
 
@@ -316,7 +317,7 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
                     counter: IOCounter, in_group: bool) -> Tuple[ECA, Optional[DBRValue]]:
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = new_value(dbrtype, count, bool(use_numpy))
-    status = request_issue(_GetRequest(chid, value=value, counter=counter, in_group=in_group),
+    status = request_issue(_GetRequest(chid, None, use_numpy, value, counter, in_group),
                            lib.ca_array_get_callback, dbrtype, count, ptr, _fill_cb)
     return status_pair(status, value if status == _NORMAL else None)
 
@@ -331,15 +332,15 @@ def put(chid: Chid, value: Any, chtype: Optional[int] = None, count: Optional[in
     ptr = channel_ptr(chid)
     check_optional_callback(callback)
     if ptr is None:
-        return ECA.BADCHID
+        return _BADCHID
     prepared = prepare_put(chid, ptr, value, chtype, count)
-    if isinstance(prepared, ECA):
+    if type(prepared) is ECA:
         return prepared
     put_type, n, buffer = prepared
     context.ensure_context(chid._ctx)
     # libca copies the data before returning, so the buffer may go now.
     if callback is None:
-        return eca(gated(chid._ctx, ECA.BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
+        return eca(gated(chid._ctx, _BADCHID, lib.ca_array_put, put_type, n, ptr, buffer))
     return eca(request_issue(_PutRequest(chid, put_type, n, callback=callback),
                              lib.ca_array_put_callback, put_type, n, ptr, buffer, _put_cb))
 
@@ -359,10 +360,10 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     _check_callback(callback)
     mask = _DEFAULT_MASK if mask is None else as_int(mask, 'mask')
     if ptr is None:
-        return status_pair(ECA.BADCHID)
+        return status_pair(_BADCHID)
     native_type, native = native_of(chid, ptr)
     dbrtype = request_type(native_type, chtype, _GET_TYPES)
-    if isinstance(dbrtype, ECA):
+    if type(dbrtype) is ECA:
         return status_pair(dbrtype)
     n = request_count(count, native, zero_means_server=True)
     context.ensure_context(chid._ctx)
@@ -379,7 +380,7 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
             chid._subs = set()
         chid._subs.add(sub)
     out = ffi.new('evid *')
-    status = gated(chid._ctx, ECA.BADCHID, lib.ca_create_subscription,
+    status = gated(chid._ctx, _BADCHID, lib.ca_create_subscription,
                    dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
     if status != _NORMAL:
         if chid._subs is not None:   # None if the channel was released meanwhile
@@ -497,13 +498,13 @@ def sg_get(gid: SyncGroup, chid: Chid, chtype: Optional[int] = None,
     if ident is None:
         return status_pair(ECA.BADSYNCGRP)
     if ptr is None:
-        return status_pair(ECA.BADCHID)
+        return status_pair(_BADCHID)
     native_type, native = native_of(chid, ptr)
     dbrtype = request_type(native_type, chtype, _GET_TYPES)
-    if isinstance(dbrtype, ECA):
+    if type(dbrtype) is ECA:
         return status_pair(dbrtype)
     if native == 0:
-        return status_pair(ECA.DISCONN)    # as get(): nothing half-issued
+        return status_pair(_DISCONN)    # as get(): nothing half-issued
     context.ensure_context(chid._ctx)
     return _get_into_value(chid, ptr, dbrtype, request_count(count, native), use_numpy,
                            gid._io, True)
@@ -518,9 +519,9 @@ def sg_put(gid: SyncGroup, chid: Chid, value: Any, chtype: Optional[int] = None,
     if ident is None:
         return ECA.BADSYNCGRP
     if ptr is None:
-        return ECA.BADCHID
+        return _BADCHID
     prepared = prepare_put(chid, ptr, value, chtype, count)
-    if isinstance(prepared, ECA):
+    if type(prepared) is ECA:
         return prepared
     put_type, n, buffer = prepared
     context.ensure_context(chid._ctx)
