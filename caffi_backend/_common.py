@@ -135,6 +135,7 @@ next_key = itertools.count(1).__next__      # atomic under the GIL
 
 # Types resolved once: every channel and request converts a key both ways.
 _INTPTR = ffi.typeof('intptr_t')
+_UINTPTR = ffi.typeof('uintptr_t')
 _VOID_P = ffi.typeof('void *')
 
 
@@ -184,7 +185,7 @@ def check(obj: Any, cls: type, what: str) -> Any:
 
 def address(ptr: Any) -> int:
     """The integer value of a C pointer, the key of the identifier registries."""
-    return int(ffi.cast('uintptr_t', ptr))
+    return int(ffi.cast(_UINTPTR, ptr))
 
 
 # ---------------------------------------------------------------------------
