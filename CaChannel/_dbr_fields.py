@@ -13,22 +13,30 @@ The C extension keeps its own C copy for speed (the interned keys of
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Tuple
+import collections
 
 from ._constants import DBR
 
 __all__ = ['LimitField', 'GR_LIMITS', 'CTRL_LIMITS', 'LIMIT_LINES', 'INTEGER_RANGES']
 
+# typing costs milliseconds of every script's start-up (this module is read
+# at import): type checkers see the typed record, Python the same fields
+# through collections.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, NamedTuple, Tuple
 
-class LimitField(NamedTuple):
-    """One limit of the GR/CTRL structures."""
+    class LimitField(NamedTuple):
+        """One limit of the GR/CTRL structures."""
 
-    #: The ``ca`` dict key, which is also db_access.h's field name.
-    key: str
-    #: The object layer's key (the caPython name) in ``pv_*`` dicts.
-    pv_key: str
-    #: The label of base's ``cainfo`` and ``caget -d`` line.
-    label: str
+        #: The ``ca`` dict key, which is also db_access.h's field name.
+        key: str
+        #: The object layer's key (the caPython name) in ``pv_*`` dicts.
+        pv_key: str
+        #: The label of base's ``cainfo`` and ``caget -d`` line.
+        label: str
+else:
+    LimitField = collections.namedtuple('LimitField', ('key', 'pv_key', 'label'))
 
 
 #: The six limits of every numeric ``DBR_GR_*`` structure, in db_access.h's order.

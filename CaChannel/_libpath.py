@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import sys
 from types import ModuleType
-from typing import Any, Optional
+
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:  # typing and re cost milliseconds of every start-up
+    from typing import Any, Optional
 
 # EPICS base's libca carries an SCCS "what" string naming its release,
 # e.g. "@(#) EPICS 7.0.8, CA Client Library"; libca has no call that tells.
-_WHAT_STRING = re.compile(rb'@\(#\) EPICS ([^\s,\x00]+)')
+_WHAT_STRING = rb'@\(#\) EPICS ([^\s,\x00]+)'
 
 
 def epicscorelibs_libraries() -> tuple[str, str]:
@@ -87,9 +89,10 @@ def epics_base_version(libca: Optional[str]) -> str:
     """The EPICS base release a libca file belongs to, or ``'unknown'``."""
     if not libca:
         return 'unknown'
+    import re
     try:
         with open(libca, 'rb') as binary:
-            found = _WHAT_STRING.search(binary.read())
+            found = re.search(_WHAT_STRING, binary.read())
     except OSError:
         return 'unknown'
     return found.group(1).decode('ascii', 'replace') if found else 'unknown'

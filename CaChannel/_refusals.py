@@ -22,13 +22,15 @@ import sys
 import threading
 import types
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional
-
 from ._constants import CA_K, CA_OP, dbr_type_to_text
 
-__all__ = ['router']
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:  # typing costs milliseconds of every start-up; annotations are strings
+    from typing import Any, Callable, Dict, Iterator, List, Optional
 
-Callback = Callable[[Dict[str, Any]], Any]
+    Callback = Callable[[Dict[str, Any]], Any]
+
+__all__ = ['router']
 
 # libca's banner names a status's severity with these words.
 _SEVERITY_WORD = {CA_K.WARNING: 'Warning', CA_K.SUCCESS: 'Success', CA_K.ERROR: 'Error',

@@ -8,12 +8,17 @@ enums come from ``CaChannel._constants`` whatever the backend.
 
 ``ca.backend`` names the backend in use (``'c'`` or ``'caffi'``).
 """
+from __future__ import annotations
+
 import importlib
 import os
 import sys
 import types
 import warnings
-from typing import Optional
+
+_TYPE_CHECKING = False
+if _TYPE_CHECKING:  # typing costs milliseconds of every start-up; annotations are strings
+    from typing import Optional
 
 # libca reads this once, when the first context is created; large waveforms
 # (area detector images) need far more than libca's 16 kB default.

@@ -707,6 +707,18 @@ def _caget_text(data: dict) -> str:
                        reps=cfg.get('caget_reps', cfg['repetitions']))
 
 
+def _startup_where(data: dict) -> str:
+    """Where the Python clients' start-up was timed (bench.installed)."""
+    if data.get('startup_installed'):
+        return ('Timed in a fresh virtual environment where ``pip install`` put the '
+                'wheel built from this checkout and the peers, run outside the '
+                'checkout: what a user\'s installation starts with.')
+    why = data.get('startup_not_installed_why')
+    return ('Timed in the development environment (its editable install adds an '
+            'import hook to every interpreter)%s; our sources are byte-compiled '
+            'first, as an installation has them.' % (': %s' % why if why else ''))
+
+
 def render_rst(data: dict) -> str:
     cfg = data['config']
     fields = _fields(cfg)
@@ -836,9 +848,8 @@ The workloads:
   included).
 * **start-up**: wall and CPU time of a new process that loads the library
   and creates a CA context (for Python: interpreter start, import, context;
-  a bare ``python -c pass`` takes {data['python_startup_ms']:.0f} ms here,
-  {data.get('python_startup_cpu_ms', 0.0):.0f} ms of CPU). Our sources are
-  byte-compiled first, as an installation has them.
+  a bare ``python -c pass`` takes {data['python_startup_ms']:.0f} ms there,
+  {data.get('python_startup_cpu_ms', 0.0):.0f} ms of CPU). {_startup_where(data)}
 * **caget**: the console tool run as a user runs it, from process start to
   exit, its output read through a pipe.
 

@@ -23,7 +23,8 @@ What it does, in about seven minutes on a 2-core machine:
    (the connect script over idle objects, libca through bare cffi) at the
    table's count and the largest;
 4. times the start of a process that imports the library and creates a CA
-   context;
+   context, in a fresh virtual environment where ``pip install`` put the
+   wheel built from this checkout and the peers (``bench.installed``);
 5. starts a second softIoc with 2,000 counters processed at 10 Hz (20,000
    events/s) and runs the monitor workload through the low-level layer and
    through the object layer scripts use, one fresh process per client,
@@ -45,6 +46,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,7 +56,7 @@ from pathlib import Path
 from CaChannel.testing import (SoftIoc, free_port, loopback_environ, shared_repeater_port,
                                start_repeater, stop_process)
 
-from . import report
+from . import installed, report
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / 'bench'
@@ -324,28 +326,50 @@ STARTUP_CODE = {
 }
 
 
-def timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed_process(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float]:
     """Wall and CPU milliseconds of a process run to its end."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True, timeout=60)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return wall * 1e3, cpu * 1e3
 
 
-def run_startup(exe: Path, client: str, env_ioc: SoftIoc) -> dict:
+class StartupPython:
+    """The interpreter the start-up workload runs and where: a fresh
+    environment with the installed wheel (``bench.installed``), else this
+    one in the checkout, saying why."""
+
+    def __init__(self, clients: list[str]) -> None:
+        python, workdir, self.why_not_installed = installed.make_environment(clients, log)
+        self.installed = python is not None
+        self.python = str(python) if python is not None else sys.executable
+        self.cwd = workdir if workdir is not None else ROOT
+        self._workdir = workdir
+
+    def remove(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def run_startup(exe: Path, client: str, env_ioc: SoftIoc, startup: StartupPython) -> dict:
     """Wall and CPU time of a fresh process that loads the library and makes a context."""
     env = client_env(env_ioc, client)
-    cmd = [str(exe), 'start'] if client == 'c' else [sys.executable, '-c', STARTUP_CODE[client]]
-    wall, cpu = timed_process(cmd, env)
+    if client == 'c':
+        wall, cpu = timed_process([str(exe), 'start'], env)
+    else:
+        wall, cpu = timed_process([startup.python, '-c', STARTUP_CODE[client]], env,
+                                  startup.cwd)
     return {'startup_ms': wall, 'startup_cpu_ms': cpu}
 
 
-def python_startup_ms(env: dict[str, str], reps: int) -> tuple[float, float]:
+def python_startup_ms(env: dict[str, str], reps: int,
+                      startup: StartupPython) -> tuple[float, float]:
     """Median wall and CPU milliseconds of ``python -c pass``."""
-    runs = [timed_process([sys.executable, '-c', 'pass'], env) for _ in range(reps)]
+    runs = [timed_process([startup.python, '-c', 'pass'], env, startup.cwd)
+            for _ in range(reps)]
     return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
 
 
@@ -444,11 +468,15 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                     add_floor(floor, figures)
                     log('floor %d rep %d %-15s %s' % (n, rep + 1, floor, _fmt(figures)))
         loads.append(load_average())
-        for rep in range(cfg.start_reps):
-            for client in clients:
-                add(client, run_startup(exe, client, ioc))
-        python_ms, python_cpu_ms = python_startup_ms(client_env(ioc, 'pyepics'),
-                                                     cfg.start_reps)
+        startup = StartupPython(clients)
+        try:
+            for rep in range(cfg.start_reps):
+                for client in clients:
+                    add(client, run_startup(exe, client, ioc, startup))
+            python_ms, python_cpu_ms = python_startup_ms(client_env(ioc, 'pyepics'),
+                                                         cfg.start_reps, startup)
+        finally:
+            startup.remove()
         log('start-up times done')
 
     with SoftIoc(monitor_database(cfg.monitors), env=loopback_environ(free_port()),
@@ -476,6 +504,8 @@ def collect(cfg: Config, clients: list[str]) -> dict:
             'floors': medians_of(floor_samples), 'floor_labels': FLOORS,
             'python_startup_ms': python_ms,
             'python_startup_cpu_ms': python_cpu_ms,
+            'startup_installed': startup.installed,
+            'startup_not_installed_why': startup.why_not_installed,
             'skipped': {c: {str(n): r for n, r in s.items()} for c, s in skipped.items()},
             'load_averages': loads, 'not_measured': not_measured,
             'caget_printed_bytes': len(printed) if printed is not None else None,
