@@ -37,7 +37,6 @@ from ._constants import cs_conn as _CS_CONN
 from ._constants import cs_never_conn as _CS_NEVER_CONN
 from ._constants import dbr_type_is_TIME
 from ._dbr_fields import CTRL_LIMITS
-from . import _refusals
 
 # Request types a str is written with as one CA string (the ca layer writes
 # a str to an ENUM as its state string).
@@ -103,6 +102,14 @@ except AttributeError:
 # The package object itself (complete or not, it is in sys.modules before any
 # of its submodules runs); looked up once, not on every read.
 _PACKAGE = sys.modules[__name__.rpartition('.')[0]]
+
+
+def _router(cam: types.ModuleType) -> Any:
+    """The exception router of backend *cam* (``_refusals``), imported on
+    first use: it needs threading and contextlib, a millisecond of every
+    script's start-up, and only putw and the handler methods use it."""
+    from . import _refusals
+    return _refusals.router(cam)
 
 
 def _package_use_numpy() -> bool:
@@ -822,7 +829,7 @@ class CaChannel:
     def _putw(self, value: Any, req_type: Optional[int], timeout: float) -> None:
         chid = self._chid_or_raise('write')
         cam = self._backend
-        router = _refusals.router(cam)
+        router = _router(cam)
         router.install()
         waited: Optional[CaChannelException] = None
         with router.watching(chid) as refusals:
@@ -1021,7 +1028,7 @@ class CaChannel:
                     callback(args, user_args)
                 except BaseException:
                     _report_raised(callback)
-        router = _refusals.router(_chosen_ca())
+        router = _router(_chosen_ca())
         router.user_callback = wrapper
         router.install()
 
@@ -1042,4 +1049,4 @@ class CaChannel:
         cam = _chosen_ca()
         cls._check(cam.replace_printf_handler(wrapper))
         # the exception banners CaChannel prints go the same way
-        _refusals.router(cam).printer = wrapper
+        _router(cam).printer = wrapper

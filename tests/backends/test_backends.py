@@ -366,11 +366,12 @@ def test_numpy_imported_on_first_use_only(backend, tmp_path):
     assert out.stdout.strip() == 'False', out.stdout + out.stderr
 
 
-def test_start_up_needs_neither_typing_nor_re(tmp_path):
-    """A script's start (import, the C backend, a context) imports neither
-    typing nor re, milliseconds of every start-up: the annotations are
-    strings. Run without site, whose .pth files (an editable install's hook)
-    import both."""
+def test_start_up_imports_only_what_it_needs(tmp_path):
+    """A script's start (import, the C backend, a context) imports none of
+    typing, re, threading and contextlib, milliseconds of every start-up:
+    the annotations are strings, and what needs the others is imported on
+    first use. Run without site, whose .pth files (an editable install's
+    hook) import them."""
     import sys
     import sysconfig
     from pathlib import Path
@@ -378,7 +379,8 @@ def test_start_up_needs_neither_typing_nor_re(tmp_path):
     paths = [str(Path(CaChannel.__file__).parent.parent),
              sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]
     code = ('import sys\nimport CaChannel\nfrom CaChannel import ca\nca.create_context(True)\n'
-            'print(ca.backend, sorted({"typing", "re"} & set(sys.modules)))\n')
+            'print(ca.backend, sorted({"typing", "re", "threading", "contextlib"}\n'
+            '                         & set(sys.modules)))\n')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), CACHANNEL_BACKEND='c')
     out = subprocess.run([sys.executable, '-S', '-c', code], capture_output=True, text=True,
                          timeout=60, cwd=str(tmp_path), env=env)
