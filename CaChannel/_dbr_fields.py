@@ -21,7 +21,9 @@ __all__ = ['LimitField', 'GR_LIMITS', 'CTRL_LIMITS', 'LIMIT_LINES', 'INTEGER_RAN
 
 # typing costs milliseconds of every script's start-up (this module is read
 # at import): type checkers see the typed record, Python the same fields
-# through collections.
+# through collections.  Named TYPE_CHECKING, unlike the _TYPE_CHECKING of the
+# other modules, because mypy takes only that name as true and so skips the
+# else branch, which would otherwise define LimitField twice.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, NamedTuple, Tuple

@@ -12,6 +12,7 @@ checkout and the peers, run from a directory outside the checkout.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,9 +21,9 @@ from typing import Callable, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What each Python client of the start-up workload needs in the environment
-# besides our wheel (whose own requirements pip resolves).
-_PEERS = {'pyepics': 'pyepics', 'caproto': 'caproto'}
+# The Python clients of the start-up workload that are pip packages of the
+# same name, installed beside our wheel (whose own requirements pip resolves).
+_PEERS = ('pyepics', 'caproto')
 
 
 def _run(cmd: list[str], timeout: float) -> None:
@@ -47,9 +48,10 @@ def make_environment(clients: list[str], log: Callable[[str], None]
             raise RuntimeError('pip wheel made %d wheels' % len(wheels))
         _run([sys.executable, '-m', 'venv', str(work / 'venv')], 120)
         python = work / 'venv' / 'bin' / 'python'
-        peers = [_PEERS[c] for c in clients if c in _PEERS]
+        peers = [c for c in clients if c in _PEERS]
         _run([str(python), '-m', 'pip', 'install', '-q', str(wheels[0])] + peers, 600)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(work, ignore_errors=True)
         log('start-up environment not made (%s): timing the development one' % exc)
         return None, None, str(exc)
     log('start-up environment: %s with %s%s'

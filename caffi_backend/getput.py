@@ -176,8 +176,11 @@ def _end_request(request: Request) -> None:
 
 
 def _answered(args: Any) -> Optional[Request]:
-    """The request an answer is for, forgotten; None if it was forgotten
-    already (its channel cleared or its context destroyed meanwhile)."""
+    """The request an answer is for, forgotten; None while the interpreter
+    exits (no callback runs then), or if it was forgotten already (its
+    channel cleared or its context destroyed meanwhile)."""
+    if _common.shutting_down:
+        return None
     request = _common.lent_requests.pop(usr_key(args.usr), None)
     if request is not None:
         request_unlink(request)
@@ -207,8 +210,6 @@ def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int
 # callbacks from libca
 
 def _get_handler(args: Any) -> None:
-    if _common.shutting_down:
-        return
     request = _answered(args)
     if request is None:
         return
@@ -217,8 +218,6 @@ def _get_handler(args: Any) -> None:
 
 def _fill_handler(args: Any) -> None:
     """A get without callback answered: copy what fits, count it done."""
-    if _common.shutting_down:
-        return
     request = _answered(args)
     if request is None:
         return
@@ -236,8 +235,6 @@ def _fill_handler(args: Any) -> None:
 
 
 def _group_put_handler(args: Any) -> None:
-    if _common.shutting_down:
-        return
     request = _answered(args)
     if request is None:
         return
@@ -248,8 +245,6 @@ def _group_put_handler(args: Any) -> None:
 
 
 def _put_handler(args: Any) -> None:
-    if _common.shutting_down:
-        return
     request = _answered(args)
     if request is None:
         return
