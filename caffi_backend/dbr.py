@@ -249,7 +249,11 @@ def to_python(ptr: Any, dbrtype: int, count: int, use_numpy: bool = False,
 def buffer_size(dbrtype: int, count: int) -> int:
     """Bytes libca writes for *count* elements (``dbr_size_n``)."""
     layout = _LAYOUTS[dbrtype]
-    return max(layout.header, layout.offset + max(count, 1) * layout.itemsize)
+    # The struct holds its first element: a count of 0 or 1 gives its size.
+    # Compared, not max(): two builtin calls were a third of a scalar read's
+    # buffer.
+    size = layout.offset + count * layout.itemsize
+    return size if size > layout.header else layout.header
 
 
 # Large get buffers are recycled, as in dbr.c: a fresh 32 MB buffer costs
@@ -302,7 +306,7 @@ class DBRValue(Identifier):
 
     @classmethod
     def _new(cls, buffer: Any, dbrtype: int, count: int, use_numpy: bool) -> 'DBRValue':
-        obj = cls._make()
+        obj = object.__new__(cls)       # Identifier._make, without its call
         obj._buffer = buffer
         obj._type = dbrtype
         obj._count = count
