@@ -604,11 +604,28 @@ TERMINAL_CASES = [
 ]
 
 
+def banner_apart(shown: bytes) -> Tuple[List[bytes], List[bytes]]:
+    """(the lines a terminal shows that are not libca's exception banner,
+    the banner's lines); a banner that landed inside another line leaves
+    that line unlike base's.
+
+    Base's libca prints the banner through errlog's own thread, so its lines
+    may come before, after or around caput's "New : ..." line, as the two
+    threads run: where they fall among whole lines is not compared.
+    """
+    lines = shown.split(b'\r\n')
+    in_banner = [line.startswith((b'CA.Client.Exception', b'    ')) or
+                 (line != b'' and not line.strip(b'.')) for line in lines]
+    assert in_banner.count(True) > 1, shown
+    return ([line for line, banner in zip(lines, in_banner) if not banner],
+            [line for line, banner in zip(lines, in_banner) if banner])
+
+
 @pytest.mark.parametrize('case', TERMINAL_CASES, ids=lambda case: case.id)
 def test_same_on_a_terminal(tools: Tools, case: Case, backend: str) -> None:
     """What a user sees: the banner between the lines, never inside "New : ..."."""
     base = tools.on_terminal(case, False, backend)
     ours = tools.on_terminal(case, True, backend)
-    assert b'CA.Client.Exception' in base[1] and b'\nNew : ' in base[1], base
+    assert b'\nNew : ' in base[1], base
     assert (base[0], ours[0]) == (0, 1)   # the documented difference
-    assert ours[1] == base[1]
+    assert banner_apart(ours[1]) == banner_apart(base[1]), (base[1], ours[1])
