@@ -1,6 +1,6 @@
 """Floors: what the benchmark's workloads cost below any client library.
 
-Two workers that are not libraries, run by the runner beside the clients so
+Three workers that are not libraries, run by the runner beside the clients so
 that each target a client misses can be read against what bounds it:
 
 ``script-floor``
@@ -19,12 +19,20 @@ that each target a client misses can be read against what bounds it:
     least a cffi client of that design can do per channel and per event.
     Its declarations are its own, a handful, not the backend's.
 
-Both are run as ``python -m bench.workers script-floor|cffi-floor MODE ...``
-(modes ``connect`` and, for ``cffi-floor``, ``monitor ca``).
+``contract-floor``
+    The cffi floor plus, written inline in the two loops and two callbacks
+    with no argument checks and no function of its own, the records the
+    ``ca`` contract makes the cffi backend keep: see :class:`ContractFloor`.
+    It is what the cffi backend's connect could cost if all of its Python
+    were free but that bookkeeping.
+
+They are run as ``python -m bench.workers FLOOR MODE ...`` (mode
+``connect``, and ``monitor ca`` for ``cffi-floor``).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -53,6 +61,10 @@ int ca_create_subscription(long type, unsigned long count, chid chan, long mask,
 int ca_clear_subscription(evid sub);
 int ca_pend_io(double timeout);
 int ca_flush_io(void);
+void *ca_puser(chid chan);
+short ca_field_type(chid chan);
+unsigned long ca_element_count(chid chan);
+struct ca_client_context *ca_current_context(void);
 """
 
 
@@ -183,4 +195,188 @@ class CffiFloor(Library):
         return result
 
 
-FLOORS = {'script-floor': ScriptFloor, 'cffi-floor': CffiFloor}
+class ContractFloor(CffiFloor):
+    """The cffi floor's connect and read, plus the records the ``ca``
+    contract (``spec/ca-module.md``, DEVELOPERS.md) makes the cffi backend
+    keep, each in its least form:
+
+    * a channel object per channel (``create_channel`` returns one), lent
+      to libca by a key its callbacks find it by (``ca_puser``);
+    * the calling thread's pend_io account in its context, which counts
+      the channel until it connects and each read until it is answered
+      (pend_io waits per thread, not per context as libca's own does);
+    * admission around each libca call (a context being destroyed refuses
+      calls and waits for the threads inside libca);
+    * per read: the context made current, the channel's native type and
+      count read from libca, a value object owning a buffer of that count
+      (the reply is copied into it, never more than asked), and a request
+      record lent to libca and linked to its channel (clearing the
+      channel releases it).
+
+    Objects have the backend's slots, so that memory compares too.  No
+    argument is checked, no error is turned into an exception, and nothing
+    is a call of its own but the account's first lookup in a thread.
+    """
+
+    class Channel:
+        __slots__ = ('ptr', 'name', 'ctx', 'key', 'conn_callback', 'access_callback',
+                     'inflight', 'subs', 'account', 'conn_gen', 'conn_counted', '__weakref__')
+
+    class Request:
+        __slots__ = ('chan', 'key', 'prev', 'next', 'callback', 'use_numpy', 'value',
+                     'counter', 'generation', 'in_group')
+
+    class Value:
+        __slots__ = ('buffer', 'type', 'count', 'use_numpy', 'filled')
+
+    class Account:
+        __slots__ = ('pending', 'lock', 'changed')
+
+        def __init__(self) -> None:
+            self.pending: list[None] = []
+            self.lock = threading.Lock()
+            self.changed = threading.Condition(self.lock)
+
+        def wait(self) -> bool:
+            with self.lock:
+                return self.changed.wait_for(lambda: not self.pending, TIMEOUT)
+
+    def connect_read(self, names: list[str]) -> list[float]:
+        ffi, lib = self.ffi, self.lib
+        Channel, Request, Value, Account = self.Channel, self.Request, self.Value, self.Account
+        channels: dict[int, Any] = {}
+        requests: dict[int, Any] = {}
+        keys = itertools.count(1).__next__
+        inside: list[None] = []
+        admitted = [True]
+        links = threading.Lock()
+        accounts = threading.local()
+
+        def account_of(ctx: int) -> Any:
+            by_ctx = getattr(accounts, 'by_ctx', None)
+            if by_ctx is None:
+                by_ctx = accounts.by_ctx = {}
+            found = by_ctx.get(ctx)
+            if found is None:
+                found = by_ctx[ctx] = Account()
+            return found
+
+        def on_connection(args: Any) -> None:
+            chan = channels.get(int(ffi.cast('intptr_t', lib.ca_puser(args.chid))))
+            if chan is None or args.op != CA_OP_CONN_UP:
+                return
+            account = chan.account
+            with account.lock:
+                if chan.conn_counted:
+                    chan.conn_counted = False
+                    pending = chan.conn_gen
+                    if pending is account.pending and pending:
+                        pending.pop()
+                        if not pending:
+                            account.changed.notify_all()
+
+        def on_value(args: Any) -> None:
+            request = requests.pop(int(ffi.cast('intptr_t', args.usr)), None)
+            if request is None:
+                return
+            chan = request.chan
+            with links:
+                before, after = request.prev, request.next
+                if before is not None:
+                    before.next = after
+                elif chan.inflight is request:
+                    chan.inflight = after
+                if after is not None:
+                    after.prev = before
+                request.prev = request.next = None
+            value = request.value
+            if args.status != ECA_NORMAL or args.type != value.type:
+                return
+            ffi.memmove(value.buffer, args.dbr, 8 * value.count)
+            value.filled = True
+            pending = request.generation
+            pending.pop()
+            if not pending:
+                with request.counter.lock:
+                    request.counter.changed.notify_all()
+
+        connection_cb = ffi.callback('void(*)(struct connection_handler_args)', on_connection)
+        value_cb = ffi.callback('void(*)(struct event_handler_args)', on_value)
+        chans = []
+        for name in names:
+            ctx = int(ffi.cast('uintptr_t', lib.ca_current_context()))
+            chan = Channel()
+            chan.ptr, chan.name, chan.ctx = None, name, ctx
+            chan.conn_callback = chan.access_callback = chan.inflight = chan.subs = None
+            try:
+                account = accounts.by_ctx[ctx]
+            except (AttributeError, KeyError):
+                account = account_of(ctx)       # the thread's first call in ctx
+            chan.account = account
+            pending = chan.conn_gen = account.pending
+            pending.append(None)
+            chan.conn_counted = True
+            key = chan.key = keys()
+            channels[key] = chan
+            out = ffi.new('chid *')
+            inside.append(None)
+            try:
+                status = (lib.ca_create_channel(name.encode(), connection_cb,
+                                                ffi.cast('void *', key), 0, out)
+                          if admitted[0] else -1)
+            finally:
+                inside.pop()
+            self._check(status, 'ca_create_channel')
+            chan.ptr = out[0]
+            chans.append(chan)
+        lib.ca_flush_io()
+        if not account_of(chans[0].ctx).wait():
+            raise RuntimeError('channels did not connect')
+        values = []
+        for chan in chans:
+            ptr = chan.ptr
+            inside.append(None)
+            try:
+                native_type, count = lib.ca_field_type(ptr), lib.ca_element_count(ptr)
+            finally:
+                inside.pop()
+            if native_type != DBR_DOUBLE:
+                # its buffers and copies are sized for the benchmark's doubles
+                raise RuntimeError('%s is not a double' % chan.name)
+            lib.ca_current_context()
+            try:
+                account = accounts.by_ctx[chan.ctx]
+            except (AttributeError, KeyError):
+                account = account_of(chan.ctx)
+            value = Value()
+            value.buffer = ffi.new('double[]', count)
+            value.type, value.count, value.use_numpy, value.filled = native_type, count, False, False
+            request = Request()
+            request.chan, request.prev, request.callback, request.use_numpy = chan, None, None, False
+            request.value, request.counter, request.in_group = value, account, False
+            pending = request.generation = account.pending
+            pending.append(None)
+            key = request.key = keys()
+            requests[key] = request
+            with links:
+                head = request.next = chan.inflight
+                if head is not None:
+                    head.prev = request
+                chan.inflight = request
+            inside.append(None)
+            try:
+                status = (lib.ca_array_get_callback(native_type, count, ptr, value_cb,
+                                                    ffi.cast('void *', key))
+                          if admitted[0] else -1)
+            finally:
+                inside.pop()
+            self._check(status, 'ca_array_get_callback')
+            values.append(value)
+        lib.ca_flush_io()
+        if not account_of(chans[0].ctx).wait():
+            raise RuntimeError('reads were not answered')
+        self._keep = chans, values, connection_cb, value_cb
+        return [value.buffer[0] for value in values]
+
+
+FLOORS = {'script-floor': ScriptFloor, 'cffi-floor': CffiFloor, 'contract-floor': ContractFloor}

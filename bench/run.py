@@ -20,8 +20,9 @@ What it does, in about seven minutes on a 2-core machine:
 3. connects and reads 1,000 and 100,000 channels (the scaling curve; a
    client whose time per channel predicts more than the time cap is not
    run at the larger count), and runs the floors of ``bench/floors.py``
-   (the connect script over idle objects, libca through bare cffi) at the
-   table's count and the largest;
+   (the connect script over idle objects, libca through bare cffi, and
+   that plus the records the ``ca`` contract keeps) at the table's count
+   and the largest;
 4. times the start of a process that imports the library and creates a CA
    context, in a fresh virtual environment where ``pip install`` put the
    wheel built from this checkout and the peers (``bench.installed``);
@@ -76,6 +77,7 @@ CLIENTS = {
 FLOORS = {
     'script-floor': 'the connect script over idle Python objects, no CA',
     'cffi-floor': 'libca through cffi, the callbacks the cffi backend needs, nothing more',
+    'contract-floor': 'the cffi floor plus the records the ca contract keeps, inline',
 }
 
 #: clients of the caget row: 'c' is EPICS base's caget, the others ours.

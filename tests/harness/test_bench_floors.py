@@ -1,8 +1,8 @@
 """The benchmark's floors (bench/floors.py) run against a real softIoc and
 measure what they say: the script floor reads nothing and keeps its
 objects, the cffi floor reads every value through libca and passes on every
-monitor event.  Figures are printed by ``python -m bench``; nothing here
-asserts a speed."""
+monitor event, the contract floor reads every value through its records.
+Figures are printed by ``python -m bench``; nothing here asserts a speed."""
 from __future__ import annotations
 
 import json
@@ -43,6 +43,13 @@ def test_cffi_floor_reads_every_channel(floor_ioc: SoftIoc) -> None:
     result = run_worker(floor_ioc, 'cffi-floor', 'connect', 'bench:s', N)
     # bench:sI holds I: the last channel's value read through libca
     assert result['connect_check'] == N - 1
+    assert result['connect_seconds'] > 0 and result['connect_cpu'] > 0
+
+
+def test_contract_floor_reads_every_channel_through_its_records(floor_ioc: SoftIoc) -> None:
+    result = run_worker(floor_ioc, 'contract-floor', 'connect', 'bench:s', N)
+    assert result['connect_check'] == N - 1
+    # its waits returned: every connection and every reply was counted down
     assert result['connect_seconds'] > 0 and result['connect_cpu'] > 0
 
 
