@@ -197,7 +197,7 @@ class CffiFloor(Library):
 
 class ContractFloor(CffiFloor):
     """The cffi floor's connect and read, plus the records the ``ca``
-    contract (``spec/ca-module.md``, DEVELOPERS.md) makes the cffi backend
+    contract (``docs/maintainers.rst``, DEVELOPERS.md) makes the cffi backend
     keep, each in its least form:
 
     * a channel object per channel (``create_channel`` returns one), lent
