@@ -215,7 +215,10 @@ class ContractFloor(CffiFloor):
 
     Objects have the backend's slots, so that memory compares too.  No
     argument is checked, no error is turned into an exception, and nothing
-    is a call of its own but the account's first lookup in a thread.
+    is a call of its own but the account's first lookup in a thread: the
+    backend's pieces (``request_link``/``request_unlink`` in channel.py,
+    ``IOCounter.uncount_connection`` in iowait.py, ``gated``) are written
+    out here, not called, because their calls are what the floor leaves out.
     """
 
     class Channel:
@@ -247,6 +250,9 @@ class ContractFloor(CffiFloor):
         channels: dict[int, Any] = {}
         requests: dict[int, Any] = {}
         keys = itertools.count(1).__next__
+        # Admission as iowait.gated does it: an entry per thread inside
+        # libca, and a flag a drain would clear (never here, but read on
+        # every call as the backend reads it).
         inside: list[None] = []
         admitted = [True]
         links = threading.Lock()
@@ -292,7 +298,8 @@ class ContractFloor(CffiFloor):
             value = request.value
             if args.status != ECA_NORMAL or args.type != value.type:
                 return
-            ffi.memmove(value.buffer, args.dbr, 8 * value.count)
+            # never more than asked, nor more than came (dbr.fill)
+            ffi.memmove(value.buffer, args.dbr, 8 * min(args.count, value.count))
             value.filled = True
             pending = request.generation
             pending.pop()
@@ -343,7 +350,7 @@ class ContractFloor(CffiFloor):
             if native_type != DBR_DOUBLE:
                 # its buffers and copies are sized for the benchmark's doubles
                 raise RuntimeError('%s is not a double' % chan.name)
-            lib.ca_current_context()
+            lib.ca_current_context()        # ensure_context's call, on every read
             try:
                 account = accounts.by_ctx[chan.ctx]
             except (AttributeError, KeyError):
