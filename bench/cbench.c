@@ -8,7 +8,8 @@
  *   cbench start                       create a CA context and exit
  *   cbench fill PV COUNT               write 0 .. COUNT-1 to a DOUBLE waveform
  *   cbench connect PREFIX N            search N scalars, read them all (and
- *                                      the time of each step, "steps")
+ *                                      the time of each step, "steps", and
+ *                                      each thread's CPU time, "threads")
  *   cbench roundtrip PV N              N sequential get + pend_io
  *   cbench waveform PV COUNT REPS      one read of COUNT doubles into a
  *                                      freshly malloc'ed buffer, then REPS
@@ -18,6 +19,7 @@
  *                                      type TYPE (DBR_DOUBLE or
  *                                      DBR_TIME_DOUBLE), count events
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,77 @@ static char *pv_name(const char *prefix, long i)
     return name;
 }
 
+/* One thread's CPU time, as Linux counts it for the scheduler. */
+struct thread_cpu {
+    long tid;
+    char name[32];
+    double seconds;
+};
+
+#define MAX_THREADS 64
+
+/* The threads of this process and the CPU seconds each has run (from
+ * /proc/self/task/TID/schedstat, nanoseconds): 0 threads where /proc has
+ * no schedstat.  The process's CPU time is their sum; per thread they say
+ * whether the CPU went to the caller or to libca's threads. */
+static int read_threads(struct thread_cpu *out)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *entry;
+    int n = 0;
+
+    if (!dir)
+        return 0;
+    while (n < MAX_THREADS && (entry = readdir(dir)) != NULL) {
+        char path[300];
+        unsigned long long ns;
+        FILE *f;
+        int ok;
+
+        if (entry->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", entry->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        ok = fscanf(f, "%llu", &ns) == 1;
+        fclose(f);
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", entry->d_name);
+        if (!ok || !(f = fopen(path, "r")))
+            continue;
+        ok = fgets(out[n].name, sizeof out[n].name, f) != NULL;
+        fclose(f);
+        if (!ok)
+            continue;
+        /* printed inside JSON quotes: nothing that would need escaping */
+        out[n].name[strcspn(out[n].name, "\n\"\\")] = '\0';
+        out[n].tid = atol(entry->d_name);
+        out[n].seconds = ns * 1e-9;
+        n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+/* "threads": [[name, seconds], ...], the CPU each thread ran between two
+ * read_threads(); the calling thread is "main", as in bench/phases.py. */
+static void print_threads(const struct thread_cpu *before, int n_before,
+                          const struct thread_cpu *after, int n_after)
+{
+    long self = (long)getpid();
+    int i, j;
+
+    printf("\"threads\": [");
+    for (i = 0; i < n_after; i++) {
+        double seconds = after[i].seconds;
+        for (j = 0; j < n_before; j++)
+            if (before[j].tid == after[i].tid)
+                seconds -= before[j].seconds;
+        printf("%s[\"%s\", %.9g]", i ? ", " : "",
+               after[i].tid == self ? "main" : after[i].name, seconds);
+    }
+    printf("]");
+}
+
 /* connect + read N scalars: create all, one pend_io, get all, one pend_io.
  * "steps" splits the time at the same points as bench/phases.py does for
  * the Python clients: wall and CPU seconds of each step. */
@@ -81,6 +154,8 @@ static int run_connect(const char *prefix, long n)
     double *values = calloc(n, sizeof *values);
     char **names = calloc(n, sizeof *names);
     double rss0, rss1, marks[5][2];
+    struct thread_cpu threads0[MAX_THREADS], threads1[MAX_THREADS];
+    int n_threads0, n_threads1;
     long i;
     int step;
 
@@ -88,6 +163,7 @@ static int run_connect(const char *prefix, long n)
         names[i] = pv_name(prefix, i);
     start_context();
     rss0 = rss_bytes();
+    n_threads0 = read_threads(threads0);
     marks[0][1] = cpu();
     marks[0][0] = wall();
     for (i = 0; i < n; i++)
@@ -102,6 +178,7 @@ static int run_connect(const char *prefix, long n)
     check(ca_pend_io(TIMEOUT), "ca_pend_io (get)");
     marks[4][0] = wall();
     marks[4][1] = cpu();
+    n_threads1 = read_threads(threads1);
     rss1 = rss_bytes();
     printf("{\"seconds\": %.9g, \"cpu\": %.9g, \"rss_per_channel\": %.9g, "
            "\"check\": %.17g, \"steps\": {", marks[4][0] - marks[0][0],
@@ -109,7 +186,9 @@ static int run_connect(const char *prefix, long n)
     for (step = 0; step < 4; step++)
         printf("%s\"%s\": [%.9g, %.9g]", step ? ", " : "", step_names[step],
                marks[step + 1][0] - marks[step][0], marks[step + 1][1] - marks[step][1]);
-    printf("}}\n");
+    printf("}, ");
+    print_threads(threads0, n_threads0, threads1, n_threads1);
+    printf("}\n");
     for (i = 0; i < n; i++)
         ca_clear_channel(chans[i]);
     ca_context_destroy();

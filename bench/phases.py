@@ -21,7 +21,10 @@ in a fresh process:
 For each step it prints the wall and the process CPU time per channel
 (median of the repetitions), in microseconds.  CPU time counts every
 thread: in the wait steps it is libca's threads running the connection and
-read callbacks.  The steps are:
+read callbacks.  A second table splits the CPU time of the whole workload
+by thread (Linux, from ``/proc/self/task``): ``main``, the thread that
+makes the calls, and each of libca's by its name (``CAC-TCP-recv``
+receives the replies and runs the callbacks).  The steps are:
 
 ``objects``       making the ``CaChannel`` objects (object layer only)
 ``create``        one channel creation per name
@@ -37,35 +40,68 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 STEPS = ('objects', 'create', 'connect wait', 'get', 'get wait', 'values')
 CLIENTS = ('c', 'ca[c]', 'ca[cffi]', 'object[c]', 'object[cffi]')
 PREFIX = 'bench:s'
 
 Steps = Dict[str, List[float]]      # step -> [wall s, cpu s]
+Threads = List[Tuple[str, float]]   # [(thread name, cpu s)], one per thread
+
+
+def read_threads() -> Dict[int, Tuple[str, float]]:
+    """The threads of this process: tid -> (name, CPU seconds run so far),
+    from Linux's scheduler statistics (nanoseconds); empty elsewhere.  The
+    calling process's first thread is named ``main``, as in cbench.c."""
+    found: Dict[int, Tuple[str, float]] = {}
+    try:
+        tids = os.listdir('/proc/self/task')
+    except OSError:
+        return found
+    me = os.getpid()
+    for tid in tids:
+        try:
+            with open('/proc/self/task/%s/schedstat' % tid) as f:
+                ns = int(f.read().split()[0])
+            with open('/proc/self/task/%s/comm' % tid) as f:
+                name = f.read().strip()
+        except (OSError, ValueError, IndexError):
+            continue                # the thread ended meanwhile
+        found[int(tid)] = ('main' if int(tid) == me else name, ns * 1e-9)
+    return found
 
 
 class StepClock:
     """``clock(step)`` as a step ends: its wall and process CPU time since
-    the previous step (or since the clock was made)."""
+    the previous step (or since the clock was made); ``threads()`` is the
+    CPU time each thread ran from the clock's making to the last step."""
 
     def __init__(self) -> None:
         self.steps: Steps = {}
+        self._threads0 = self._threads1 = read_threads()
         self._last = (time.perf_counter(), time.process_time())
 
     def __call__(self, step: str) -> None:
         now = (time.perf_counter(), time.process_time())
         self.steps[step] = [now[0] - self._last[0], now[1] - self._last[1]]
-        self._last = now
+        self._threads1 = read_threads()
+        # The reading of /proc belongs to no step.
+        self._last = (time.perf_counter(), time.process_time())
+
+    def threads(self) -> Threads:
+        before = self._threads0
+        return [(name, seconds - before.get(tid, (name, 0.0))[1])
+                for tid, (name, seconds) in self._threads1.items()]
 
 
 # --- workers (one process each) ----------------------------------------------
 
-def ca_layer(names: List[str]) -> Steps:
+def ca_layer(names: List[str]) -> StepClock:
     """The workload on ``CaChannel.ca`` alone."""
     from bench.workers import TIMEOUT
     from CaChannel import ca
@@ -84,17 +120,17 @@ def ca_layer(names: List[str]) -> Steps:
     values = [reply.get() for reply in replies]
     clock('values')
     _check(values, len(names))
-    return clock.steps
+    return clock
 
 
-def object_layer(names: List[str]) -> Steps:
+def object_layer(names: List[str]) -> StepClock:
     """The workload as ``python -m bench`` runs it through CaChannel."""
     from bench.workers import CaChannelLib
     lib = CaChannelLib()
     clock = StepClock()
     values = lib.connect_read(names, clock)
     _check(values, len(names))
-    return clock.steps
+    return clock
 
 
 def _check(values: List[Any], n: int) -> None:
@@ -103,30 +139,41 @@ def _check(values: List[Any], n: int) -> None:
         raise RuntimeError('read %r from %s%d' % (values[-1], PREFIX, n - 1))
 
 
-WORKERS: Dict[str, Callable[[List[str]], Steps]] = {'ca': ca_layer, 'object': object_layer}
+WORKERS: Dict[str, Callable[[List[str]], StepClock]] = {'ca': ca_layer,
+                                                         'object': object_layer}
 
 
 def worker_main(layer: str, n: int) -> None:
-    steps = WORKERS[layer](['%s%d' % (PREFIX, i) for i in range(n)])
-    sys.stdout.write(json.dumps(steps) + '\n')
+    clock = WORKERS[layer](['%s%d' % (PREFIX, i) for i in range(n)])
+    sys.stdout.write(json.dumps({'steps': clock.steps, 'threads': clock.threads()}) + '\n')
 
 
 # --- runner ------------------------------------------------------------------
 
-def run_client(client: str, exe: Any, ioc: Any, n: int) -> Steps:
+def run_client(client: str, exe: Any, ioc: Any, n: int) -> Tuple[Steps, Dict[str, float]]:
+    """One run: its steps, and the CPU seconds of its threads summed by name."""
     from bench.run import client_env, run_json
     if client == 'c':
         raw = run_json([str(exe), 'connect', PREFIX, str(n)], client_env(ioc, 'c'))
-        steps: Steps = raw['steps']
-        return steps
-    layer, backend = client.rstrip(']').split('[')
-    env = client_env(ioc, 'cachannel-' + backend)
-    return run_json([sys.executable, '-m', 'bench.phases', 'worker', layer, str(n)], env)
+    else:
+        layer, backend = client.rstrip(']').split('[')
+        env = client_env(ioc, 'cachannel-' + backend)
+        raw = run_json([sys.executable, '-m', 'bench.phases', 'worker', layer, str(n)], env)
+    by_name: Dict[str, float] = {}
+    for name, seconds in raw['threads']:
+        by_name[name] = by_name.get(name, 0.0) + seconds
+    return raw['steps'], by_name
 
 
 def medians(runs: List[Steps]) -> Steps:
     return {step: [statistics.median(run[step][i] for run in runs) for i in (0, 1)]
             for step in STEPS if step in runs[0]}
+
+
+def thread_medians(runs: List[Dict[str, float]]) -> Dict[str, float]:
+    """Per thread name, the median over the runs (0 in a run without it)."""
+    names = {name for run in runs for name in run}
+    return {name: statistics.median(run.get(name, 0.0) for run in runs) for name in names}
 
 
 def table(results: Dict[str, Steps], n: int) -> str:
@@ -151,6 +198,21 @@ def table(results: Dict[str, Steps], n: int) -> str:
     return '\n'.join(lines)
 
 
+def thread_table(results: Dict[str, Dict[str, float]], n: int) -> str:
+    """Microseconds of CPU per channel that each thread ran, ``main`` first,
+    then libca's threads, the busiest first."""
+    width = 17
+    names = sorted({name for r in results.values() for name in r} - {'main'},
+                   key=lambda name: -max(r.get(name, 0.0) for r in results.values()))
+    lines = ['%-14s' % ('CPU by thread',) + ''.join('%*s' % (width, c) for c in results),
+             '%-14s' % ('µs per channel',)]
+    for name in ['main'] + names:
+        lines.append('%-14s' % name + ''.join(
+            '%*s' % (width, '-' if name not in r else '%.2f' % (r[name] * 1e6 / n))
+            for r in results.values()))
+    return '\n'.join(lines)
+
+
 def main(argv: List[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ['worker']:
@@ -169,19 +231,28 @@ def main(argv: List[str] | None = None) -> int:
     byte_compile()
     n = args.channels
     runs: Dict[str, List[Steps]] = {client: [] for client in CLIENTS}
+    thread_runs: Dict[str, List[Dict[str, float]]] = {client: [] for client in CLIENTS}
     with SoftIoc(scalar_database(n, 10), env=loopback_environ(free_port()),
                  ready_pvs=['%s%d' % (PREFIX, n - 1)], start_timeout=120) as ioc:
         for _ in range(args.repetitions):
             # Interleaved, so a slow moment of the machine touches every client.
             for client in CLIENTS:
-                runs[client].append(run_client(client, exe, ioc, n))
+                steps, by_thread = run_client(client, exe, ioc, n)
+                runs[client].append(steps)
+                thread_runs[client].append(by_thread)
     results = {client: medians(r) for client, r in runs.items()}
+    threads = {client: thread_medians(r) for client, r in thread_runs.items()}
     print('connect + read %d scalars, median of %d runs' % (n, args.repetitions))
     print(table(results, n))
+    if any(threads.values()):
+        print()
+        print(thread_table(threads, n))
+    else:
+        print('(no CPU time by thread: this system has no /proc/self/task/*/schedstat)')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump({'channels': n, 'repetitions': args.repetitions, 'steps': results}, f,
-                      indent=1)
+            json.dump({'channels': n, 'repetitions': args.repetitions, 'steps': results,
+                       'threads': threads}, f, indent=1)
     return 0
 
 

@@ -1,13 +1,17 @@
 """bench/phases.py against a real softIoc: every client reads every channel
-and reports each step of the connect.  Nothing here asserts a speed; the
-figures are for reading (DEVELOPERS.md, "Costs per channel and per event")."""
+and reports each step of the connect, and the CPU time of its threads.
+Nothing here asserts a speed; the figures are for reading (DEVELOPERS.md,
+"Costs per channel and per event")."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from bench import phases
 
@@ -36,7 +40,48 @@ def test_every_client_reports_its_steps(tmp_path: Path) -> None:
             assert wall > 0 and cpu >= 0, (client, step)
     # the table names every client and ends with the ratio to C
     assert all(client in proc.stdout for client in phases.CLIENTS)
-    assert proc.stdout.rstrip().splitlines()[-1].startswith('wall / C')
+    lines = proc.stdout.rstrip().splitlines()
+    ratio = next(i for i, line in enumerate(lines) if line.startswith('wall / C'))
+    if not HAS_SCHEDSTAT:
+        assert lines[ratio + 1].startswith('(no CPU time by thread')
+        return
+    # then, by thread: the caller and libca's receive thread, which runs the
+    # connection and read callbacks, in every client
+    assert lines[ratio + 2].startswith('CPU by thread')
+    assert set(result['threads']) == set(phases.CLIENTS)
+    for client, threads in result['threads'].items():
+        assert threads['main'] > 0, client
+        assert threads.get('CAC-TCP-recv', 0) > 0, client
+    rows = {line.split()[0] for line in lines[ratio + 4:]}
+    assert {'main', 'CAC-TCP-recv'} <= rows
+
+
+HAS_SCHEDSTAT = os.path.exists('/proc/self/schedstat')
+
+
+@pytest.mark.skipif(not HAS_SCHEDSTAT, reason='no per-thread scheduler statistics '
+                    '(/proc/self/task/*/schedstat) on this system')
+def test_the_clock_counts_each_threads_cpu() -> None:
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    clock = phases.StepClock()
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        stop.wait(0.2)
+        clock('spin')       # while the thread runs: an ended one leaves /proc
+    finally:
+        stop.set()
+        worker.join()
+    # The caller is "main"; a thread started after the clock counts from 0
+    # (Python names no OS thread, so the spinner has the process's name).
+    threads = clock.threads()
+    assert [name for name, _ in threads].count('main') == 1
+    assert max(seconds for name, seconds in threads if name != 'main') > 0.01
 
 
 def test_the_table_gives_microseconds_per_channel() -> None:
@@ -48,3 +93,12 @@ def test_the_table_gives_microseconds_per_channel() -> None:
     objects = next(line for line in lines if line.startswith('objects'))
     assert objects.split()[1:] == ['-', '2.00', '(2.00)']
     assert lines[-1].split()[-2:] == ['1.00×', '5.00×']
+
+
+def test_the_thread_table_puts_the_caller_first() -> None:
+    threads = {'c': {'main': 0.001, 'CAC-UDP': 0.002},
+               'ca[cffi]': {'main': 0.01, 'CAC-TCP-recv': 0.005, 'CAC-UDP': 0.002}}
+    lines = phases.thread_table(threads, 1000).splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ['main', 'CAC-TCP-recv', 'CAC-UDP']
+    assert lines[2].split()[1:] == ['1.00', '10.00']
+    assert lines[3].split()[1:] == ['-', '5.00']
