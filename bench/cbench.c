@@ -125,7 +125,9 @@ static int read_threads(struct thread_cpu *out)
 }
 
 /* "threads": [[name, seconds], ...], the CPU each thread ran between two
- * read_threads(); the calling thread is "main", as in bench/phases.py. */
+ * read_threads(); the calling thread is "main", as in bench/phases.py.  A
+ * thread that ended in between is not there (libca's live as long as
+ * their context). */
 static void print_threads(const struct thread_cpu *before, int n_before,
                           const struct thread_cpu *after, int n_after)
 {

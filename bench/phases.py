@@ -79,7 +79,9 @@ def read_threads() -> Dict[int, Tuple[str, float]]:
 class StepClock:
     """``clock(step)`` as a step ends: its wall and process CPU time since
     the previous step (or since the clock was made); ``threads()`` is the
-    CPU time each thread ran from the clock's making to the last step."""
+    CPU time each thread ran from the clock's making to the last step, of
+    the threads alive at the last step (libca's live as long as their
+    context)."""
 
     def __init__(self) -> None:
         self.steps: Steps = {}
