@@ -79,31 +79,29 @@ def read_threads() -> Dict[int, Tuple[str, float]]:
 class StepClock:
     """``clock(step)`` as a step ends: its wall and process CPU time since
     the previous step (or since the clock was made); ``threads()`` is the
-    CPU time each thread ran from the clock's making to the last step, of
-    the threads alive at the last step (libca's live as long as their
-    context)."""
+    CPU time each thread ran since the clock was made, of the threads alive
+    when it is called: before the workload's channels are let go, whose
+    last release ends libca's circuit threads."""
 
     def __init__(self) -> None:
         self.steps: Steps = {}
-        self._threads0 = self._threads1 = read_threads()
+        self._threads0 = read_threads()
         self._last = (time.perf_counter(), time.process_time())
 
     def __call__(self, step: str) -> None:
         now = (time.perf_counter(), time.process_time())
         self.steps[step] = [now[0] - self._last[0], now[1] - self._last[1]]
-        self._threads1 = read_threads()
-        # The reading of /proc belongs to no step.
-        self._last = (time.perf_counter(), time.process_time())
+        self._last = now
 
     def threads(self) -> Threads:
         before = self._threads0
         return [(name, seconds - before.get(tid, (name, 0.0))[1])
-                for tid, (name, seconds) in self._threads1.items()]
+                for tid, (name, seconds) in read_threads().items()]
 
 
 # --- workers (one process each) ----------------------------------------------
 
-def ca_layer(names: List[str]) -> StepClock:
+def ca_layer(names: List[str]) -> Tuple[Steps, Threads]:
     """The workload on ``CaChannel.ca`` alone."""
     from bench.workers import TIMEOUT
     from CaChannel import ca
@@ -122,17 +120,17 @@ def ca_layer(names: List[str]) -> StepClock:
     values = [reply.get() for reply in replies]
     clock('values')
     _check(values, len(names))
-    return clock
+    return clock.steps, clock.threads()
 
 
-def object_layer(names: List[str]) -> StepClock:
+def object_layer(names: List[str]) -> Tuple[Steps, Threads]:
     """The workload as ``python -m bench`` runs it through CaChannel."""
     from bench.workers import CaChannelLib
     lib = CaChannelLib()
     clock = StepClock()
     values = lib.connect_read(names, clock)
     _check(values, len(names))
-    return clock
+    return clock.steps, clock.threads()
 
 
 def _check(values: List[Any], n: int) -> None:
@@ -141,13 +139,13 @@ def _check(values: List[Any], n: int) -> None:
         raise RuntimeError('read %r from %s%d' % (values[-1], PREFIX, n - 1))
 
 
-WORKERS: Dict[str, Callable[[List[str]], StepClock]] = {'ca': ca_layer,
-                                                         'object': object_layer}
+WORKERS: Dict[str, Callable[[List[str]], Tuple[Steps, Threads]]] = {
+    'ca': ca_layer, 'object': object_layer}
 
 
 def worker_main(layer: str, n: int) -> None:
-    clock = WORKERS[layer](['%s%d' % (PREFIX, i) for i in range(n)])
-    sys.stdout.write(json.dumps({'steps': clock.steps, 'threads': clock.threads()}) + '\n')
+    steps, threads = WORKERS[layer](['%s%d' % (PREFIX, i) for i in range(n)])
+    sys.stdout.write(json.dumps({'steps': steps, 'threads': threads}) + '\n')
 
 
 # --- runner ------------------------------------------------------------------

@@ -73,13 +73,12 @@ def test_the_clock_counts_each_threads_cpu() -> None:
     worker.start()
     try:
         stop.wait(0.2)
-        clock('spin')       # while the thread runs: an ended one leaves /proc
+        threads = clock.threads()   # while the thread runs: an ended one leaves /proc
     finally:
         stop.set()
         worker.join()
     # The caller is "main"; a thread started after the clock counts from 0
     # (Python names no OS thread, so the spinner has the process's name).
-    threads = clock.threads()
     assert [name for name, _ in threads].count('main') == 1
     assert max(seconds for name, seconds in threads if name != 'main') > 0.01
 
