@@ -176,40 +176,39 @@ def thread_medians(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return {name: statistics.median(run.get(name, 0.0) for run in runs) for name in names}
 
 
+def _row(label: str, cells: Any) -> str:
+    """One line of a table: the label, then a right-aligned column per client."""
+    return '%-14s' % label + ''.join('%17s' % cell for cell in cells)
+
+
 def table(results: Dict[str, Steps], n: int) -> str:
     """Microseconds per channel: wall (CPU) of each step and the total."""
-    width = 17
-    lines = ['%-14s' % ('per channel',) + ''.join('%*s' % (width, c) for c in results),
-             '%-14s' % ('µs wall (cpu)',)]
+    lines = [_row('per channel', results), _row('µs wall (cpu)', ())]
 
     def cell(figures: List[float] | None) -> str:
         if figures is None:
-            return '%*s' % (width, '-')
-        return '%*s' % (width, '%.2f (%.2f)' % (figures[0] * 1e6 / n, figures[1] * 1e6 / n))
+            return '-'
+        return '%.2f (%.2f)' % (figures[0] * 1e6 / n, figures[1] * 1e6 / n)
 
     for step in STEPS:
-        lines.append('%-14s' % step + ''.join(cell(r.get(step)) for r in results.values()))
+        lines.append(_row(step, (cell(r.get(step)) for r in results.values())))
     totals = {c: [sum(f[i] for f in r.values()) for i in (0, 1)] for c, r in results.items()}
-    lines.append('%-14s' % 'total' + ''.join(cell(t) for t in totals.values()))
+    lines.append(_row('total', (cell(t) for t in totals.values())))
     c_total = totals.get('c')
     if c_total:
-        lines.append('%-14s' % 'wall / C' + ''.join(
-            '%*s' % (width, '%.2f×' % (t[0] / c_total[0])) for t in totals.values()))
+        lines.append(_row('wall / C', ('%.2f×' % (t[0] / c_total[0]) for t in totals.values())))
     return '\n'.join(lines)
 
 
 def thread_table(results: Dict[str, Dict[str, float]], n: int) -> str:
     """Microseconds of CPU per channel that each thread ran, ``main`` first,
     then libca's threads, the busiest first."""
-    width = 17
     names = sorted({name for r in results.values() for name in r} - {'main'},
                    key=lambda name: -max(r.get(name, 0.0) for r in results.values()))
-    lines = ['%-14s' % ('CPU by thread',) + ''.join('%*s' % (width, c) for c in results),
-             '%-14s' % ('µs per channel',)]
+    lines = [_row('CPU by thread', results), _row('µs per channel', ())]
     for name in ['main'] + names:
-        lines.append('%-14s' % name + ''.join(
-            '%*s' % (width, '-' if name not in r else '%.2f' % (r[name] * 1e6 / n))
-            for r in results.values()))
+        lines.append(_row(name, ('-' if name not in r else '%.2f' % (r[name] * 1e6 / n)
+                                 for r in results.values())))
     return '\n'.join(lines)
 
 
