@@ -43,28 +43,31 @@ DBE_VALUE = 1
 ECA_NORMAL = 1
 CA_OP_CONN_UP = 6
 
+# Every usr here is an integer (an index or a key) and the context is only
+# compared, so they are declared as integers of a pointer's size, as the
+# backend's _cdef.py declares its keys and contexts: cffi converts nothing.
 _DECLARATIONS = """
 typedef struct oldChannelNotify *chid;
 typedef struct oldSubscription *evid;
 struct event_handler_args {
-    void *usr; chid chid; long type; long count; const void *dbr; int status;
+    intptr_t usr; chid chid; long type; long count; const void *dbr; int status;
 };
 int ca_context_create(int select);
 struct connection_handler_args { chid chid; long op; };
 int ca_create_channel(const char *name, void (*callback)(struct connection_handler_args),
-                      void *usr, unsigned priority, chid *out);
+                      intptr_t usr, unsigned priority, chid *out);
 int ca_array_get_callback(long type, unsigned long count, chid chan,
-                          void (*callback)(struct event_handler_args), void *usr);
+                          void (*callback)(struct event_handler_args), intptr_t usr);
 int ca_create_subscription(long type, unsigned long count, chid chan, long mask,
-                           void (*callback)(struct event_handler_args), void *usr,
+                           void (*callback)(struct event_handler_args), intptr_t usr,
                            evid *out);
 int ca_clear_subscription(evid sub);
 int ca_pend_io(double timeout);
 int ca_flush_io(void);
-void *ca_puser(chid chan);
+intptr_t ca_puser(chid chan);
 short ca_field_type(chid chan);
 unsigned long ca_element_count(chid chan);
-struct ca_client_context *ca_current_context(void);
+uintptr_t ca_current_context(void);
 """
 
 
@@ -118,7 +121,7 @@ class CffiFloor(Library):
         chids = ffi.new('chid[]', len(names))
         failed = 0
         for i, name in enumerate(names):
-            failed += create(name.encode(), ffi.NULL, ffi.NULL, 0, chids + i) != ECA_NORMAL
+            failed += create(name.encode(), ffi.NULL, 0, 0, chids + i) != ECA_NORMAL
         if failed:
             raise RuntimeError('ca_create_channel failed for %d channels' % failed)
         self._check(self.lib.ca_pend_io(TIMEOUT), 'ca_pend_io (connect)')
@@ -142,8 +145,7 @@ class CffiFloor(Library):
                     done.set()
 
         def on_value(args: Any) -> None:
-            values[int(ffi.cast('intptr_t', args.usr))] = ffi.cast('const double *',
-                                                                     args.dbr)[0]
+            values[args.usr] = ffi.cast('const double *', args.dbr)[0]
             pending.pop()
             if not pending:
                 done.set()
@@ -152,7 +154,7 @@ class CffiFloor(Library):
         value_cb = ffi.callback('void(*)(struct event_handler_args)', on_value)
         failed = 0
         for i, name in enumerate(names):
-            failed += lib.ca_create_channel(name.encode(), connection_cb, ffi.NULL, 0,
+            failed += lib.ca_create_channel(name.encode(), connection_cb, 0, 0,
                                             chids + i) != ECA_NORMAL
         lib.ca_flush_io()
         if failed or not done.wait(TIMEOUT):
@@ -161,7 +163,7 @@ class CffiFloor(Library):
         pending.extend([None] * n)
         for i in range(n):
             failed += lib.ca_array_get_callback(DBR_DOUBLE, 1, chids[i], value_cb,
-                                                ffi.cast('void *', i)) != ECA_NORMAL
+                                                i) != ECA_NORMAL
         lib.ca_flush_io()
         if failed or not done.wait(TIMEOUT):
             raise RuntimeError('%d reads failed, %d not answered' % (failed, len(pending)))
@@ -176,16 +178,15 @@ class CffiFloor(Library):
         on_value = counters.on_value
         chids = self._connect_all(names)
 
-        # The index travels as the usr pointer: no lookup, no handle.
+        # The index travels as the usr: no lookup, no handle.
         def on_event(args: Any) -> None:
-            on_value(int(ffi.cast('intptr_t', args.usr)),
-                     ffi.cast('const double *', args.dbr)[0])
+            on_value(args.usr, ffi.cast('const double *', args.dbr)[0])
 
         callback = ffi.callback('void(*)(struct event_handler_args)', on_event)
         evids = ffi.new('evid[]', len(names))
         for i in range(len(names)):
             self._check(lib.ca_create_subscription(DBR_DOUBLE, 1, chids[i], DBE_VALUE,
-                                                   callback, ffi.cast('void *', i),
+                                                   callback, i,
                                                    evids + i), 'ca_create_subscription')
         lib.ca_flush_io()
         result = measure_monitor(counters, warmup, window)
@@ -268,7 +269,7 @@ class ContractFloor(CffiFloor):
             return found
 
         def on_connection(args: Any) -> None:
-            chan = channels.get(int(ffi.cast('intptr_t', lib.ca_puser(args.chid))))
+            chan = channels.get(lib.ca_puser(args.chid))
             if chan is None or args.op != CA_OP_CONN_UP:
                 return
             account = chan.account
@@ -282,7 +283,7 @@ class ContractFloor(CffiFloor):
                             account.changed.notify_all()
 
         def on_value(args: Any) -> None:
-            request = requests.pop(int(ffi.cast('intptr_t', args.usr)), None)
+            request = requests.pop(args.usr, None)
             if request is None:
                 return
             chan = request.chan
@@ -311,7 +312,7 @@ class ContractFloor(CffiFloor):
         value_cb = ffi.callback('void(*)(struct event_handler_args)', on_value)
         chans = []
         for name in names:
-            ctx = int(ffi.cast('uintptr_t', lib.ca_current_context()))
+            ctx = lib.ca_current_context()
             chan = Channel()
             chan.ptr, chan.name, chan.ctx = None, name, ctx
             chan.conn_callback = chan.access_callback = chan.inflight = chan.subs = None
@@ -328,8 +329,7 @@ class ContractFloor(CffiFloor):
             out = ffi.new('chid *')
             inside.append(None)
             try:
-                status = (lib.ca_create_channel(name.encode(), connection_cb,
-                                                ffi.cast('void *', key), 0, out)
+                status = (lib.ca_create_channel(name.encode(), connection_cb, key, 0, out)
                           if admitted[0] else -1)
             finally:
                 inside.pop()
@@ -372,8 +372,7 @@ class ContractFloor(CffiFloor):
                 chan.inflight = request
             inside.append(None)
             try:
-                status = (lib.ca_array_get_callback(native_type, count, ptr, value_cb,
-                                                    ffi.cast('void *', key))
+                status = (lib.ca_array_get_callback(native_type, count, ptr, value_cb, key)
                           if admitted[0] else -1)
             finally:
                 inside.pop()

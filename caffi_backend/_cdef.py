@@ -186,6 +186,22 @@ struct event_handler_args {
     int status;
 };
 
+/* Our usr of a channel or of a get or put request is an integer key
+   (channel.py, getput.py), not a pointer, so it is declared as intptr_t
+   wherever it passes: every ABI we run on passes and lays out intptr_t as
+   it does void *, and cffi then hands a Python int over and back with no
+   cast on either side (the C backend's usr is the object itself).  The
+   answers to requests get struct event_handler_args with usr as a key;
+   subscriptions and the exception handler lend handles and keep void *. */
+struct request_handler_args {                 /* struct event_handler_args */
+    intptr_t usr;
+    chid chid;
+    long type;
+    long count;
+    const void *dbr;
+    int status;
+};
+
 struct exception_handler_args {
     void *usr;
     chid chid;
@@ -199,24 +215,29 @@ struct exception_handler_args {
     unsigned lineNo;
 };
 
-/* context */
+/* context.  A context is known here by its address, the key of every
+   record of it (context.py, iowait.py), never dereferenced: declared as
+   uintptr_t (passed as the pointer is on every ABI we run on), so that
+   cffi gives and takes a Python int and no call converts one. */
 int ca_context_create(int select);            /* enum ca_preemptive_callback_select */
 void ca_context_destroy(void);
-int ca_attach_context(struct ca_client_context *context);
+int ca_attach_context(uintptr_t context);     /* C: struct ca_client_context * */
 void ca_detach_context(void);
-struct ca_client_context *ca_current_context(void);
+uintptr_t ca_current_context(void);           /* C: struct ca_client_context * */
 int ca_client_status(unsigned level);
-int ca_context_status(struct ca_client_context *context, unsigned level);
+int ca_context_status(uintptr_t context,      /* C: struct ca_client_context * */
+                      unsigned level);
 
 /* channel; caCh is void (struct connection_handler_args), caArh is
    void (struct access_rights_handler_args), capri is unsigned */
 int ca_create_channel(const char *pChanName,
                       void (*pConnStateCallback)(struct connection_handler_args),
-                      void *pUserPrivate, unsigned priority, chid *pChanID);
+                      intptr_t pUserPrivate,           /* C: void * */
+                      unsigned priority, chid *pChanID);
 int ca_clear_channel(chid chanId);
 int ca_replace_access_rights_event(chid chan,
                                    void (*pfunc)(struct access_rights_handler_args));
-void *ca_puser(chid chan);
+intptr_t ca_puser(chid chan);                 /* C: void * */
 
 /* information */
 short ca_field_type(chid chan);
@@ -235,11 +256,13 @@ const char *ca_version(void);
    that deadlocks with the receive thread (so groups count their own
    requests, ca_sg_array_put included). */
 int ca_array_get_callback(long type, unsigned long count, chid chanId,
-                          void (*pFunc)(struct event_handler_args), void *pArg);
+                          void (*pFunc)(struct request_handler_args),
+                          intptr_t pArg);                 /* C: void * */
 int ca_array_put(long type, unsigned long count, chid chanId, const void *pValue);
 int ca_array_put_callback(long type, unsigned long count, chid chanId,
                           const void *pValue,
-                          void (*pFunc)(struct event_handler_args), void *pArg);
+                          void (*pFunc)(struct request_handler_args),
+                          intptr_t pArg);                 /* C: void * */
 int ca_create_subscription(long type, unsigned long count, chid chanId,
                            long mask, void (*pFunc)(struct event_handler_args),
                            void *pArg, evid *pEventID);

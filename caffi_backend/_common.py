@@ -123,7 +123,9 @@ def release(handle: Any) -> None:
 
 
 # Channels and requests lent to libca, by the key that is their ``usr``
-# pointer (an integer cast to ``void *``, not an ``ffi.new_handle``): a handle
+# (an integer, which _cdef.py declares the usr of those calls and of their
+# answers to be, so no conversion is made either way; not an
+# ``ffi.new_handle``): a handle
 # is one more object per channel or read for the collector to track and
 # rescan (a third of its work when 100,000 channels connect), and a key
 # libca hands back late finds nothing here instead of a freed handle.
@@ -131,22 +133,6 @@ def release(handle: Any) -> None:
 lent_channels: Dict[int, Any] = {}
 lent_requests: Dict[int, Any] = {}
 next_key = itertools.count(1).__next__      # atomic under the GIL
-
-
-# Types resolved once: every channel and request converts a key both ways.
-_INTPTR = ffi.typeof('intptr_t')
-_UINTPTR = ffi.typeof('uintptr_t')
-_VOID_P = ffi.typeof('void *')
-
-
-def usr_key(usr: Any) -> int:
-    """The key a ``usr`` pointer made by :func:`key_usr` carries."""
-    return int(ffi.cast(_INTPTR, usr))
-
-
-def key_usr(key: int) -> Any:
-    """The ``usr`` pointer that carries *key*."""
-    return ffi.cast(_VOID_P, key)
 
 
 def live_callbacks() -> int:
@@ -181,6 +167,9 @@ def check(obj: Any, cls: type, what: str) -> Any:
     if type(obj) is not cls:
         raise TypeError('%s must be a %s, not %s' % (what, cls.__name__, type(obj).__name__))
     return obj
+
+
+_UINTPTR = ffi.typeof('uintptr_t')     # resolved once: every channel call converts
 
 
 def address(ptr: Any) -> int:

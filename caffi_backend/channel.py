@@ -90,7 +90,7 @@ def lookup_channel(ptr: Any) -> Optional[Chid]:
     channel being cleared, or none at all)."""
     if ptr == ffi.NULL:
         return None
-    return _channels.get(_common.usr_key(lib.ca_puser(ptr)))
+    return _channels.get(lib.ca_puser(ptr))
 
 
 # ---------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def create_channel(name: str, callback: Callback = None,
     check_optional_callback(callback)
     raw_name = _name_bytes(name)
     priority = _common.as_int(priority, 'priority')
-    ctx_address = address(context.ensure_context())
+    ctx_address = context.ensure_context()
     chan = Chid._make()
     chan._ptr = None
     # A str name encoded strictly decodes to an equal str: share the
@@ -264,7 +264,7 @@ def create_channel(name: str, callback: Callback = None,
     status = -1                     # stays so if cffi refuses the priority
     try:
         status = gated(chan._ctx, _common.ECA_NOCACTX, lib.ca_create_channel,
-                       raw_name, _connection_cb, _common.key_usr(key), priority, out)
+                       raw_name, _connection_cb, key, priority, out)
     finally:
         if status != _common.ECA_NORMAL:
             account.uncount_connection(chan)

@@ -19,7 +19,7 @@ from CaChannel._constants import ECA
 import warnings
 
 from . import _common, iowait
-from ._common import Identifier, address, check, eca, timeout_arg
+from ._common import Identifier, check, eca, timeout_arg
 from ._ffi import ffi, lib, libc
 from .iowait import gated
 
@@ -29,20 +29,21 @@ __all__ = ['create_context', 'destroy_context', 'attach_context', 'detach_contex
 
 
 class Context(Identifier):
-    """A CA client context (``struct ca_client_context *``)."""
+    """A CA client context; ``_ptr`` is its address (``_cdef.py``), None
+    once destroyed."""
 
     __slots__ = ('_ptr', '__weakref__')
 
     def __repr__(self) -> str:
-        state = 'destroyed' if self._ptr is None else hex(address(self._ptr))
+        state = 'destroyed' if self._ptr is None else hex(self._ptr)
         return '<ca context %s>' % state
 
 
-# address -> Context, so the same pointer always gives the same object
+# address -> Context, so the same context always gives the same object
 _contexts: Dict[int, Context] = {}
 _lock = threading.RLock()
-# The process's one preemptive context that threads without one join (cdata).
-_process_context: Optional[Any] = None
+# The process's one preemptive context that threads without one join.
+_process_context: Optional[int] = None
 # The contexts made here are destroyed at exit (ContextRecord.owned), since
 # one left alive keeps libca's threads (and their calls into cffi callbacks)
 # running through finalization.
@@ -58,23 +59,22 @@ _process_context: Optional[Any] = None
 stale_markers: List[Callable[[Optional[int]], Callable[[], None]]] = []
 
 
-def _context_object(ptr: Any) -> Context:
-    key = address(ptr)
+def _context_object(ctx_address: int) -> Context:
     with _lock:
-        ctx = _contexts.get(key)
+        ctx = _contexts.get(ctx_address)
         if ctx is None:
             ctx = Context._make()
-            ctx._ptr = ptr
-            _contexts[key] = ctx
+            ctx._ptr = ctx_address
+            _contexts[ctx_address] = ctx
         return ctx
 
 
-def ensure_context(channel_context: int = 0) -> Any:
+def ensure_context(channel_context: int = 0) -> int:
     """Attach the calling thread to a context if it has none: the one of the
     channel it is about to use (*channel_context*, its address), else the
-    process context.  -> the thread's context now (NULL when there is none:
-    the interpreter is exiting), as context_current in context.c returns
-    its record; ``address()`` of it is the key of its records.
+    process context.  -> the address of the thread's context now, the key
+    of its records (0 when there is none: the interpreter is exiting), as
+    context_current in context.c returns its record.
 
     A channel works only from a thread attached to its own context: that
     context's flush sends its requests and its pend_io waits for them. A
@@ -87,15 +87,14 @@ def ensure_context(channel_context: int = 0) -> Any:
     """
     if _common.shutting_down:       # every context call passes here
         iowait.park_if_exiting()
-    current = lib.ca_current_context()
-    if current != ffi.NULL or _common.shutting_down:
+    current: int = lib.ca_current_context()
+    if current or _common.shutting_down:
         return current
     # libca refuses another thread's non-preemptive context (ECA_NOTTHREADED):
     # then the process context, as before.
     if channel_context and iowait.context_record(channel_context).valid:
-        current = ffi.cast('struct ca_client_context *', channel_context)
-        if lib.ca_attach_context(current) == _common.ECA_NORMAL:
-            return current
+        if lib.ca_attach_context(channel_context) == _common.ECA_NORMAL:
+            return channel_context
     global _process_context
     with _lock:
         if _process_context is None:
@@ -117,7 +116,7 @@ def create_context(preemptive_callback: bool = True) -> ECA:
     """Create a context for the calling thread (``ca_context_create``)."""
     global _process_context
     with _lock:
-        had_one = lib.ca_current_context() != ffi.NULL
+        had_one = lib.ca_current_context() != 0
         status = lib.ca_context_create(1 if preemptive_callback else 0)
         if status == _common.ECA_NORMAL and not had_one:
             iowait.new_epoch(lib.ca_current_context(), bool(preemptive_callback))
@@ -140,16 +139,15 @@ def destroy_context() -> None:
     under them, with a ``RuntimeWarning``.
     """
     global _process_context
-    ptr = lib.ca_current_context()
-    if ptr == ffi.NULL:
+    key = lib.ca_current_context()
+    if not key:
         return
-    key = address(ptr)
     rec = iowait.context_record(key)
     if not rec.valid:
         lib.ca_detach_context()     # destroyed under this thread by another one
         return
     with _lock:
-        if _process_context is not None and address(_process_context) == key:
+        if _process_context == key:
             _process_context = None
         ctx = _contexts.pop(key, None)
         if ctx is not None:
@@ -180,10 +178,10 @@ def detach_context() -> None:
 
 def current_context() -> Optional[Context]:
     """The calling thread's context, or None (never creates one)."""
-    ptr = lib.ca_current_context()
-    if ptr == ffi.NULL:
+    ctx_address = lib.ca_current_context()
+    if not ctx_address:
         return None
-    return _context_object(ptr)
+    return _context_object(ctx_address)
 
 
 def show_context(context: Optional[Context] = None, level: int = 0) -> None:
@@ -194,14 +192,14 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
         if context._ptr is None:
             raise ValueError('the CA context has been destroyed')
     else:
-        ctx_address = address(ensure_context())
+        ctx_address = ensure_context()
     # libca prints with C stdio: Python's buffered output goes first so the
     # report lands in order.
     sys.stdout.flush()
     if context is None:
         gated(ctx_address, None, lib.ca_client_status, level)
     else:
-        gated(address(context._ptr), None, lib.ca_context_status, context._ptr, level)
+        gated(context._ptr, None, lib.ca_context_status, context._ptr, level)
     libc.fflush(ffi.NULL)
 
 
@@ -212,7 +210,7 @@ def show_context(context: Optional[Context] = None, level: int = 0) -> None:
 def pend_io(timeout: float) -> ECA:
     """Wait for the gets and connections this thread has outstanding (``ca_pend_io``)."""
     timeout = timeout_arg(timeout)
-    ctx_address = address(ensure_context())
+    ctx_address = ensure_context()
     # As ca_pend_io: a timeout of 0 waits for ever.
     deadline = None if timeout == 0 else time.monotonic() + timeout
     counter = iowait.io_account(ctx_address)
@@ -239,7 +237,7 @@ def pend_io(timeout: float) -> ECA:
 def pend_event(timeout: float) -> ECA:
     """Process callbacks for *timeout* seconds (``ca_pend_event``)."""
     timeout = timeout_arg(timeout)
-    return eca(iowait.sliced_pend_event(address(ensure_context()), timeout))
+    return eca(iowait.sliced_pend_event(ensure_context(), timeout))
 
 
 def poll() -> ECA:
@@ -254,7 +252,7 @@ def pend(timeout: float, early: bool) -> ECA:
 
 def test_io() -> ECA:
     """``ECA.IODONE`` when this thread has no get or connection outstanding (``ca_test_io``)."""
-    ctx_address = address(ensure_context())
+    ctx_address = ensure_context()
     if not iowait.context_record(ctx_address).valid or _common.shutting_down:
         return ECA.NOCACTX
     return ECA.IOINPROGRESS if iowait.io_account(ctx_address).outstanding else ECA.IODONE
@@ -262,7 +260,7 @@ def test_io() -> ECA:
 
 def flush_io() -> ECA:
     """Send buffered requests (``ca_flush_io``)."""
-    return eca(gated(address(ensure_context()), _common.ECA_NOCACTX, lib.ca_flush_io))
+    return eca(gated(ensure_context(), _common.ECA_NOCACTX, lib.ca_flush_io))
 
 
 def _skip_libcom_exit_handlers() -> None:
@@ -300,7 +298,7 @@ def after_fork_in_child() -> None:
     global _process_context, _lock
     # The lock may have been held by another thread at the fork.
     _lock = threading.RLock()
-    if lib.ca_current_context() != ffi.NULL or _process_context is not None or _contexts:
+    if lib.ca_current_context() or _process_context is not None or _contexts:
         _skip_libcom_exit_handlers()
     lib.ca_detach_context()
     _process_context = None
@@ -323,18 +321,18 @@ def shutdown() -> None:
     mine = lib.ca_current_context()
     # The thread's own first: once detached, a non-preemptive context can
     # not be attached again.
-    if mine != ffi.NULL:
-        own = iowait.context_record(address(mine))
+    if mine:
+        own = iowait.context_record(mine)
         if own.valid and own.owned:
             destroy_context()
     for ptr in [rec.ptr for rec in iowait.owned_records()]:
         # ca_context_destroy works on the calling thread's context; a
         # non-preemptive one can only be attached by its own thread.
-        if address(ptr) != address(lib.ca_current_context()):
+        if ptr != lib.ca_current_context():
             lib.ca_detach_context()
             if lib.ca_attach_context(ptr) != _common.ECA_NORMAL:
                 continue
         destroy_context()
     lib.ca_detach_context()
-    if mine != ffi.NULL and iowait.context_record(address(mine)).valid:
+    if mine and iowait.context_record(mine).valid:
         lib.ca_attach_context(mine)

@@ -27,7 +27,7 @@ from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
 from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
-                      key_usr, release, request_count, status_pair, usr_key)
+                      release, request_count, status_pair)
 from .channel import Chid, channel_ptr, lists_lock, request_link, request_unlink
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
@@ -181,7 +181,7 @@ def _answered(args: Any) -> Optional[Request]:
     channel cleared or its context destroyed meanwhile)."""
     if _common.shutting_down:
         return None
-    request = _common.lent_requests.pop(usr_key(args.usr), None)
+    request = _common.lent_requests.pop(args.usr, None)
     if request is not None:
         request_unlink(request)
     return request
@@ -198,7 +198,7 @@ def request_issue(request: Request, call: Callable[..., int], *args: Any) -> int
     key = request.key = _common.next_key()
     _common.lent_requests[key] = request
     request_link(request)
-    status = gated(request.chan._ctx, _BADCHID, call, *args, key_usr(key))
+    status = gated(request.chan._ctx, _BADCHID, call, *args, key)
     if status != _NORMAL:
         _end_request(request)
         if counter is not None:
@@ -264,13 +264,15 @@ def _subscription_handler(args: Any) -> None:
 
 
 # Function pointer spelling: the compiled FFI's type parser reads no bare
-# function type.
+# function type.  The answers to requests carry the request's key as their
+# usr (_cdef.py's request_handler_args), the events of subscriptions a handle.
+_ANSWER_SIGNATURE = 'void(*)(struct request_handler_args)'
 _EVENT_SIGNATURE = 'void(*)(struct event_handler_args)'
-_get_cb = ffi.callback(_EVENT_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
-_fill_cb = ffi.callback(_EVENT_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
-_group_put_cb = ffi.callback(_EVENT_SIGNATURE, _group_put_handler,
+_get_cb = ffi.callback(_ANSWER_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
+_fill_cb = ffi.callback(_ANSWER_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
+_group_put_cb = ffi.callback(_ANSWER_SIGNATURE, _group_put_handler,
                              onerror=_common.report_callback_error)
-_put_cb = ffi.callback(_EVENT_SIGNATURE, _put_handler, onerror=_common.report_callback_error)
+_put_cb = ffi.callback(_ANSWER_SIGNATURE, _put_handler, onerror=_common.report_callback_error)
 _event_cb = ffi.callback(_EVENT_SIGNATURE, _subscription_handler, onerror=_common.report_callback_error)
 
 
@@ -452,7 +454,7 @@ def _group_id(gid: Any) -> Optional[int]:
 
 def sg_create() -> Tuple[ECA, Optional[SyncGroup]]:
     """Create a synchronous group (``ca_sg_create``) -> ``(ECA, gid or None)``."""
-    ctx_address = address(context.ensure_context())
+    ctx_address = context.ensure_context()
     out = ffi.new('CA_SYNC_GID *')
     status = gated(ctx_address, _common.ECA_NOCACTX, lib.ca_sg_create, out)
     if status != _NORMAL:

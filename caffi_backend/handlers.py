@@ -84,7 +84,7 @@ def add_exception_event(callback: Optional[Callable[[Dict[str, Any]], Any]] = No
     """
     global _exception_callback
     check_optional_callback(callback)
-    ctx_address = _common.address(context.ensure_context())
+    ctx_address = context.ensure_context()
     if callback is not None:
         _exception_callback = callback
         return eca(gated(ctx_address, _common.ECA_NOCACTX,
@@ -100,7 +100,7 @@ def replace_printf_handler(callback: Optional[Callable[[str], Any]] = None) -> E
     *callback*; None restores printing to stderr."""
     global _printf_callback
     check_optional_callback(callback)
-    ctx_address = _common.address(context.ensure_context())
+    ctx_address = context.ensure_context()
     if callback is not None:
         _printf_callback = callback
         return eca(gated(ctx_address, _common.ECA_NOCACTX,

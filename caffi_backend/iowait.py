@@ -54,7 +54,7 @@ class ContextRecord:
     # until GATED releases it).
     __slots__ = ('_inside', 'valid', 'preemptive', 'owned', 'ptr')
 
-    def __init__(self, ptr: Any = None, preemptive: Optional[bool] = None) -> None:
+    def __init__(self, ptr: Optional[int] = None, preemptive: Optional[bool] = None) -> None:
         self._inside: List[None] = []
         self.valid = True
         self.preemptive = preemptive    # None: a context made elsewhere
@@ -84,12 +84,11 @@ _epochs: Dict[int, object] = {}
 _lock = threading.Lock()
 
 
-def new_epoch(ptr: Any, preemptive: bool) -> None:
-    """This backend has just created the context *ptr*: a fresh record
-    (owned) and fresh accounts."""
-    ctx_address = _common.address(ptr)
+def new_epoch(ctx_address: int, preemptive: bool) -> None:
+    """This backend has just created the context at *ctx_address*: a fresh
+    record (owned) and fresh accounts."""
     with _lock:
-        _records[ctx_address] = ContextRecord(ptr, preemptive)
+        _records[ctx_address] = ContextRecord(ctx_address, preemptive)
         _epochs[ctx_address] = object()
 
 

@@ -503,6 +503,13 @@ def test_cffi_struct_layouts_match_the_c_headers(form, tmp_path):
         assert sorted(cffi_fields) == sorted(offsets), name
         assert ffi.sizeof(ctype) == size, name
         assert {field: ffi.offsetof(ctype, field) for field in cffi_fields} == offsets, name
+    # The answers to gets and puts are declared with their usr as the
+    # request's key (an intptr_t): libca passes them an event_handler_args.
+    answer = ffi.typeof('struct request_handler_args')
+    size, offsets = layouts['event_handler_args']
+    assert ffi.sizeof(answer) == size
+    assert {field: ffi.offsetof(answer, field) for field, _ in answer.fields} == offsets
+    assert ffi.sizeof('intptr_t') == ffi.sizeof('void *')
 
 
 def test_limit_keys_are_the_structures_limit_fields():
