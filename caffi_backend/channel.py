@@ -27,7 +27,7 @@ from .iowait import gated
 __all__ = ['Chid', 'create_channel', 'clear_channel', 'change_connection_event',
            'replace_access_rights_event', 'field_type', 'element_count', 'name',
            'state', 'host_name', 'read_access', 'write_access', 'message', 'version',
-           'channel_ptr', 'lookup_channel', 'request_link', 'request_unlink']
+           'channel_ptr', 'lookup_channel', 'native_read', 'request_link', 'request_unlink']
 
 Callback = Optional[Callable[[Dict[str, Any]], Any]]
 
@@ -42,11 +42,13 @@ class Chid(Identifier):
     have no subscription, and an empty set per channel costs 216 bytes.
     ``_account`` is the pend_io account of the thread that made it (see
     ``iowait``), which counts its connection while ``_conn_counted``.
+    ``_native`` is its ``(field type, element count)`` while connected, read
+    by the connection callback (``native_read``), else None.
     """
 
     __slots__ = ('_ptr', '_name', '_ctx', '_key', '_conn_callback',
                  '_access_callback', '_inflight', '_subs', '_account', '_conn_gen',
-                 '_conn_counted', '__weakref__')
+                 '_conn_counted', '_native', '__weakref__')
 
     def __repr__(self) -> str:
         state = 'cleared' if self._ptr is None else hex(address(self._ptr))
@@ -83,6 +85,12 @@ def channel_ptr(chid: Any) -> Any:
     if type(chid) is not Chid:
         check(chid, Chid, 'chid')   # raises the TypeError
     return chid._ptr
+
+
+def native_read(ptr: Any) -> Tuple[int, int]:
+    """``(field type, element count)`` of a channel as libca has it now
+    (TYPENOTCONN and 0 when it is not connected)."""
+    return lib.ca_field_type(ptr), lib.ca_element_count(ptr)
 
 
 def lookup_channel(ptr: Any) -> Optional[Chid]:
@@ -188,10 +196,18 @@ def _connection_handler(args: Any) -> None:
     if chan is None:
         return                      # being cleared from another thread
     callback = chan._conn_callback
+    # What every request needs of the channel, read once per connection
+    # rather than for every request (getput.native_of says why).  libca calls this
+    # under its callback lock, which its changes of the channel's state
+    # take too, so no reconnection can come between its reading and its
+    # storing; one store, so a request reads both or neither.
     if args.op == _CONN_UP:
+        chan._native = native_read(args.chid)
         chan._account.uncount_connection(chan)
-    elif callback is None:
-        chan._account.count_connection(chan)
+    else:
+        chan._native = None
+        if callback is None:
+            chan._account.count_connection(chan)
     if callback is not None:
         callback({'chid': chan, 'op': _CA_OP.get(args.op, args.op)})
 
@@ -253,6 +269,7 @@ def create_channel(name: str, callback: Callback = None,
     chan._access_callback = None
     chan._inflight = None
     chan._subs = None
+    chan._native = None
     account = chan._account = iowait.io_account(chan._ctx)
     # Counted before libca can call back, which may be before it returns.
     chan._conn_counted = callback is None

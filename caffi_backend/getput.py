@@ -28,7 +28,7 @@ from CaChannel._constants import DBE, ECA
 from . import _common, context, iowait
 from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
                       release, request_count, status_pair)
-from .channel import Chid, channel_ptr, lists_lock, request_link, request_unlink
+from .channel import Chid, channel_ptr, lists_lock, native_read, request_link, request_unlink
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
                   pv_event_dict)
@@ -70,18 +70,29 @@ class Evid(Identifier):
 # ---------------------------------------------------------------------------
 # shared argument handling
 
-def _native_read(ptr: Any) -> Tuple[int, int]:
-    return lib.ca_field_type(ptr), lib.ca_element_count(ptr)
-
-
 _NATIVE_UNKNOWN = (-1, 0)           # TYPENOTCONN, no count: not connected
 
 
 def native_of(chan: Chid, ptr: Any) -> Tuple[int, int]:
     """``(field type, element count)`` of a connected channel, else
-    ``(-1, 0)``: what every request needs, read under one admission (the
-    twin of native_of in getput.c)."""
-    result: Tuple[int, int] = gated(chan._ctx, _NATIVE_UNKNOWN, _native_read, ptr)
+    ``(-1, 0)``: what every request needs (the twin of native_of in
+    getput.c).
+
+    Kept by the connection callback (``Chid._native``), where C reads libca
+    under one admission: here the two reads and their admission cost 7,500
+    instructions and GIL hand-overs a request (callgrind), in C two C
+    calls.  Read from libca while the
+    callback of a new connection has not run yet.  A channel that went down
+    before its callback ran keeps its last figures until it does: libca
+    then refuses a get or put with ECA_DISCONN, as this would have, and
+    keeps a subscription for the reconnection, as for any subscription
+    made with its type on a disconnected channel.  (The figures read from
+    libca in C are as old by the time the request reaches it.)
+    """
+    known: Optional[Tuple[int, int]] = chan._native
+    if known is not None:
+        return known
+    result: Tuple[int, int] = gated(chan._ctx, _NATIVE_UNKNOWN, native_read, ptr)
     return result
 
 

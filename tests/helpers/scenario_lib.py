@@ -19,6 +19,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
@@ -65,6 +66,26 @@ def wait_for(predicate: Callable[[], bool], timeout: float, poll: float = 0.01,
             ca.pend_event(poll)
         else:
             time.sleep(poll)
+
+
+class Events:
+    """A callback that records the dicts it is called with, from any thread."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.lock = threading.Lock()
+
+    def __call__(self, args: dict) -> None:
+        with self.lock:
+            self.items.append(args)
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.items)
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.items)
 
 
 def rss_bytes() -> int:

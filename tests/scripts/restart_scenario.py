@@ -19,13 +19,13 @@ import faulthandler
 import os
 import signal
 import sys
-import threading
 import time
 
 # Run by path in a fresh interpreter: tests/, the folder above, holds the
 # helpers package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from helpers.scenario_lib import CATEST_DB, emit, ioc_ports, load_backend, wait_for  # noqa: E402
+from helpers.scenario_lib import (CATEST_DB, Events, emit, ioc_ports, load_backend,  # noqa: E402
+                                  wait_for)
 
 from CaChannel.testing import SoftIoc
 
@@ -38,26 +38,6 @@ port_a = int(sys.argv[4])
 port_b = int(sys.argv[5]) if len(sys.argv) > 5 else None
 P = 'rst:'
 TIMEOUT = 20.0   # reconnection relies on libca's search timer after a restart
-
-
-class Events:
-    """A thread-safe callback recorder."""
-
-    def __init__(self) -> None:
-        self.items: list = []
-        self.lock = threading.Lock()
-
-    def __call__(self, args: dict) -> None:
-        with self.lock:
-            self.items.append(args)
-
-    def snapshot(self) -> list:
-        with self.lock:
-            return list(self.items)
-
-    def __len__(self) -> int:
-        with self.lock:
-            return len(self.items)
 
 
 def all_threads_stopped(pid: int) -> bool:
