@@ -87,6 +87,11 @@ def channel_ptr(chid: Any) -> Any:
     return chid._ptr
 
 
+# Most channels are scalars of one of the seven field types: their figures
+# share one tuple per type instead of a tuple (56 bytes) per channel.
+_SCALARS: Dict[Tuple[int, int], Tuple[int, int]] = {(field, 1): (field, 1) for field in range(7)}
+
+
 def native_read(ptr: Any) -> Tuple[int, int]:
     """``(field type, element count)`` of a channel as libca has it now
     (TYPENOTCONN and 0 when it is not connected)."""
@@ -202,7 +207,8 @@ def _connection_handler(args: Any) -> None:
     # take too, so no reconnection can come between its reading and its
     # storing; one store, so a request reads both or neither.
     if args.op == _CONN_UP:
-        chan._native = native_read(args.chid)
+        native = native_read(args.chid)
+        chan._native = _SCALARS.get(native, native)
         chan._account.uncount_connection(chan)
     else:
         chan._native = None
