@@ -169,7 +169,7 @@ def check(obj: Any, cls: type, what: str) -> Any:
     return obj
 
 
-_UINTPTR = ffi.typeof('uintptr_t')     # resolved once: every channel call converts
+_UINTPTR = ffi.typeof('uintptr_t')     # resolved once
 
 
 def address(ptr: Any) -> int:

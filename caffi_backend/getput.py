@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from CaChannel._constants import DBE, ECA
 
 from . import _common, context, iowait
-from ._common import (Identifier, address, as_int, check, check_optional_callback, eca, keep,
-                      release, request_count, status_pair)
+from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
+                      request_count, status_pair)
 from .channel import Chid, channel_ptr, lists_lock, native_read, request_link, request_unlink
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
