@@ -202,10 +202,10 @@ def _connection_handler(args: Any) -> None:
         return                      # being cleared from another thread
     callback = chan._conn_callback
     # What every request needs of the channel, read once per connection
-    # rather than for every request (getput.native_of says why).  libca calls this
-    # under its callback lock, which its changes of the channel's state
-    # take too, so no reconnection can come between its reading and its
-    # storing; one store, so a request reads both or neither.
+    # rather than for every request (getput.native_of says why).  libca
+    # calls this under its callback lock, which its changes of the
+    # channel's state take too, so no reconnection can come between its
+    # reading and its storing; one store, so a request reads both or neither.
     if args.op == _CONN_UP:
         native = native_read(args.chid)
         chan._native = _SCALARS.get(native, native)

@@ -81,8 +81,8 @@ def native_of(chan: Chid, ptr: Any) -> Tuple[int, int]:
     Kept by the connection callback (``Chid._native``), where C reads libca
     under one admission: here the two reads and their admission cost 7,500
     instructions and GIL hand-overs a request (callgrind), in C two C
-    calls.  Read from libca while the
-    callback of a new connection has not run yet.  A channel that went down
+    calls.  Read from libca while the callback of a new connection has not
+    run yet.  A channel that went down
     before its callback ran keeps its last figures until it does: libca
     then refuses a get or put with ECA_DISCONN, as this would have, and
     keeps a subscription for the reconnection, as for any subscription

@@ -87,6 +87,11 @@ class Events:
         with self.lock:
             return len(self.items)
 
+    def ops(self, op: Any) -> int:
+        """How many of a connection callback's calls reported *op*."""
+        with self.lock:
+            return sum(1 for args in self.items if args['op'] == op)
+
 
 def rss_bytes() -> int:
     """Resident set size of this process (Linux /proc)."""

@@ -97,9 +97,9 @@ try:
         last = round_no == rounds
         new_port = port_b if (mode == 'other' and last) else ioc.port
         here: dict = {'round': round_no, 'port': new_port}
-        downs_before = {n: sum(1 for e in r.snapshot() if e['op'] == ca.CA_OP.CONN_DOWN)
+        downs_before = {n: r.ops(ca.CA_OP.CONN_DOWN)
                         for n, r in conn.items()}
-        ups_before = {n: sum(1 for e in r.snapshot() if e['op'] == ca.CA_OP.CONN_UP)
+        ups_before = {n: r.ops(ca.CA_OP.CONN_UP)
                       for n, r in conn.items()}
 
         # Freeze the IOC so that requests are surely in flight, then kill it.
@@ -119,7 +119,7 @@ try:
 
         # Down: connection callbacks, state(), failed in-flight requests.
         went_down = wait_for(lambda: all(
-            sum(1 for e in r.snapshot() if e['op'] == ca.CA_OP.CONN_DOWN) > downs_before[n]
+            r.ops(ca.CA_OP.CONN_DOWN) > downs_before[n]
             for n, r in conn.items()), TIMEOUT, ca=ca)
         check(went_down, f'round {round_no}: no CONN_DOWN for every channel')
         states = {n: ca.state(c) for n, c in chids.items()}
@@ -152,7 +152,7 @@ try:
         ioc = start_ioc(new_port)
         iocs.append(ioc)
         came_up = wait_for(lambda: all(
-            sum(1 for e in r.snapshot() if e['op'] == ca.CA_OP.CONN_UP) > ups_before[n]
+            r.ops(ca.CA_OP.CONN_UP) > ups_before[n]
             for n, r in conn.items()), TIMEOUT, ca=ca)
         here['reconnect_seconds'] = round(time.monotonic() - t0, 2)
         check(came_up, f'round {round_no}: no CONN_UP for every channel')

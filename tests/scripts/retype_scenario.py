@@ -53,10 +53,6 @@ def read(ca, chid) -> tuple:
     return str(ca.pend_io(TIMEOUT)), value.get()
 
 
-def ops(recorder: Events, ca, op) -> int:
-    return sum(1 for event in recorder.snapshot() if event['op'] == op)
-
-
 ca = load_backend(backend)
 facts: dict = {'backend': backend}
 iocs: list = []
@@ -67,36 +63,36 @@ with tempfile.TemporaryDirectory() as folder:
         connections = Events()
         status, chid = ca.create_channel(PV, callback=connections)
         assert status == ca.ECA.NORMAL, status
-        assert wait_for(lambda: ops(connections, ca, ca.CA_OP.CONN_UP) == 1, TIMEOUT, ca=ca)
+        assert wait_for(lambda: connections.ops(ca.CA_OP.CONN_UP) == 1, TIMEOUT, ca=ca)
         facts['before'] = [read(ca, chid) for _ in range(3)]
         facts['before_native'] = [str(ca.field_type(chid)), ca.element_count(chid)]
         old_events = Events()
         status, old_sub = ca.create_subscription(chid, old_events)
         assert status == ca.ECA.NORMAL, status
-        assert wait_for(lambda: len(old_events.snapshot()) >= 1, TIMEOUT, ca=ca)
+        assert wait_for(lambda: len(old_events) >= 1, TIMEOUT, ca=ca)
 
         ioc.process.send_signal(signal.SIGKILL)
         ioc.process.wait(10)
         ioc.stop()
         facts['went_down'] = wait_for(
-            lambda: ops(connections, ca, ca.CA_OP.CONN_DOWN) == 1, TIMEOUT, ca=ca)
+            lambda: connections.ops(ca.CA_OP.CONN_DOWN) == 1, TIMEOUT, ca=ca)
         facts['get_down'] = str(ca.get(chid)[0])
         facts['put_down'] = str(ca.put(chid, 2.5))
 
         ioc = start_ioc(folder, 'longs')
         iocs.append(ioc)
         facts['came_up'] = wait_for(
-            lambda: ops(connections, ca, ca.CA_OP.CONN_UP) == 2, TIMEOUT, ca=ca)
+            lambda: connections.ops(ca.CA_OP.CONN_UP) == 2, TIMEOUT, ca=ca)
         facts['after_native'] = [str(ca.field_type(chid)), ca.element_count(chid)]
         done = Events()
         facts['put_status'] = str(ca.put(chid, [1, 2, 3, 4, 5], callback=done))
-        wait_for(lambda: len(done.snapshot()) == 1, TIMEOUT, ca=ca)
+        wait_for(lambda: len(done) == 1, TIMEOUT, ca=ca)
         facts['put_done'] = [str(event['status']) for event in done.snapshot()]
         facts['after'] = [read(ca, chid) for _ in range(3)]
         new_events = Events()
         status, new_sub = ca.create_subscription(chid, new_events)
         facts['subscribe_status'] = str(status)
-        wait_for(lambda: len(new_events.snapshot()) >= 1, TIMEOUT, ca=ca)
+        wait_for(lambda: len(new_events) >= 1, TIMEOUT, ca=ca)
         facts['new_event'] = [[str(event['type']), event['count'], event['value']]
                               for event in new_events.snapshot()[:1]]
         # The subscription made before keeps its type, as libca's does.
