@@ -1,8 +1,8 @@
 """The real EPICS motor record, served by a soft IOC on loopback, for the epicsMotor tests.
 
 The motor record (the motor module's ``motorRecord.cc`` and its Soft Channel
-device support) comes from the kit in ``shared/motor/`` beside the
-repository (or beside a folder above it, as in a developer's worktree).
+device support) comes from the kit in ``shared/motor/``, found as
+:mod:`helpers.shared_folder` finds the rest of ``shared/``.
 Its ``build.sh`` compiles it against the ``epicscorelibs`` wheel in about two
 seconds; :func:`motor_kit_fixture` does that once per test run, into the
 run's temporary folder.  :class:`MotorIoc` runs the kit's
@@ -38,7 +38,7 @@ from CaChannel.testing import (DEFAULT_START_TIMEOUT, loopback_environ, softioc_
                                stop_process)
 from CaChannel.testing.search import search_names
 
-from helpers import ROOT, motor_sim
+from helpers import motor_sim, shared_folder
 
 
 #: The real IOC's prefix and motors: it serves ``rec:m1`` and ``rec:m2``
@@ -59,16 +59,6 @@ class MotorKitUnavailable(Exception):
     """The kit cannot be built here; the message says why."""
 
 
-def find_motor_kit(start: Path = ROOT) -> Optional[Path]:
-    """``shared/motor`` beside *start* (CI's clone) or beside a folder above it
-    (a developer's worktree), or None."""
-    for folder in [start] + list(start.parents):
-        candidate = folder.parent / 'shared' / 'motor'
-        if (candidate / 'build.sh').is_file():
-            return candidate
-    return None
-
-
 def build_motor_kit(out: Path, python: str) -> Path:
     """Build the kit into *out* for *python* (its epicscorelibs), once per process.
 
@@ -77,10 +67,11 @@ def build_motor_kit(out: Path, python: str) -> Path:
     """
     if python in _builds:
         return _builds[python]
-    kit = find_motor_kit()
+    kit = shared_folder.find('motor', 'build.sh')
     if kit is None:
         raise MotorKitUnavailable(
-            'no shared/motor beside the repository: the real motor record is not available')
+            'no shared/motor beside the repository (nor where %s names): the real motor '
+            'record is not available' % shared_folder.VARIABLE)
     # build.sh compiles with $CXX, else g++; CXX may carry flags.
     compiler = (shlex.split(os.environ.get('CXX', '')) or ['g++'])[0]
     if shutil.which(compiler) is None:
