@@ -3,10 +3,9 @@
 * status codes -> ``ECA`` members, type codes -> ``DBR`` members, with the
   enum's own value map so the hot paths do one dict lookup;
 * argument normalisation (request type, element count);
-* the registry of ``ffi.new_handle`` objects handed to libca as ``usr``
-  pointers, which keeps each one alive exactly as long as libca may call
-  back with it, and the channels and requests lent by key; together their
-  size is ``_live_callbacks()``;
+* the registries of the channels, requests and subscriptions lent to
+  libca by key, which keep each one alive exactly as long as libca may
+  call back with it; together their size is ``_live_callbacks()``;
 * reporting of exceptions raised inside callbacks from libca's threads.
 """
 
@@ -14,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from CaChannel._constants import CA_OP, DBR, ECA
 
@@ -105,39 +104,26 @@ def timeout_arg(timeout: Any) -> float:
 
 
 # ---------------------------------------------------------------------------
-# live usr handles
+# what libca may call back with
 
-_live: Set[Any] = set()
-
-
-def keep(obj: Any) -> Any:
-    """Wrap *obj* in a new ``usr`` handle and keep it until :func:`release`."""
-    handle = ffi.new_handle(obj)
-    _live.add(handle)
-    return handle
-
-
-def release(handle: Any) -> None:
-    """Forget a handle libca will not call back with any more (idempotent)."""
-    _live.discard(handle)
-
-
-# Channels and requests lent to libca, by the key that is their ``usr``
-# (an integer, which _cdef.py declares the usr of those calls and of their
-# answers to be, so no conversion is made either way; not an
-# ``ffi.new_handle``): a handle
-# is one more object per channel or read for the collector to track and
-# rescan (a third of its work when 100,000 channels connect), and a key
-# libca hands back late finds nothing here instead of a freed handle.
-# Filled and emptied by channel.py and getput.py; keys are never reused.
+# Channels, requests and subscriptions lent to libca, by the key that is
+# their ``usr`` (an integer, which _cdef.py declares the usr of those calls
+# and of their callbacks to be, so no conversion is made either way; not an
+# ``ffi.new_handle``): a handle is one more object per channel or read for
+# the collector to track and rescan (a third of its work when 100,000
+# channels connect), ``ffi.from_handle`` costs an event three times a dict
+# lookup, and a key libca hands back late finds nothing here instead of a
+# freed handle.  Filled and emptied by channel.py and getput.py; keys are
+# never reused.
 lent_channels: Dict[int, Any] = {}
 lent_requests: Dict[int, Any] = {}
+lent_subscriptions: Dict[int, Any] = {}
 next_key = itertools.count(1).__next__      # atomic under the GIL
 
 
 def live_callbacks() -> int:
-    """Number of Python objects currently handed to libca as ``usr`` pointers."""
-    return len(_live) + len(lent_channels) + len(lent_requests)
+    """Number of Python objects currently handed to libca as ``usr``."""
+    return len(lent_channels) + len(lent_requests) + len(lent_subscriptions)
 
 
 # ---------------------------------------------------------------------------

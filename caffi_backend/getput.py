@@ -6,7 +6,8 @@ Handle lifetimes (each counted by ``_live_callbacks()``):
   record, lent by key (``_common.lent_requests``) and in its channel's
   in-flight list from the request until its callback (or until the channel
   is cleared, when libca drops the request);
-* a subscription: its ``Evid`` is the handle, from creation until
+* a subscription: its ``Evid``, lent by key
+  (``_common.lent_subscriptions``) from creation until
   ``clear_subscription`` or the channel is cleared.
 
 Gets without callback (``get``, ``sg_get``) are ``ca_array_get_callback``
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from CaChannel._constants import DBE, ECA
+from CaChannel._constants import DBE, DBR, ECA
 
 from . import _common, context, iowait
-from ._common import (Identifier, as_int, check, check_optional_callback, eca, keep, release,
-                      request_count, status_pair)
+from ._cdef import ANSWER_VIEWS
+from ._common import (Identifier, as_int, check, check_optional_callback, eca, request_count,
+                      status_pair)
 from .channel import Chid, channel_ptr, lists_lock, native_read, request_link, request_unlink
 from .iowait import IOCounter, gated
 from .dbr import (GET_TYPES, PUT_TYPES, DBRValue, encode, event_dict, fill, new_value,
@@ -53,15 +55,13 @@ class Evid(Identifier):
     """A subscription (``evid``); ``_ptr`` is None once cleared."""
 
     __slots__ = ('_ptr', '_active', '_chan', '_callback', '_use_numpy', '_pv_fields',
-                 '_handle', '__weakref__')
+                 '_key', '__weakref__')
 
     def _forget(self) -> None:
         """Called once libca can no longer call back for this subscription."""
         self._ptr = None
         self._active = False
-        if self._handle is not None:
-            release(self._handle)
-            self._handle = None
+        _common.lent_subscriptions.pop(self._key, None)
 
     def __repr__(self) -> str:
         return '<evid of %r%s>' % (self._chan._name, ' cleared' if self._ptr is None else '')
@@ -267,24 +267,44 @@ def _put_handler(args: Any) -> None:
 def _subscription_handler(args: Any) -> None:
     if _common.shutting_down:
         return
-    sub = ffi.from_handle(args.usr)
-    if not sub._active:
-        return                      # being cleared from another thread
+    sub = _common.lent_subscriptions.get(args.usr)
+    if sub is None or not sub._active:
+        return                      # cleared, or being cleared from another thread
     found = pv_event_dict(sub._chan, args) if sub._pv_fields else None
     sub._callback(found if found is not None else event_dict(sub._chan, args, sub._use_numpy))
 
 
 # Function pointer spelling: the compiled FFI's type parser reads no bare
-# function type.  The answers to requests carry the request's key as their
-# usr (_cdef.py's request_handler_args), the events of subscriptions a handle.
+# function type.  Answers and events carry the key of their request or
+# subscription as usr (_cdef.py's request_handler_args).
 _ANSWER_SIGNATURE = 'void(*)(struct request_handler_args)'
-_EVENT_SIGNATURE = 'void(*)(struct event_handler_args)'
-_get_cb = ffi.callback(_ANSWER_SIGNATURE, _get_handler, onerror=_common.report_callback_error)
-_fill_cb = ffi.callback(_ANSWER_SIGNATURE, _fill_handler, onerror=_common.report_callback_error)
-_group_put_cb = ffi.callback(_ANSWER_SIGNATURE, _group_put_handler,
-                             onerror=_common.report_callback_error)
-_put_cb = ffi.callback(_ANSWER_SIGNATURE, _put_handler, onerror=_common.report_callback_error)
-_event_cb = ffi.callback(_EVENT_SIGNATURE, _subscription_handler, onerror=_common.report_callback_error)
+# The callbacks handed to libca: the casts given to it do not keep them alive.
+_callbacks: List[Any] = []
+
+
+def _libca_callback(handler: Callable[[Any], None], signature: str = _ANSWER_SIGNATURE) -> Any:
+    """*handler* as a libca callback of *signature*, cast to the answer
+    signature libca's calls are declared with."""
+    callback = ffi.callback(signature, handler, onerror=_common.report_callback_error)
+    _callbacks.append(callback)
+    return ffi.cast(_ANSWER_SIGNATURE, callback)
+
+
+def _viewed(handler: Callable[[Any], None]) -> Dict[int, Any]:
+    """request type -> *handler* as the callback of the type's answer view
+    (_cdef.ANSWER_VIEWS), through which the handler reads the value
+    uncast; a type without a view takes the untyped callback."""
+    return {DBR[name]: _libca_callback(handler, 'void(*)(%s)' % view)
+            for name, view in ANSWER_VIEWS.items()}
+
+
+_fill_cb = _libca_callback(_fill_handler)
+_group_put_cb = _libca_callback(_group_put_handler)
+_put_cb = _libca_callback(_put_handler)
+_get_cb = _libca_callback(_get_handler)
+_get_cbs = _viewed(_get_handler)
+_event_cb = _libca_callback(_subscription_handler)
+_event_cbs = _viewed(_subscription_handler)
 
 
 # ---------------------------------------------------------------------------
@@ -312,7 +332,8 @@ def get(chid: Chid, chtype: Optional[int] = None, count: Optional[int] = None,
     if callback is not None:
         n = request_count(count, native, zero_means_server=True)
         status = request_issue(_GetRequest(chid, callback, bool(use_numpy)),
-                               lib.ca_array_get_callback, dbrtype, n, ptr, _get_cb)
+                               lib.ca_array_get_callback, dbrtype, n, ptr,
+                               _get_cbs.get(dbrtype, _get_cb))
         return status_pair(status)
     if native == 0:
         # Not connected: no native count to size the buffer by.
@@ -382,14 +403,15 @@ def create_subscription(chid: Chid, callback: Callback, chtype: Optional[int] = 
     sub._callback = callback
     sub._use_numpy = bool(use_numpy)
     sub._pv_fields = bool(_pv_fields)
-    sub._handle = keep(sub)
+    sub._key = _common.next_key()
+    _common.lent_subscriptions[sub._key] = sub
     with lists_lock:   # two threads subscribing at once keep one set
         if chid._subs is None:
             chid._subs = set()
         chid._subs.add(sub)
     out = ffi.new('evid *')
     status = gated(chid._ctx, _BADCHID, lib.ca_create_subscription,
-                   dbrtype, n, ptr, mask, _event_cb, sub._handle, out)
+                   dbrtype, n, ptr, mask, _event_cbs.get(dbrtype, _event_cb), sub._key, out)
     if status != _NORMAL:
         if chid._subs is not None:   # None if the channel was released meanwhile
             chid._subs.discard(sub)
@@ -403,7 +425,7 @@ def clear_subscription(evid: Evid) -> ECA:
     """Cancel a subscription; a cleared one gives ``ECA.BADMONID``.
 
     libca waits for a callback of this subscription that is running on
-    another thread, so the handle can be released when it returns.
+    another thread, so its key can be forgotten when it returns.
     """
     iowait.park_if_exiting()
     check(evid, Evid, 'evid')
@@ -416,7 +438,7 @@ def clear_subscription(evid: Evid) -> ECA:
     evid._active = False
     context.ensure_context()
     status = gated(evid._chan._ctx, ECA.BADMONID, lib.ca_clear_subscription, ptr)
-    # Refused (the context is going away): destroying it releases the handle.
+    # Refused (the context is going away): destroying it forgets the key.
     if status != ECA.BADMONID and evid._chan._subs is not None:
         evid._chan._subs.discard(evid)
         evid._forget()

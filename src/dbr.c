@@ -278,6 +278,10 @@ static PyObject *event_head(PyObject *chan, struct event_handler_args *args)
     return d;
 }
 
+/* args->dbr is read here by its type; the cffi twin registers its handlers
+ * once per request type with args->dbr declared as that type (its answer
+ * views, caffi_backend/_cdef.py), since through cffi the cast of an untyped
+ * pointer is a sixth of a scalar event's cost. */
 PyObject *event_dict(PyObject *chan, struct event_handler_args *args, int use_numpy)
 {
     PyObject *d = event_head(chan, args), *value;

@@ -503,13 +503,33 @@ def test_cffi_struct_layouts_match_the_c_headers(form, tmp_path):
         assert sorted(cffi_fields) == sorted(offsets), name
         assert ffi.sizeof(ctype) == size, name
         assert {field: ffi.offsetof(ctype, field) for field in cffi_fields} == offsets, name
-    # The answers to gets and puts are declared with their usr as the
-    # request's key (an intptr_t): libca passes them an event_handler_args.
-    answer = ffi.typeof('struct request_handler_args')
+    # The answers and events are declared with their usr as the request's
+    # or subscription's key (an intptr_t), untyped and in one view per plain
+    # and TIME type (_cdef.ANSWER_VIEWS): libca passes them all an
+    # event_handler_args.
+    from caffi_backend._cdef import ANSWER_VIEWS
     size, offsets = layouts['event_handler_args']
-    assert ffi.sizeof(answer) == size
-    assert {field: ffi.offsetof(answer, field) for field, _ in answer.fields} == offsets
+    assert len(ANSWER_VIEWS) == 7 + 7
+    for answer in ['struct request_handler_args'] + list(ANSWER_VIEWS.values()):
+        ctype = ffi.typeof(answer)
+        assert ffi.sizeof(ctype) == size, answer
+        assert {field: ffi.offsetof(ctype, field) for field, _ in ctype.fields} == offsets, answer
     assert ffi.sizeof('intptr_t') == ffi.sizeof('void *')
+
+
+def test_answer_views_point_to_their_types_value():
+    """Each answer view's dbr is a pointer to the value of the DBR type it is
+    registered for (the C type dbr.py reads that type's element or TIME
+    structure as, whose layouts the test above checks)."""
+    from caffi_backend import dbr
+    from caffi_backend._cdef import ANSWER_VIEWS
+    from caffi_backend._ffi import ffi
+    from CaChannel._constants import DBR
+    for name, view in ANSWER_VIEWS.items():
+        pointer = dict(ffi.typeof(view).fields)['dbr'].type
+        layout = dbr._LAYOUTS[DBR[name]]
+        expected = layout.struct if name.startswith('TIME_') else layout.pointer
+        assert pointer.item is expected.item, name
 
 
 def test_limit_keys_are_the_structures_limit_fields():
