@@ -46,11 +46,13 @@ CA_OP_CONN_UP = 6
 # Every usr here is an integer (an index or a key) and the context is only
 # compared, so they are declared as integers of a pointer's size, as the
 # backend's _cdef.py declares its keys and contexts: cffi converts nothing.
+# The workloads read DOUBLEs only, so an answer's dbr is declared as a
+# DOUBLE's, as the backend's answer view of DBR_DOUBLE declares it: no cast.
 _DECLARATIONS = """
 typedef struct oldChannelNotify *chid;
 typedef struct oldSubscription *evid;
 struct event_handler_args {
-    intptr_t usr; chid chid; long type; long count; const void *dbr; int status;
+    intptr_t usr; chid chid; long type; long count; const double *dbr; int status;
 };
 int ca_context_create(int select);
 struct connection_handler_args { chid chid; long op; };
@@ -145,7 +147,7 @@ class CffiFloor(Library):
                     done.set()
 
         def on_value(args: Any) -> None:
-            values[args.usr] = ffi.cast('const double *', args.dbr)[0]
+            values[args.usr] = args.dbr[0]
             pending.pop()
             if not pending:
                 done.set()
@@ -180,7 +182,7 @@ class CffiFloor(Library):
 
         # The index travels as the usr: no lookup, no handle.
         def on_event(args: Any) -> None:
-            on_value(args.usr, ffi.cast('const double *', args.dbr)[0])
+            on_value(args.usr, args.dbr[0])
 
         callback = ffi.callback('void(*)(struct event_handler_args)', on_event)
         evids = ffi.new('evid[]', len(names))
@@ -210,7 +212,8 @@ class ContractFloor(CffiFloor):
       calls and waits for the threads inside libca);
     * per read: the context made current, the channel's native type and
       count read from libca, a value object owning a buffer of that count
-      (the reply is copied into it, never more than asked), and a request
+      (the reply is copied into it, never more than asked; one element is
+      kept as the number instead, as the backend keeps it), and a request
       record lent to libca and linked to its channel (clearing the
       channel releases it).
 
@@ -231,7 +234,7 @@ class ContractFloor(CffiFloor):
                      'counter', 'generation', 'in_group')
 
     class Value:
-        __slots__ = ('buffer', 'type', 'count', 'use_numpy', 'filled')
+        __slots__ = ('buffer', 'scalar', 'type', 'count', 'use_numpy', 'filled')
 
     class Account:
         __slots__ = ('pending', 'lock', 'changed')
@@ -300,7 +303,11 @@ class ContractFloor(CffiFloor):
             if args.status != ECA_NORMAL or args.type != value.type:
                 return
             # never more than asked, nor more than came (dbr.fill)
-            ffi.memmove(value.buffer, args.dbr, 8 * min(args.count, value.count))
+            if value.buffer is None:
+                if args.count:
+                    value.scalar = args.dbr[0]
+            else:
+                ffi.memmove(value.buffer, args.dbr, 8 * min(args.count, value.count))
             value.filled = True
             pending = request.generation
             pending.pop()
@@ -356,7 +363,10 @@ class ContractFloor(CffiFloor):
             except (AttributeError, KeyError):
                 account = account_of(chan.ctx)
             value = Value()
-            value.buffer = ffi.new('double[]', count)
+            if count == 1:
+                value.buffer, value.scalar = None, 0.0
+            else:
+                value.buffer, value.scalar = ffi.new('double[]', count), None
             value.type, value.count, value.use_numpy, value.filled = native_type, count, False, False
             request = Request()
             request.chan, request.prev, request.callback, request.use_numpy = chan, None, None, False
@@ -382,7 +392,7 @@ class ContractFloor(CffiFloor):
         if not account_of(chans[0].ctx).wait():
             raise RuntimeError('reads were not answered')
         self._keep = chans, values, connection_cb, value_cb
-        return [value.buffer[0] for value in values]
+        return [value.scalar if value.buffer is None else value.buffer[0] for value in values]
 
 
 FLOORS = {'script-floor': ScriptFloor, 'cffi-floor': CffiFloor, 'contract-floor': ContractFloor}

@@ -235,12 +235,16 @@ def _fill_handler(args: Any) -> None:
     value = request.value
     # A failed read stays outstanding, as libca's own does: the wait for it
     # times out.
-    if args.status != _NORMAL or args.dbr == ffi.NULL or args.type != value._type:
+    if args.status != _NORMAL or not args.dbr or args.type != value._type:
         return
     counter = request.counter
     if request.in_group and request.generation is not counter.generation:
         return                      # libca cancels the reads of a reset group
-    fill(value._buffer, value._type, value._count, args.count, args.dbr)
+    if value._buffer is None:       # one plain number, through its view
+        if args.count:
+            value._scalar = args.dbr[0]
+    else:
+        fill(value._buffer, value._type, value._count, args.count, args.dbr)
     value._filled = True
     counter.complete(request.generation)
 
@@ -299,6 +303,7 @@ def _viewed(handler: Callable[[Any], None]) -> Dict[int, Any]:
 
 
 _fill_cb = _libca_callback(_fill_handler)
+_fill_cbs = _viewed(_fill_handler)
 _group_put_cb = _libca_callback(_group_put_handler)
 _put_cb = _libca_callback(_put_handler)
 _get_cb = _libca_callback(_get_handler)
@@ -347,7 +352,8 @@ def _get_into_value(chid: Chid, ptr: Any, dbrtype: int, count: int, use_numpy: b
     """get and sg_get without callback (the twin of get_into_value in getput.c)."""
     value = new_value(dbrtype, count, bool(use_numpy))
     status = request_issue(_GetRequest(chid, None, use_numpy, value, counter, in_group),
-                           lib.ca_array_get_callback, dbrtype, count, ptr, _fill_cb)
+                           lib.ca_array_get_callback, dbrtype, count, ptr,
+                           _fill_cbs.get(dbrtype, _fill_cb))
     return status_pair(status, value if status == _NORMAL else None)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
+
 from helpers.ca_helpers import (TIMEOUT, Recorder, connected, put_ok, run_in_thread,  # noqa: F401
                         wait_until)
 
@@ -42,6 +44,26 @@ def test_value_after_pend_io_and_one_reference_meanwhile(ca_backend, connected):
     assert ca.test_io() == ca.ECA.IODONE
     assert live(ca) == before
     assert value.get()['value'] == 2.5
+
+
+@pytest.mark.parametrize('kind', ['SHORT', 'FLOAT', 'ENUM', 'CHAR', 'LONG', 'DOUBLE'])
+def test_one_number_reads_zero_until_answered(ca_backend, connected, kind):
+    """A one-element read of a plain numeric type is the zero of its type
+    until the reply is in, then the number read, of the same Python type
+    (the cffi backend keeps it without a buffer: caffi_backend/dbr.py)."""
+    ca = ca_backend
+    chid = connected('catest')
+    put_ok(ca, chid, 3.0)
+    status, value = ca.get(chid, getattr(ca.DBR, kind))
+    assert status == ca.ECA.NORMAL
+    # Not flushed yet, so not answered.
+    assert value.filled is False
+    zero = value.get()
+    assert zero == 0 and type(zero) is (float if kind in ('FLOAT', 'DOUBLE') else int)
+    assert ca.pend_io(TIMEOUT) == ca.ECA.NORMAL
+    assert value.filled is True
+    read = value.get()
+    assert read == 3 and type(read) is type(zero)
 
 
 def test_dropping_the_value_before_pend_io_is_safe(ca_backend, connected):
