@@ -332,7 +332,7 @@ PyObject *pv_event_dict(PyObject *chan, struct event_handler_args *args)
 /* Every value has a buffer here, one plain number too: its calloc and
  * memcpy are cheap in C.  The cffi twin keeps one plain number as the
  * Python number instead, where the buffer's allocation, copy and cast
- * cost a quarter of its get (caffi_backend/dbr.py, DBRValue). */
+ * cost a fifth of its get (caffi_backend/dbr.py, DBRValue). */
 
 /* Large get buffers are recycled: a fresh 32 MB buffer costs thousands of
  * page faults on every read of an area detector image, a reused one none.
