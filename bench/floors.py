@@ -27,7 +27,7 @@ that each target a client misses can be read against what bounds it:
     were free but that bookkeeping.
 
 They are run as ``python -m bench.workers FLOOR MODE ...`` (mode
-``connect``, and ``monitor ca`` for ``cffi-floor``).
+``connect``, and ``monitor ca`` for ``cffi-floor`` and ``contract-floor``).
 """
 
 from __future__ import annotations
@@ -393,6 +393,58 @@ class ContractFloor(CffiFloor):
             raise RuntimeError('reads were not answered')
         self._keep = chans, values, connection_cb, value_cb
         return [value.scalar if value.buffer is None else value.buffer[0] for value in values]
+
+    def monitor(self, layer: str, names: list[str], warmup: float, window: float) -> dict:
+        """The cffi floor's monitor plus what the ``ca`` contract makes of an
+        event (``create_subscription``'s callback dict): the subscription
+        found by its key and its state checked, the four fields read, and
+        the five-key dict with the DBR and ECA members handed to the
+        ``ca``-layer callback ``CaChannelLib`` gives (which finds its
+        channel by the dict's ``chid``)."""
+        if layer != 'ca':
+            raise ValueError('the contract floor has no object layer')
+        from CaChannel._constants import DBR, ECA
+        ffi, lib = self.ffi, self.lib
+        counters = Counters(len(names))
+        on_value = counters.on_value
+        chids = self._connect_all(names)
+        members = DBR._value2member_map_
+        normal = ECA.NORMAL
+        chans = [self.Channel() for _ in names]
+        index = {chan: i for i, chan in enumerate(chans)}
+
+        class Subscription:
+            __slots__ = ('chan', 'callback', 'active')
+
+        def callback(args: dict) -> None:
+            on_value(index[args['chid']], args['value'])
+
+        subs: dict[int, Any] = {}
+
+        def on_event(args: Any) -> None:
+            sub = subs.get(args.usr)
+            if sub is None or not sub.active:
+                return
+            status, dbrtype, count, dbr = args.status, args.type, args.count, args.dbr
+            if status == ECA_NORMAL and dbr:
+                sub.callback({'chid': sub.chan, 'type': members[dbrtype], 'count': count,
+                              'status': normal, 'value': dbr[0]})
+
+        event_cb = ffi.callback('void(*)(struct event_handler_args)', on_event)
+        evids = ffi.new('evid[]', len(names))
+        for i, chan in enumerate(chans):
+            sub = subs[i] = Subscription()
+            sub.chan, sub.callback, sub.active = chan, callback, True
+            self._check(lib.ca_create_subscription(DBR_DOUBLE, 1, chids[i], DBE_VALUE,
+                                                   event_cb, i, evids + i),
+                        'ca_create_subscription')
+        lib.ca_flush_io()
+        result = measure_monitor(counters, warmup, window)
+        for i in range(len(names)):
+            subs[i].active = False
+            lib.ca_clear_subscription(evids[i])
+        lib.ca_flush_io()
+        return result
 
 
 FLOORS = {'script-floor': ScriptFloor, 'cffi-floor': CffiFloor, 'contract-floor': ContractFloor}

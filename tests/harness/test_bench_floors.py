@@ -67,6 +67,14 @@ def test_cffi_floor_passes_every_event_on(floor_ioc: SoftIoc) -> None:
     assert result['lost'] == 0
 
 
+def test_contract_floor_passes_every_event_on_as_the_contract_s_dict(floor_ioc: SoftIoc) -> None:
+    result = run_worker(floor_ioc, 'contract-floor', 'monitor', 'ca', 'bench:m', 4, 0.5, 1.0)
+    # CaChannelLib's callback reads the dict's chid and value: every event
+    # arrived as that dict, none was skipped
+    assert result['events'] >= 20
+    assert result['lost'] == 0
+
+
 def test_cffi_floor_says_how_many_channels_did_not_connect(floor_ioc: SoftIoc) -> None:
     env = dict(os.environ)
     env.update(floor_ioc.environ)
