@@ -175,15 +175,21 @@ class CffiFloor(Library):
     def monitor(self, layer: str, names: list[str], warmup: float, window: float) -> dict:
         if layer != 'ca':
             raise ValueError('the cffi floor has no object layer')
-        ffi, lib = self.ffi, self.lib
         counters = Counters(len(names))
         on_value = counters.on_value
-        chids = self._connect_all(names)
 
         # The index travels as the usr: no lookup, no handle.
         def on_event(args: Any) -> None:
             on_value(args.usr, args.dbr[0])
 
+        return self._measure_events(names, on_event, counters, warmup, window)
+
+    def _measure_events(self, names: list[str], on_event: Any, counters: Counters,
+                        warmup: float, window: float) -> dict:
+        """Connect *names*, subscribe to each (DBR_DOUBLE, its index as the
+        usr) with *on_event*, count for the window, clear."""
+        ffi, lib = self.ffi, self.lib
+        chids = self._connect_all(names)
         callback = ffi.callback('void(*)(struct event_handler_args)', on_event)
         evids = ffi.new('evid[]', len(names))
         for i in range(len(names)):
@@ -404,10 +410,8 @@ class ContractFloor(CffiFloor):
         if layer != 'ca':
             raise ValueError('the contract floor has no object layer')
         from CaChannel._constants import DBR, ECA
-        ffi, lib = self.ffi, self.lib
         counters = Counters(len(names))
         on_value = counters.on_value
-        chids = self._connect_all(names)
         members = DBR._value2member_map_
         normal = ECA.NORMAL
         chans = [self.Channel() for _ in names]
@@ -420,6 +424,9 @@ class ContractFloor(CffiFloor):
             on_value(index[args['chid']], args['value'])
 
         subs: dict[int, Any] = {}
+        for i, chan in enumerate(chans):
+            sub = subs[i] = Subscription()
+            sub.chan, sub.callback, sub.active = chan, callback, True
 
         def on_event(args: Any) -> None:
             sub = subs.get(args.usr)
@@ -430,21 +437,7 @@ class ContractFloor(CffiFloor):
                 sub.callback({'chid': sub.chan, 'type': members[dbrtype], 'count': count,
                               'status': normal, 'value': dbr[0]})
 
-        event_cb = ffi.callback('void(*)(struct event_handler_args)', on_event)
-        evids = ffi.new('evid[]', len(names))
-        for i, chan in enumerate(chans):
-            sub = subs[i] = Subscription()
-            sub.chan, sub.callback, sub.active = chan, callback, True
-            self._check(lib.ca_create_subscription(DBR_DOUBLE, 1, chids[i], DBE_VALUE,
-                                                   event_cb, i, evids + i),
-                        'ca_create_subscription')
-        lib.ca_flush_io()
-        result = measure_monitor(counters, warmup, window)
-        for i in range(len(names)):
-            subs[i].active = False
-            lib.ca_clear_subscription(evids[i])
-        lib.ca_flush_io()
-        return result
+        return self._measure_events(names, on_event, counters, warmup, window)
 
 
 FLOORS = {'script-floor': ScriptFloor, 'cffi-floor': CffiFloor, 'contract-floor': ContractFloor}
