@@ -848,7 +848,8 @@ The workloads:
   included).
 * **start-up**: wall and CPU time of a new process that loads the library
   and creates a CA context (for Python: interpreter start, import, context;
-  a bare ``python -c pass`` takes {data['python_startup_ms']:.0f} ms there,
+  a bare ``python -c pass``, timed in the same rotation, takes
+  {data['python_startup_ms']:.0f} ms there,
   {data.get('python_startup_cpu_ms', 0.0):.0f} ms of CPU). {_startup_where(data)}
 * **caget**: the console tool run as a user runs it, from process start to
   exit, its output read through a pipe.

@@ -367,12 +367,10 @@ def run_startup(exe: Path, client: str, env_ioc: SoftIoc, startup: StartupPython
     return {'startup_ms': wall, 'startup_cpu_ms': cpu}
 
 
-def python_startup_ms(env: dict[str, str], reps: int,
-                      startup: StartupPython) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of ``python -c pass``."""
-    runs = [timed_process([startup.python, '-c', 'pass'], env, startup.cwd)
-            for _ in range(reps)]
-    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+def python_startup(env: dict[str, str], startup: StartupPython) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one ``python -c pass``: the interpreter's
+    own part of every Python client's start-up."""
+    return timed_process([startup.python, '-c', 'pass'], env, startup.cwd)
 
 
 # --- main -------------------------------------------------------------------
@@ -471,14 +469,20 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                     log('floor %d rep %d %-15s %s' % (n, rep + 1, floor, _fmt(figures)))
         loads.append(load_average())
         startup = StartupPython(clients)
+        python_runs = []
         try:
             for rep in range(cfg.start_reps):
                 for client in clients:
                     add(client, run_startup(exe, client, ioc, startup))
-            python_ms, python_cpu_ms = python_startup_ms(client_env(ioc, 'pyepics'),
-                                                         cfg.start_reps, startup)
+                # In the same rotation as the clients, not after them: this
+                # machine's speed drifts by a third within minutes, and what
+                # a client adds to the interpreter is read against the
+                # interpreter timed under the same conditions.
+                python_runs.append(python_startup(client_env(ioc, 'pyepics'), startup))
         finally:
             startup.remove()
+        python_ms = statistics.median(run[0] for run in python_runs)
+        python_cpu_ms = statistics.median(run[1] for run in python_runs)
         log('start-up times done')
 
     with SoftIoc(monitor_database(cfg.monitors), env=loopback_environ(free_port()),
