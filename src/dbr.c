@@ -314,6 +314,9 @@ PyObject *pv_event_dict(PyObject *chan, struct event_handler_args *args)
     d = event_head(chan, args);
     if (!d)
         return NULL;
+    /* An alarm number no member has goes in as an int; the cffi twin
+     * leaves such an event to event_dict's way, which puts the same int in
+     * the same key, because its member lookup is cheapest as a subscript. */
     if (set_item(d, K_pv_value, element(plain_of(args->type), (const char *)args->dbr +
                                                                dbr_value_offset[args->type])) < 0 ||
         set_item(d, K_pv_status, enum_member(Condition_members, time->status)) < 0 ||

@@ -18,6 +18,9 @@ serves, with caproto:
 ``bad:huge``
     3,000,000 doubles (24 MB): above the client's EPICS_CA_MAX_ARRAY_BYTES
     in the tests.
+``bad:alarm``
+    a DOUBLE of 4.5 whose alarm status and severity are numbers that name
+    no condition and no severity (ODD_ALARM): a real IOC sends none such.
 ``acc:ro``
     a DOUBLE whose access rights deny write.
 ``acc:noput``
@@ -40,6 +43,7 @@ STRING_TYPES_TEXT = b'A' * 40          # a full DBR_STRING field, no NUL
 ENUM_CLAIMED_STATES = 20
 ENUM_STATE = b'S' * 26                 # a full enum state field, no NUL
 HUGE_COUNT = 3_000_000
+ODD_ALARM = (99, 9)                    # (status, severity) beyond alarm.h's tables
 
 
 class Raw(bytes):
@@ -55,7 +59,7 @@ class Raw(bytes):
 def _serve(port: int) -> None:
     import numpy
     from caproto import AccessRights, ChannelType
-    from caproto import ChannelDouble, ChannelEnum, ChannelString
+    from caproto import ChannelAlarm, ChannelDouble, ChannelEnum, ChannelString
     from caproto.asyncio.server import run
 
     class String40(ChannelString):
@@ -97,6 +101,8 @@ def _serve(port: int) -> None:
         'bad:fewer': Fewer(value=list(numpy.arange(10, dtype=float)), max_length=10),
         'bad:more': ChannelDouble(value=list(numpy.arange(10, dtype=float))),
         'bad:huge': ChannelDouble(value=numpy.zeros(HUGE_COUNT)),
+        'bad:alarm': ChannelDouble(value=4.5, alarm=ChannelAlarm(status=ODD_ALARM[0],
+                                                                 severity=ODD_ALARM[1])),
         'acc:ro': ReadOnly(value=1.5),
         'acc:noput': NoPut(value=2.5),
         'acc:ok': ChannelDouble(value=3.5),

@@ -35,7 +35,7 @@ import shutil
 import pytest
 
 from helpers import BACKENDS, TESTS
-from helpers.bad_server import BadServer
+from helpers.bad_server import ODD_ALARM, BadServer
 from helpers.scenario_lib import loopback_client_env, run_script
 
 VALGRIND = os.environ.get('CACHANNEL_VALGRIND', '') not in ('', '0')
@@ -240,3 +240,23 @@ def test_reads_under_valgrind(bad_server, backend):
     assert outcome.result is not None, outcome.report()
     assert 'Invalid read' not in outcome.stderr and 'Invalid write' not in outcome.stderr
     assert unexplained_valgrind_reports(outcome.stderr) == []
+
+
+def test_alarm_numbers_without_members(bad_server, backend):
+    """A server's alarm status and severity that name no condition and no
+    severity reach CaChannel's monitor callback and a TIME read as the
+    numbers sent, in the keys and order of every other event."""
+    outcome = client(bad_server, backend, 'alarm')
+    assert outcome.returncode == 0, outcome.report()
+    facts = outcome.result
+    status, severity = ODD_ALARM
+    assert facts['monitor'] == {
+        'type': 'DBR.TIME_DOUBLE', 'count': '1', 'status': 'ECA.NORMAL', 'pv_value': '4.5',
+        'pv_status': str(status), 'pv_severity': str(severity),
+        'pv_seconds': facts['monitor']['pv_seconds'],
+        'pv_nseconds': facts['monitor']['pv_nseconds']}, facts
+    assert list(facts['monitor']) == ['type', 'count', 'status', 'pv_value', 'pv_status',
+                                      'pv_severity', 'pv_seconds', 'pv_nseconds']
+    assert int(facts['monitor']['pv_seconds']) > 0
+    assert facts['get'] == {'value': '4.5', 'status': str(status), 'severity': str(severity)}
+    assert facts['live_end'] == 0

@@ -1,7 +1,8 @@
 """Reads from the misbehaving server: python bad_client.py BACKEND MODE
 
 MODE 'reads': every read below; 'access': the access checks; 'overrun': only
-the gets without callback (plain and in a sync group) of bad:more.
+the gets without callback (plain and in a sync group) of bad:more; 'alarm':
+a monitor of bad:alarm through the object layer and a TIME read of it.
 
 The environment (set by the test) points the client at ``tests/helpers/bad_server.py``
 only and sets EPICS_CA_MAX_ARRAY_BYTES below the size of ``bad:huge``.
@@ -155,8 +156,41 @@ def all_access() -> None:
     out['access'] = access
 
 
+def odd_alarm() -> None:
+    """bad:alarm's alarm numbers as CaChannel's monitor and a TIME get give them."""
+    # The object layer takes its backend from the environment at each channel.
+    os.environ['CACHANNEL_BACKEND'] = backend
+    from CaChannel import CaChannel
+    chan = CaChannel('bad:alarm')
+    chan.setTimeout(TIMEOUT)
+    chan.searchw()
+    events: list = []
+    arrived = threading.Event()
+
+    def on_event(epics_args: dict, user_args: tuple) -> None:
+        events.append(epics_args)
+        arrived.set()
+
+    chan.add_masked_array_event(ca.DBR_TIME_DOUBLE, None, None, on_event)
+    chan.flush_io()
+    arrived.wait(TIMEOUT)
+    chan.clear_event()
+    chan.clear_channel()
+    # str(): an int prints as its digits, a member as Class.NAME
+    out['monitor'] = ({k: str(v) for k, v in events[0].items() if k != 'chid'}
+                      if events else None)
+    chid = connect('bad:alarm')
+    status, value = ca.get(chid, ca.DBR_TIME_DOUBLE)
+    ca.pend_io(TIMEOUT)
+    dbr = value.get()
+    out['get'] = {k: str(dbr[k]) for k in ('value', 'status', 'severity')}
+    ca.clear_channel(chid)
+
+
 if mode == 'reads':
     all_reads()
+elif mode == 'alarm':
+    odd_alarm()
 else:
     all_access()
 out['live_end'] = ca._backend_module._live_callbacks()
