@@ -470,6 +470,7 @@ def collect(cfg: Config, clients: list[str]) -> dict:
         loads.append(load_average())
         startup = StartupPython(clients)
         python_runs = []
+        python_env = client_env(ioc, 'pyepics')
         try:
             for rep in range(cfg.start_reps):
                 for client in clients:
@@ -478,7 +479,7 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                 # machine's speed drifts by a third within minutes, and what
                 # a client adds to the interpreter is read against the
                 # interpreter timed under the same conditions.
-                python_runs.append(python_startup(client_env(ioc, 'pyepics'), startup))
+                python_runs.append(python_startup(python_env, startup))
         finally:
             startup.remove()
         python_ms = statistics.median(run[0] for run in python_runs)

@@ -164,21 +164,17 @@ def odd_alarm() -> None:
     chan = CaChannel('bad:alarm')
     chan.setTimeout(TIMEOUT)
     chan.searchw()
-    events: list = []
-    arrived = threading.Event()
-
-    def on_event(epics_args: dict, user_args: tuple) -> None:
-        events.append(epics_args)
-        arrived.set()
-
-    chan.add_masked_array_event(ca.DBR_TIME_DOUBLE, None, None, on_event)
+    got = One()
+    # CaChannel's callback takes (epics_args, user_args); One records the first.
+    chan.add_masked_array_event(ca.DBR_TIME_DOUBLE, None, None,
+                                lambda epics_args, user_args: got(epics_args))
     chan.flush_io()
-    arrived.wait(TIMEOUT)
+    got.done.wait(TIMEOUT)
     chan.clear_event()
     chan.clear_channel()
     # str(): an int prints as its digits, a member as Class.NAME
-    out['monitor'] = ({k: str(v) for k, v in events[0].items() if k != 'chid'}
-                      if events else None)
+    out['monitor'] = ({k: str(v) for k, v in got.events[0].items() if k != 'chid'}
+                      if got.events else None)
     chid = connect('bad:alarm')
     status, value = ca.get(chid, ca.DBR_TIME_DOUBLE)
     ca.pend_io(TIMEOUT)
