@@ -12,8 +12,10 @@ server once, at the next turn.
 
 Each event loop has a :class:`LoopState` (its channel cache), made on first
 use in that loop.  A closed loop's replies are dropped in libca's thread
-(nothing is delivered, nothing printed) and its state is released by the
-next call in any loop, by :func:`purge_channel_caches`, or at exit.
+(nothing is delivered, nothing printed).  The first call of the next loop
+takes over its channels when both use one CA context (its subscriptions and
+waiting calls end); otherwise they are cleared then, by
+:func:`purge_channel_caches`, or at exit.
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ _states_lock = threading.Lock()
 class LoopState:
     """One event loop's channel cache and reply hand-over."""
 
-    __slots__ = ('loop', 'ca', 'thread', 'channels', 'requests', 'closed', 'replies',
-                 'wake_pending', '_flush_pending', '__weakref__')
+    __slots__ = ('loop', 'ca', 'thread', 'context', 'channels', 'requests', 'closed',
+                 'replies', 'wake_pending', '_flush_pending', '__weakref__')
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ca: ModuleType) -> None:
         self.loop = loop
         self.ca = ca
         self.thread = threading.get_ident()
+        #: the CA context of this loop's channels (known from the first one)
+        self.context: Any = None
         self.channels: Dict[str, Channel] = {}
         #: every Request made in this loop, by kind (few: one per type of PV)
         self.requests: Dict[Any, Request] = {}
@@ -131,6 +135,8 @@ class LoopState:
         channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(self, name)
+            if self.context is None:
+                self.context = self.ca.current_context()
         return channel
 
     def purge(self) -> None:
@@ -303,13 +309,28 @@ class Channel:
         self.last_datatype = datatype
         return request
 
-    def purge(self) -> None:
+    def _end_uses(self) -> None:
         for subscription in list(self.subscriptions):
             subscription.close()
         waiters, self.waiters = self.waiters, None
         for waiter in waiters or ():
             # The calls waiting for it end now rather than at their timeout.
             waiter.lost(C.ECA_DISCONN)
+
+    def move_to(self, state: LoopState) -> None:
+        """Serve *state*'s loop from now on, connection kept: the loop of
+        this one closed (see _hand_over)."""
+        self._end_uses()
+        self.state = state
+        self.last_request = None
+        # The connection changes of the time no loop ran were dropped with
+        # the closed loop's replies: ask libca.  Asked after the switch, so a
+        # change from now on reaches the new loop and sets this again.
+        self.connected = (self.chid is not None
+                          and state.ca.state(self.chid) == C.ChannelState.CONN)
+
+    def purge(self) -> None:
+        self._end_uses()
         chid, self.chid = self.chid, None
         self.connected = False
         if chid is not None:
@@ -331,8 +352,33 @@ def current_state() -> LoopState:
         if state is None:
             state = _states[loop] = LoopState(loop, _chosen_ca())
     for old in stale:
-        _release(old)
+        _hand_over(old, state)
     return state
+
+
+def _hand_over(old: LoopState, new: LoopState) -> None:
+    """Release the state of a closed loop; *new* takes its channels if
+    they are of the CA context this thread uses.
+
+    Connected channels make the next ``asyncio.run`` of a script quick, and
+    clearing them would expose a libca race: the last channel cleared on a
+    server starts the shutdown of its circuit, and a channel searched for at
+    once can be installed on that dying circuit.  It is then disconnected
+    with the circuit ("Virtual circuit disconnect") and searched for again
+    only after libca's 10 s disconnect governor, longer than a caget waits.
+    """
+    old.closed = True  # its replies dropped from here on
+    if (old.ca is new.ca and old.context is not None
+            and old.context == new.ca.current_context()):
+        channels, old.channels = old.channels, {}
+        for name, channel in channels.items():
+            if name in new.channels:  # taken from another closed loop already
+                channel.purge()
+            else:
+                new.channels[name] = channel
+                channel.move_to(new)
+        new.context = old.context
+    _release(old)
 
 
 def _release(state: LoopState) -> None:

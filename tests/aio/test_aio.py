@@ -1,8 +1,9 @@
 """CaChannel.aio against the session softIoc (catest.db), on both backends.
 
-Each test runs its own event loop (``asyncio.run``), so it has its own
-channel cache, made with the backend the ``object_layer`` fixture selects
-through ``CACHANNEL_BACKEND``, as users select it.  What needs a fresh
+Each test runs its own event loop (``asyncio.run``), whose channel cache
+takes over the last test's channels; its backend is the one the
+``object_layer`` fixture selects through ``CACHANNEL_BACKEND``, as users
+select it (channels of the other backend are cleared).  What needs a fresh
 interpreter (Ctrl-C, exit, a closing loop) is in test_aio_lifecycle.py.
 """
 
@@ -176,16 +177,71 @@ def test_lists_in_parallel_under_one_timeout(object_layer: ModuleType) -> None:
 
 
 def test_channel_cache_per_loop(object_layer: ModuleType) -> None:
-    async def main() -> Tuple[List[str], List[bool]]:
-        assert aio.get_channel_infos() == []  # a new loop starts empty
-        await aio.caget(['calong', 'catest'])
-        await aio.caget('calong')
+    async def main(names: List[str]) -> Tuple[List[Any], List[str], List[bool]]:
+        before = [(i.name, i.connected, i.subscriber_count) for i in aio.get_channel_infos()]
+        await aio.caget(names)
+        await aio.caget(names[0])
         # The states of closed loops were released by the first call.
         closed = [state.loop.is_closed() for state in _core.states()]
-        return [i.name for i in aio.get_channel_infos()], closed
-    for _ in range(2):
-        names, closed = run(main())
-        assert names == ['calong', 'catest'] and closed == [False]
+        return before, [i.name for i in aio.get_channel_infos()], closed
+    aio.purge_channel_caches()
+    assert run(main(['calong', 'catest'])) == ([], ['calong', 'catest'], [False])
+    # The next loop takes over the closed one's channels, still connected.
+    before, names, closed = run(main(['castr', 'calong']))
+    assert before == [('calong', True, 0), ('catest', True, 0)], before
+    assert names == ['calong', 'catest', 'castr'] and closed == [False]
+
+
+def test_next_loop_takes_channels_not_subscriptions(object_layer: ModuleType) -> None:
+    got: List[Any] = []
+
+    async def first() -> Any:
+        sub = aio.camonitor('calong', got.append)
+        await until(lambda: got, 'a monitor value')
+        return sub
+
+    aio.purge_channel_caches()
+    sub = run(first())
+    seen = len(got)
+
+    async def second() -> Tuple[List[Any], Any]:
+        infos = [(i.name, i.connected, i.subscriber_count) for i in aio.get_channel_infos()]
+        await aio.caput('calong', 7, wait=True)
+        return infos, await aio.caget('calong')
+
+    infos, value = run(second())
+    # The closed loop's subscription ended with it; its channel serves on.
+    assert infos == [('calong', True, 0)] and value == 7
+    assert sub.state == sub.CLOSED and len(got) == seen
+
+
+def test_loop_of_another_context_clears_the_channels(object_layer: ModuleType) -> None:
+    aio.purge_channel_caches()
+    assert run(aio.caget('calong')) is not None
+    old = _core.states()
+    outcome: List[Any] = []
+
+    def thread() -> None:
+        # A context of its own: the main thread's channels are of no use here.
+        object_layer.create_context(True)
+        try:
+            async def main() -> Any:
+                infos = [i.name for i in aio.get_channel_infos()]
+                return infos, await aio.caget('catest')
+            outcome.append(asyncio.run(main()))
+            aio.purge_channel_caches()
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+        finally:
+            object_layer.destroy_context()
+
+    t = threading.Thread(target=thread)
+    t.start()
+    t.join(60)
+    assert outcome and not isinstance(outcome[0], BaseException), outcome
+    infos, value = outcome[0]
+    assert infos == [] and value is not None
+    assert old[0].channels == {} and old[0].closed
 
 
 # --- monitors --------------------------------------------------------------------------

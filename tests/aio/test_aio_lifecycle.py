@@ -2,7 +2,8 @@
 
 ``scripts/aio_scenario.py`` holds the scenarios: a loop closing with replies
 in flight, Ctrl-C under ``asyncio.run``, exit with live subscriptions in two
-loops, and a context another library attached first.  Each must end with
+loops, a context another library attached first, and loop after loop on a
+server slow to close its circuits.  Each must end with
 status 0 and nothing on stderr that reads as an error (no "Event loop is
 closed", no "Exception ignored", no crash).
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Union
 
 import pytest
 
 from CaChannel.testing import SoftIoc, free_port
+from helpers.bad_server import BadServer
 from helpers.scenario_lib import BAD_TEXT, SCRIPTS, ScriptResult, run_script
 
 PREFIX = 'aiolc'
@@ -38,11 +41,23 @@ def aio_ioc():
         yield ioc
 
 
-def run(ioc: SoftIoc, backend: str, name: str) -> ScriptResult:
+@pytest.fixture(scope='module')
+def lingering_server():
+    with BadServer(linger=LINGER) as server:
+        yield server
+
+
+#: Seconds the lingering server keeps a circuit its client closed: a search
+#: made at once is answered well within them.
+LINGER = 2.0
+
+
+def run(server: Union[SoftIoc, BadServer], backend: str, name: str,
+        prefix: str = PREFIX) -> ScriptResult:
     env = {'EPICS_CA_ADDR_LIST': '127.0.0.1', 'EPICS_CA_AUTO_ADDR_LIST': 'NO',
-           'EPICS_CA_SERVER_PORT': str(ioc.port), 'CACHANNEL_BACKEND': backend,
+           'EPICS_CA_SERVER_PORT': str(server.port), 'CACHANNEL_BACKEND': backend,
            'PYTHONPATH': os.pathsep.join([str(SCRIPTS)] + sys.path)}
-    return run_script('aio_scenario.py', [name, PREFIX], env=env, timeout=90)
+    return run_script('aio_scenario.py', [name, prefix], env=env, timeout=90)
 
 
 def _clean(outcome: ScriptResult) -> dict:
@@ -60,6 +75,16 @@ def test_loop_closes_with_replies_in_flight(aio_ioc, backend):
     # Nothing reaches a closed loop's callbacks.
     assert facts['after_close'] == 0, facts
     assert facts['second_read'] == 2.5, facts
+
+
+def test_loop_after_loop_on_a_server_slow_to_close(lingering_server, backend):
+    # Clearing the last channel on a server starts closing its circuit, and
+    # libca installs a channel found meanwhile on that circuit, to lose it
+    # with the circuit and search again only 10 s later: the next loop
+    # takes over the closed one's channels rather than clearing them.
+    facts = _clean(run(lingering_server, backend, 'loop-after-loop', prefix='acc'))
+    assert facts['values'] == [3.5, 1.5, 3.5], facts
+    assert facts['channels'] == ['acc:ok', 'acc:ro'], facts
 
 
 def test_ctrl_c_under_asyncio_run(aio_ioc, backend):

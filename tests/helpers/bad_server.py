@@ -27,10 +27,16 @@ serves, with caproto:
     a DOUBLE whose puts are refused by the server (the put fails).
 ``acc:ok``
     a well-behaved DOUBLE, to show the circuit still works.
+
+With ``--linger SECONDS`` (``BadServer(linger=...)``) it keeps each circuit
+open that long after its client has shut down its side, as a busy IOC can,
+while it goes on answering searches: the window in which libca installs a
+newly found channel on a circuit that is closing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import subprocess
@@ -56,7 +62,7 @@ class Raw(bytes):
         return bytes.__getitem__(self, key)
 
 
-def _serve(port: int) -> None:
+def _serve(port: int, linger: Optional[float]) -> None:
     import numpy
     from caproto import AccessRights, ChannelType
     from caproto import ChannelAlarm, ChannelDouble, ChannelEnum, ChannelString
@@ -120,15 +126,34 @@ def _serve(port: int) -> None:
     more._read = more_read
     more.calculate_length = lambda value: 15
     print('bad server ready', flush=True)
-    run(pvdb, interfaces=['127.0.0.1'])
+    if linger is None:
+        run(pvdb, interfaces=['127.0.0.1'])
+    else:
+        asyncio.run(_serve_lingering(pvdb, linger))
+
+
+async def _serve_lingering(pvdb: dict, linger: float) -> None:
+    from caproto.asyncio.server import Context, VirtualCircuit
+
+    class Lingering(VirtualCircuit):
+        async def _on_disconnect(self):
+            await asyncio.sleep(linger)
+            await super()._on_disconnect()
+
+    class LingeringContext(Context):
+        CircuitClass = Lingering
+
+    # Made in the running loop: caproto's queues must be.
+    await LingeringContext(pvdb, ['127.0.0.1']).run()
 
 
 class BadServer:
     """Starts this server on a free loopback port and stops it again."""
 
-    def __init__(self) -> None:
+    def __init__(self, linger: Optional[float] = None) -> None:
         from CaChannel.testing import free_port, loopback_environ
         self.port = free_port()
+        self.linger = linger
         self.environ: Dict[str, str] = loopback_environ(self.port)
         self.environ['EPICS_CA_REPEATER_PORT'] = os.environ.get(
             'EPICS_CA_REPEATER_PORT', self.environ['EPICS_CA_REPEATER_PORT'])
@@ -139,7 +164,8 @@ class BadServer:
         env = dict(os.environ)
         env.update(self.environ)
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), str(self.port)],
+            [sys.executable, str(Path(__file__).resolve()), str(self.port)]
+            + ([] if self.linger is None else ['--linger', str(self.linger)]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -178,4 +204,4 @@ if __name__ == '__main__':
     os.environ['EPICS_CAS_AUTO_BEACON_ADDR_LIST'] = 'NO'
     os.environ['EPICS_CAS_BEACON_ADDR_LIST'] = '127.0.0.1'
     os.environ['EPICS_CA_SERVER_PORT'] = os.environ['EPICS_CAS_SERVER_PORT'] = sys.argv[1]
-    _serve(int(sys.argv[1]))
+    _serve(int(sys.argv[1]), float(sys.argv[3]) if sys.argv[2:3] == ['--linger'] else None)

@@ -20,6 +20,10 @@ comes from ``CACHANNEL_BACKEND``.  Each scenario prints ``RESULT {json}``
 ``exit-live``
     the main thread returns while subscriptions of two loops (the main
     one's, and a daemon thread's running loop) are receiving.
+``loop-after-loop``
+    ``asyncio.run`` after ``asyncio.run``, each reading a PV (``PREFIX:ok``,
+    ``PREFIX:ro``, ``PREFIX:ok``) of one server, which is slow to close a
+    circuit: every read succeeds, and the last loop holds both channels.
 ``foreign-context``
     a context created and attached by another library (ctypes on
     epicscorelibs' libca, as pyepics does) is adopted by the thread's loop
@@ -72,6 +76,17 @@ def loop_closes_in_flight(prefix: str) -> None:
     emit(delivered=len(delivered), gaps=_counter_gaps(delivered),
          after_close=len(ticks) - len(delivered), second_read=float(value),
          live_callbacks=ca._live_callbacks())
+
+
+def loop_after_loop(prefix: str) -> None:
+    import CaChannel.aio as aio
+    values = [float(asyncio.run(aio.caget('%s:%s' % (prefix, name))))
+              for name in ('ok', 'ro', 'ok')]
+
+    async def cached() -> List[str]:
+        return [info.name for info in aio.get_channel_infos()]
+
+    emit(values=values, channels=asyncio.run(cached()))
 
 
 def sigint(prefix: str) -> None:
@@ -161,7 +176,8 @@ def foreign_context(prefix: str) -> None:
 
 
 SCENARIOS = {'loop-closes-in-flight': loop_closes_in_flight, 'sigint': sigint,
-             'exit-live': exit_live, 'foreign-context': foreign_context}
+             'exit-live': exit_live, 'foreign-context': foreign_context,
+             'loop-after-loop': loop_after_loop}
 
 if __name__ == '__main__':
     SCENARIOS[sys.argv[1]](sys.argv[2])
