@@ -8,7 +8,9 @@ that each target a client misses can be read against what bounds it:
     runs) over channel objects that do nothing: no Channel Access at all.
     Its CPU time is the script's own Python work, and its memory the
     script's own dicts and value objects -- what every Python client pays
-    on top of libca, whatever it does inside.
+    on top of libca, whatever it does inside.  Its monitor is
+    ``CaChannelLib``'s ``ca``-layer callback called with ready-made event
+    dicts: the CPU the script's own callback takes per event.
 
 ``cffi-floor``
     libca called through cffi (ABI mode, the cffi backend's way) the way
@@ -27,16 +29,18 @@ that each target a client misses can be read against what bounds it:
     were free but that bookkeeping.
 
 They are run as ``python -m bench.workers FLOOR MODE ...`` (mode
-``connect``, and ``monitor ca`` for ``cffi-floor`` and ``contract-floor``).
+``connect``, and ``monitor ca``).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from typing import Any
 
-from bench.workers import TIMEOUT, CaChannelLib, Counters, Library, measure_monitor
+from bench.workers import (TIMEOUT, CaChannelLib, Counters, Library, ca_layer_callback,
+                           measure_monitor)
 
 DBR_DOUBLE = 6
 DBE_VALUE = 1
@@ -99,6 +103,36 @@ class ScriptFloor(CaChannelLib):
     def __init__(self) -> None:
         # No CaChannel import and no CA context: the script's own work only.
         self.CaChannel = self.Channel
+
+    def monitor(self, layer: str, names: list[str], warmup: float, window: float) -> dict:
+        """Rounds of one event per channel, each round's value one more,
+        handed to ``CaChannelLib``'s ``ca``-layer callback for *window*
+        seconds.  The event dicts are made beforehand (making them is the
+        ``ca`` layer's work) and the CPU time of the same rounds without the
+        callback is subtracted: what is left is the callback's own."""
+        if layer != 'ca':
+            raise ValueError('the script floor has no object layer')
+        counters = Counters(len(names))
+        chans = [self.Channel(name) for name in names]
+        callback = ca_layer_callback(counters.on_value,
+                                     {chan: i for i, chan in enumerate(chans)})
+        events = [{'chid': chan, 'type': DBR_DOUBLE, 'count': 1, 'status': ECA_NORMAL,
+                   'value': 0.0} for chan in chans]
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        rounds = 0
+        while time.perf_counter() - wall0 < window:
+            rounds += 1
+            for event in events:
+                event['value'] = float(rounds)
+                callback(event)
+        wall1, cpu1 = time.perf_counter(), time.process_time()
+        for again in range(1, rounds + 1):
+            for event in events:
+                event['value'] = float(again)
+        cpu2 = time.process_time()
+        events_seen, lost = counters.totals()
+        return {'events': events_seen, 'lost': lost,
+                'cpu': (cpu1 - cpu0) - (cpu2 - cpu1), 'wall': wall1 - wall0}
 
 
 class CffiFloor(Library):
@@ -415,13 +449,10 @@ class ContractFloor(CffiFloor):
         members = DBR._value2member_map_
         normal = ECA.NORMAL
         chans = [self.Channel() for _ in names]
-        index = {chan: i for i, chan in enumerate(chans)}
+        callback = ca_layer_callback(on_value, {chan: i for i, chan in enumerate(chans)})
 
         class Subscription:
             __slots__ = ('chan', 'callback', 'active')
-
-        def callback(args: dict) -> None:
-            on_value(index[args['chid']], args['value'])
 
         subs: dict[int, Any] = {}
         for i, chan in enumerate(chans):

@@ -75,7 +75,8 @@ CLIENTS = {
 #: the floors of bench/floors.py, measured beside the clients (console and
 #: --json only, not on the page): what bounds each client's figures.
 FLOORS = {
-    'script-floor': 'the connect script over idle Python objects, no CA',
+    'script-floor': "the connect script and the ca-layer monitor's callback over idle "
+                    'Python objects, no CA',
     'cffi-floor': 'libca through cffi, the callbacks the cffi backend needs, nothing more',
     'contract-floor': 'the cffi floor plus the records and event dict of the ca contract, inline',
 }
@@ -497,7 +498,7 @@ def collect(cfg: Config, clients: list[str]) -> dict:
                     add(client, figures)
                     log('monitor rep %d %-15s %-6s %s' % (rep + 1, client, layer,
                                                          _fmt(figures)))
-            for floor in ('cffi-floor', 'contract-floor'):
+            for floor in FLOORS:
                 figures = run_monitor(exe, floor, 'ca', ioc, cfg)
                 add_floor(floor, figures)
                 log('monitor rep %d %-15s %-6s %s' % (rep + 1, floor, 'ca', _fmt(figures)))

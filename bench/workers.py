@@ -90,6 +90,14 @@ def measure_monitor(counters: Counters, warmup: float, window: float) -> dict:
             'cpu': cpu1 - cpu0, 'wall': wall1 - wall0}
 
 
+def ca_layer_callback(on_value, index: dict):
+    """The script's monitor callback at the ``ca`` layer: finds the channel's
+    index by the event dict's ``chid`` and passes the value on."""
+    def callback(args):
+        on_value(index[args['chid']], args['value'])
+    return callback
+
+
 def timed_waveform(read, reads: int) -> dict:
     """The first read of the process, then *reads* more as a polling loop does."""
     t0 = time.perf_counter()
@@ -206,11 +214,7 @@ class CaChannelLib(Library):
             chids.append(chid)
         if ca.pend_io(TIMEOUT) != ca.ECA_NORMAL:
             raise RuntimeError('channels did not connect')
-        index = {chid: i for i, chid in enumerate(chids)}
-
-        def callback(args):
-            on_value(index[args['chid']], args['value'])
-
+        callback = ca_layer_callback(on_value, {chid: i for i, chid in enumerate(chids)})
         evids = [ca.create_subscription(chid, callback, ca.DBR_DOUBLE)[1] for chid in chids]
         ca.flush_io()
         result = measure_monitor(counters, warmup, window)

@@ -1,7 +1,8 @@
 """The benchmark's floors (bench/floors.py) run against a real softIoc and
-measure what they say: the script floor reads nothing and keeps its
-objects, the cffi floor reads every value through libca and passes on every
-monitor event, the contract floor reads every value through its records.
+measure what they say: the script floor reads nothing, keeps its objects
+and hands made-up events to the script's monitor callback, the cffi floor
+reads every value through libca and passes on every monitor event, the
+contract floor reads every value through its records.
 Figures are printed by ``python -m bench``; nothing here asserts a speed."""
 from __future__ import annotations
 
@@ -58,6 +59,15 @@ def test_script_floor_runs_the_script_without_ca(floor_ioc: SoftIoc) -> None:
     assert set(result) == {'connect_seconds', 'connect_cpu', 'rss_per_channel',
                            'connect_check'}
     assert result['connect_cpu'] > 0
+
+
+def test_script_floor_hands_every_event_to_the_script_s_callback(floor_ioc: SoftIoc) -> None:
+    result = run_worker(floor_ioc, 'script-floor', 'monitor', 'ca', 'bench:m', 4, 0.5, 0.5)
+    # whole rounds of one event per channel, each value one more than the
+    # last: the callback counted them all and found no gap
+    assert result['events'] > 0 and result['events'] % 4 == 0
+    assert result['lost'] == 0
+    assert set(result) == {'events', 'lost', 'cpu', 'wall'} and result['wall'] >= 0.5
 
 
 def test_cffi_floor_passes_every_event_on(floor_ioc: SoftIoc) -> None:
