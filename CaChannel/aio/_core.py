@@ -368,8 +368,13 @@ def _hand_over(old: LoopState, new: LoopState) -> None:
     only after libca's 10 s disconnect governor, longer than a caget waits.
     """
     old.closed = True  # its replies dropped from here on
-    if (old.ca is new.ca and old.context is not None
-            and old.context == new.ca.current_context()):
+    here = new.ca.current_context()
+    if here is None and old.context is not None:
+        # A thread without a context joins the process's one at its first
+        # CA call, as this loop's first channel would: join it now to compare.
+        new.ca.flush_io()
+        here = new.ca.current_context()
+    if old.ca is new.ca and old.context is not None and old.context == here:
         channels, old.channels = old.channels, {}
         for name, channel in channels.items():
             if name in new.channels:  # taken from another closed loop already

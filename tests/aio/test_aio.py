@@ -215,6 +215,32 @@ def test_next_loop_takes_channels_not_subscriptions(object_layer: ModuleType) ->
     assert sub.state == sub.CLOSED and len(got) == seen
 
 
+def test_loop_in_a_new_thread_takes_the_channels(object_layer: ModuleType) -> None:
+    outcome: List[Any] = []
+
+    async def main() -> Any:
+        infos = [(i.name, i.connected) for i in aio.get_channel_infos()]
+        return infos, await aio.caget('calong')
+
+    def thread() -> None:
+        # No context yet in this thread: it joins the process's, as the
+        # thread before it did.
+        try:
+            outcome.append((object_layer.current_context(), asyncio.run(main())))
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+
+    aio.purge_channel_caches()
+    for _ in range(2):
+        t = threading.Thread(target=thread)
+        t.start()
+        t.join(60)
+    assert len(outcome) == 2 and not any(isinstance(o, BaseException) for o in outcome), outcome
+    (first_context, (first, _)), (second_context, (second, value)) = outcome
+    assert first_context is None and second_context is None
+    assert first == [] and second == [('calong', True)] and value is not None
+
+
 def test_loop_of_another_context_clears_the_channels(object_layer: ModuleType) -> None:
     aio.purge_channel_caches()
     assert run(aio.caget('calong')) is not None
