@@ -122,13 +122,15 @@ class ScriptFloor(CaChannelLib):
         rounds = 0
         while time.perf_counter() - wall0 < window:
             rounds += 1
+            value = float(rounds)
             for event in events:
-                event['value'] = float(rounds)
+                event['value'] = value
                 callback(event)
         wall1, cpu1 = time.perf_counter(), time.process_time()
         for again in range(1, rounds + 1):
+            value = float(again)
             for event in events:
-                event['value'] = float(again)
+                event['value'] = value
         cpu2 = time.process_time()
         events_seen, lost = counters.totals()
         return {'events': events_seen, 'lost': lost,

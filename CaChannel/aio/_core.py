@@ -326,8 +326,7 @@ class Channel:
         # The connection changes of the time no loop ran were dropped with
         # the closed loop's replies: ask libca.  Asked after the switch, so a
         # change from now on reaches the new loop and sets this again.
-        self.connected = (self.chid is not None
-                          and state.ca.state(self.chid) == C.ChannelState.CONN)
+        self.connected = state.ca.state(self.chid) == C.ChannelState.CONN
 
     def purge(self) -> None:
         self._end_uses()
@@ -368,13 +367,7 @@ def _hand_over(old: LoopState, new: LoopState) -> None:
     only after libca's 10 s disconnect governor, longer than a caget waits.
     """
     old.closed = True  # its replies dropped from here on
-    here = new.ca.current_context()
-    if here is None and old.context is not None:
-        # A thread without a context joins the process's one at its first
-        # CA call, as this loop's first channel would: join it now to compare.
-        new.ca.flush_io()
-        here = new.ca.current_context()
-    if old.ca is new.ca and old.context is not None and old.context == here:
+    if old.ca is new.ca and old.context is not None and old.context == _context_here(new.ca):
         channels, old.channels = old.channels, {}
         for name, channel in channels.items():
             if name in new.channels:  # taken from another closed loop already
@@ -384,6 +377,15 @@ def _hand_over(old: LoopState, new: LoopState) -> None:
                 channel.move_to(new)
         new.context = old.context
     _release(old)
+
+
+def _context_here(ca: ModuleType) -> Any:
+    """The CA context this thread's channels are made in."""
+    if ca.current_context() is None:
+        # A thread without a context joins the process's one at its first
+        # CA call, as a loop's first channel would: join it now.
+        ca.flush_io()
+    return ca.current_context()
 
 
 def _release(state: LoopState) -> None:

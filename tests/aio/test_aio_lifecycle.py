@@ -41,15 +41,15 @@ def aio_ioc():
         yield ioc
 
 
+#: Seconds the lingering server keeps a circuit its client closed: a search
+#: made at once is answered well within them.
+LINGER = 2.0
+
+
 @pytest.fixture(scope='module')
 def lingering_server():
     with BadServer(linger=LINGER) as server:
         yield server
-
-
-#: Seconds the lingering server keeps a circuit its client closed: a search
-#: made at once is answered well within them.
-LINGER = 2.0
 
 
 def run(server: Union[SoftIoc, BadServer], backend: str, name: str,
