@@ -16,8 +16,6 @@ and work before the C extension is built.
 
 from __future__ import annotations
 
-import importlib
-
 from ._version import __version__
 from .CaChannel import CaChannel, CaChannelException
 
@@ -40,5 +38,6 @@ def __getattr__(name: str) -> Any:
     # PEP 562: ``CaChannel.ca`` after a bare ``import CaChannel`` imports the
     # backend only now.  Importing a submodule binds it as package attribute.
     if name in _LAZY_SUBMODULES:
-        return importlib.import_module('.' + name, __name__)
+        from ._libpath import import_module  # not importlib's: see there
+        return import_module(__name__ + '.' + name)
     raise AttributeError('module %r has no attribute %r' % (__name__, name))

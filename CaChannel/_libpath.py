@@ -13,7 +13,6 @@ that record, not from the environment of the moment.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from types import ModuleType
@@ -27,11 +26,19 @@ if _TYPE_CHECKING:  # typing and re cost milliseconds of every start-up
 _WHAT_STRING = rb'@\(#\) EPICS ([^\s,\x00]+)'
 
 
+def import_module(name: str) -> ModuleType:
+    """``importlib.import_module`` for an absolute name, without importing
+    importlib (and the warnings module it imports): half a millisecond of
+    every start-up."""
+    __import__(name)
+    return sys.modules[name]
+
+
 def epicscorelibs_libraries() -> tuple[str, str]:
     """Return ``(libCom path, libca path)`` of the installed epicscorelibs."""
     paths = []
     for stem in ('Com', 'ca'):
-        info = importlib.import_module('epicscorelibs.lib.%s_dsoinfo' % stem)
+        info = import_module('epicscorelibs.lib.%s_dsoinfo' % stem)
         paths.append(info.sofilename)
     return paths[0], paths[1]
 
@@ -39,7 +46,7 @@ def epicscorelibs_libraries() -> tuple[str, str]:
 def build_config() -> Optional[ModuleType]:
     """The build record of the C extension, or None (a build without one)."""
     try:
-        return importlib.import_module('CaChannel._build_config')
+        return import_module('CaChannel._build_config')
     except ImportError:
         return None
 

@@ -10,11 +10,9 @@ enums come from ``CaChannel._constants`` whatever the backend.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import types
-import warnings
 
 _TYPE_CHECKING = False
 if _TYPE_CHECKING:  # typing costs milliseconds of every start-up; annotations are strings
@@ -48,14 +46,14 @@ def _import_backend(name: str) -> types.ModuleType:
         raise ImportError('unknown CaChannel backend %r (choose from %s)'
                           % (name, ', '.join(sorted(_BACKEND_MODULES)))) from None
     try:
-        module = importlib.import_module(module_name)
+        module = _libpath.import_module(module_name)
     except ImportError:
         # Loaded first without the preload: where the rpath works (an
         # installed wheel) ctypes is not imported at all, 1.4 ms of start-up.
         if not (name == 'c' and _libpath.c_backend_needs_epicscorelibs()):
             raise
         _preload_epicscorelibs()
-        module = importlib.import_module(module_name)
+        module = _libpath.import_module(module_name)
     missing = [n for n in _REQUIRED if not hasattr(module, n)]
     if missing:
         raise ImportError('backend %r lacks %s' % (name, ', '.join(missing)))
@@ -158,6 +156,7 @@ def _warn_fallback(error: ImportError) -> None:
     # warn_explicit, not a stacklevel: how many frames the import machinery
     # adds, and which of them warnings.warn skips, varies by Python version.
     caller = frame.f_globals
+    import warnings  # only here: a fallback is rare, its import is not free
     warnings.warn_explicit(_fallback_message(error), RuntimeWarning,
                            frame.f_code.co_filename, frame.f_lineno,
                            module=caller.get('__name__', '<string>'),

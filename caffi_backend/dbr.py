@@ -308,8 +308,8 @@ class DBRValue(Identifier):
     Python number instead (``_scalar``, no buffer): through cffi the
     buffer's allocation, the copy into it and the cast that reads it back
     were a fifth of a scalar get's instructions (callgrind: 54,100 ->
-    43,600); C keeps its buffer, where they are a malloc and a memcpy
-    (dbr.c).
+    43,600); C keeps its buffer, where it is a memcpy into the object's
+    own memory (dbr.c: a small buffer is allocated with its object).
     """
 
     __slots__ = ('_buffer', '_scalar', '_type', '_count', '_use_numpy', '_filled')

@@ -129,7 +129,12 @@ class _GetRequest:
     """The usr of a one-shot get (the twin of GetRequest in getput.c): the
     callback's, or, for a get without callback, the value its reply is
     copied into and the counter it is outstanding in (the issuing thread's
-    account, or a group)."""
+    account, or a group).
+
+    getput.c's record shares a field between the callback and the value,
+    and one between use_numpy and the counter's owner, to fit pymalloc's
+    48-byte class; here the one shared field would leave this object in
+    its 112-byte class (nine slots or ten), so each keeps its own name."""
 
     __slots__ = ('chan', 'key', 'prev', 'next', 'callback', 'use_numpy', 'value', 'counter',
                  'generation', 'in_group')

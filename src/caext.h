@@ -183,6 +183,9 @@ typedef struct {
     unsigned long count;
     int use_numpy;
     int filled;               /* a reply has been copied in */
+    /* A small value's buffer (dbr.c, INLINE_BUFFER_BYTES): inside its object,
+     * one allocation a get instead of two, 16 bytes less a DOUBLE. */
+    max_align_t inline_buffer[];
 } DBRValueObject;
 
 extern PyTypeObject ContextType, ChannelType, SubscriptionType,

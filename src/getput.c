@@ -70,29 +70,45 @@ PyTypeObject SyncGroupType = {
 
 /* The usr of every one-shot get.  libca answers each exactly once, except
  * when the channel is cleared (ECA_CHANDESTROY: no call at all), so each is
- * listed with its channel until answered, and dropped with the channel. */
+ * listed with its channel until answered, and dropped with the channel.
+ * 48 bytes, pymalloc's class for every get in flight (80 with a field per
+ * member): a get with callback needs no account and a get without one
+ * carries use_numpy in its value, so the two share a field, and what a
+ * target or an owner is, their type says. */
 struct GetRequest {
     GetRequest *prev, *next;    /* the channel's in-flight list */
     ChannelObject *channel;
-    PyObject *callback;         /* NULL: a get without callback */
-    int use_numpy;
-    DBRValueObject *value;      /* where a get without callback copies to */
-    SyncGroupObject *group;     /* counted in the group's sg_block ... */
-    IOAccountObject *account;   /* ... or in the issuing thread's pend_io */
+    /* The callback, or the DBRValue a get without callback copies to. */
+    PyObject *target;
+    union {
+        int use_numpy;          /* with a callback */
+        /* Without: the SyncGroup that counts it in sg_block, or the
+         * issuing thread's IOAccount that counts it in pend_io. */
+        PyObject *owner;
+    } u;
     unsigned long generation;
 };
+_Static_assert(sizeof(GetRequest) <= 48, "GetRequest outgrew 48 bytes");
+
+static int request_copies(GetRequest *req)
+{
+    return Py_TYPE(req->target) == &DBRValueType;
+}
 
 static io_counter *request_counter(GetRequest *req)
 {
-    return req->group ? &req->group->io : &req->account->io;
+    PyObject *owner = req->u.owner;
+    return Py_TYPE(owner) == &SyncGroupType ? &((SyncGroupObject *)owner)->io
+                                             : &((IOAccountObject *)owner)->io;
 }
 
+/* A get with callback (value NULL), or without, copying to value. */
 static GetRequest *request_new(ChannelObject *chan, PyObject *callback, int use_numpy,
                                DBRValueObject *value, SyncGroupObject *group)
 {
-    IOAccountObject *account = NULL;
+    PyObject *owner = NULL;
     GetRequest *req;
-    if (value && !group && !(account = io_account(chan->context)))
+    if (value && !(owner = group ? (PyObject *)group : (PyObject *)io_account(chan->context)))
         return NULL;
     if (!(req = PyMem_Malloc(sizeof(GetRequest)))) {
         PyErr_NoMemory();
@@ -100,16 +116,17 @@ static GetRequest *request_new(ChannelObject *chan, PyObject *callback, int use_
     }
     req->channel = chan;
     Py_INCREF(chan);
-    req->callback = callback;
-    Py_XINCREF(callback);
-    req->use_numpy = use_numpy;
-    req->value = value;
-    Py_XINCREF(value);
-    req->group = group;
-    Py_XINCREF(group);
-    req->account = account;
-    Py_XINCREF(account);
-    req->generation = value ? io_counter_issue(request_counter(req)) : 0;
+    if (value) {
+        req->target = (PyObject *)value;
+        req->u.owner = owner;
+        Py_INCREF(owner);
+        req->generation = io_counter_issue(request_counter(req));
+    } else {
+        req->target = callback;
+        req->u.use_numpy = use_numpy;
+        req->generation = 0;
+    }
+    Py_INCREF(req->target);
     req->prev = NULL;
     req->next = chan->inflight;
     if (chan->inflight)
@@ -134,10 +151,9 @@ static void request_free(GetRequest *req)
 {
     request_unlink(req);
     live_usr--;
-    Py_XDECREF(req->account);
-    Py_XDECREF(req->group);
-    Py_XDECREF(req->value);
-    Py_XDECREF(req->callback);
+    if (request_copies(req))
+        Py_DECREF(req->u.owner);
+    Py_DECREF(req->target);
     Py_DECREF(req->channel);
     PyMem_Free(req);
 }
@@ -145,7 +161,7 @@ static void request_free(GetRequest *req)
 /* A request libca refused: it will never be answered. */
 static void request_withdraw(GetRequest *req)
 {
-    if (req->value)
+    if (request_copies(req))
         io_counter_complete(request_counter(req), req->generation);
     request_free(req);
 }
@@ -162,14 +178,15 @@ void get_requests_drop(ChannelObject *chan)
 static void request_deliver(GetRequest *req, struct event_handler_args *args)
 {
     io_counter *counter = request_counter(req);
+    DBRValueObject *value = (DBRValueObject *)req->target;
     /* A failed read stays outstanding, as libca's own does: the wait for it
      * times out. */
-    if (args->status != ECA_NORMAL || !args->dbr || args->type != req->value->type)
+    if (args->status != ECA_NORMAL || !args->dbr || args->type != value->type)
         return;
     /* libca cancels the reads of a group that was reset. */
-    if (req->group && req->generation != counter->generation)
+    if (Py_TYPE(req->u.owner) == &SyncGroupType && req->generation != counter->generation)
         return;
-    dbr_fill(req->value, args->count, args->dbr);
+    dbr_fill(value, args->count, args->dbr);
     io_counter_complete(counter, req->generation);
 }
 
@@ -181,10 +198,10 @@ static void get_handler(struct event_handler_args args)
         return;
     /* First, because the callback may clear this request's channel. */
     request_unlink(req);
-    if (req->callback)
-        cb_call(req->callback, event_dict((PyObject *)req->channel, &args, req->use_numpy));
-    else
+    if (request_copies(req))
         request_deliver(req, &args);
+    else
+        cb_call(req->target, event_dict((PyObject *)req->channel, &args, req->u.use_numpy));
     request_free(req);
     cb_leave(gil);
 }
