@@ -368,10 +368,10 @@ def test_numpy_imported_on_first_use_only(backend, tmp_path):
 
 def test_start_up_imports_only_what_it_needs(tmp_path):
     """A script's start (import, the C backend, a context) imports none of
-    typing, re, threading and contextlib, milliseconds of every start-up:
-    the annotations are strings, and what needs the others is imported on
-    first use. Run without site, whose .pth files (an editable install's
-    hook) import them."""
+    typing, re, threading, contextlib, importlib and warnings, milliseconds
+    of every start-up: the annotations are strings, and what needs the
+    others is imported on first use. Run without site, whose .pth files
+    (an editable install's hook) import them."""
     import sys
     import sysconfig
     from pathlib import Path
@@ -379,8 +379,8 @@ def test_start_up_imports_only_what_it_needs(tmp_path):
     paths = [str(Path(CaChannel.__file__).parent.parent),
              sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]
     code = ('import sys\nimport CaChannel\nfrom CaChannel import ca\nca.create_context(True)\n'
-            'print(ca.backend, sorted({"typing", "re", "threading", "contextlib"}\n'
-            '                         & set(sys.modules)))\n')
+            'print(ca.backend, sorted({"typing", "re", "threading", "contextlib",\n'
+            '                          "importlib", "warnings"} & set(sys.modules)))\n')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), CACHANNEL_BACKEND='c')
     out = subprocess.run([sys.executable, '-S', '-c', code], capture_output=True, text=True,
                          timeout=60, cwd=str(tmp_path), env=env)
