@@ -547,6 +547,8 @@ class CaChannel:
         """Clear the subscription and the channel, forgetting both."""
         cam = self._backend
         chid, self._chid = self._chid, None
+        # None is _evid's class default: written, it would be one more entry
+        # in the dict of every channel ever cleared.
         if self._evid is not None:
             self._evid = None
         if chid is not None:
@@ -564,6 +566,7 @@ class CaChannel:
         """
         if timeout is not None and timeout < 0:
             raise ValueError('timeout must not be negative: %r' % (timeout,))
+        # None is _timeout's class default: store it only over a timeout set.
         if timeout is not None or self._timeout is not None:
             self._timeout = None if timeout is None else float(timeout)
 

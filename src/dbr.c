@@ -378,10 +378,16 @@ static void get_buffer_free(void *buffer, size_t size)
     free(buffer);
 }
 
-/* Bytes of a value's buffer (room for one element at least). */
+/* Bytes of the buffer of a value of type and count (room for one element
+ * at least). */
+static size_t buffer_size(long type, unsigned long count)
+{
+    return dbr_size_n(type, count ? count : 1);
+}
+
 static size_t dbrvalue_size(DBRValueObject *v)
 {
-    return dbr_size_n(v->type, v->count ? v->count : 1);
+    return buffer_size(v->type, v->count);
 }
 
 static void dbrvalue_dealloc(DBRValueObject *self)
@@ -449,7 +455,7 @@ PyTypeObject DBRValueType = {
 
 PyObject *dbr_new_value(long type, unsigned long count, int use_numpy)
 {
-    size_t size = dbr_size_n(type, count ? count : 1);
+    size_t size = buffer_size(type, count);
     size_t inline_bytes = size <= INLINE_BUFFER_BYTES ? size : 0;
     DBRValueObject *v = PyObject_Malloc(sizeof(DBRValueObject) + inline_bytes);
     if (!v)

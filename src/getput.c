@@ -95,11 +95,16 @@ static int request_copies(GetRequest *req)
     return Py_TYPE(req->target) == &DBRValueType;
 }
 
+/* Of a get without callback: counted in a group's sg_block, not pend_io. */
+static int request_in_group(GetRequest *req)
+{
+    return Py_TYPE(req->u.owner) == &SyncGroupType;
+}
+
 static io_counter *request_counter(GetRequest *req)
 {
-    PyObject *owner = req->u.owner;
-    return Py_TYPE(owner) == &SyncGroupType ? &((SyncGroupObject *)owner)->io
-                                             : &((IOAccountObject *)owner)->io;
+    return request_in_group(req) ? &((SyncGroupObject *)req->u.owner)->io
+                                 : &((IOAccountObject *)req->u.owner)->io;
 }
 
 /* A get with callback (value NULL), or without, copying to value. */
@@ -184,7 +189,7 @@ static void request_deliver(GetRequest *req, struct event_handler_args *args)
     if (args->status != ECA_NORMAL || !args->dbr || args->type != value->type)
         return;
     /* libca cancels the reads of a group that was reset. */
-    if (Py_TYPE(req->u.owner) == &SyncGroupType && req->generation != counter->generation)
+    if (request_in_group(req) && req->generation != counter->generation)
         return;
     dbr_fill(value, args->count, args->dbr);
     io_counter_complete(counter, req->generation);
