@@ -142,15 +142,17 @@ def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) 
     here, not called, since every libca call passes through it."""
     rec = _records.get(ctx_address) or context_record(ctx_address)
     inside = rec._inside
-    inside.append(None)
-    # Checked after the append: a drain that cleared valid before it either
-    # sees this entry and waits, or is seen here.
-    if rec.valid and not _common.shutting_down:
-        try:
+    # The append inside the try: a KeyboardInterrupt raised when it returns
+    # would otherwise leave this thread counted for ever, and destroying
+    # the context would wait for it in vain.
+    try:
+        inside.append(None)
+        # Checked after the append: a drain that cleared valid before it
+        # either sees this entry and waits, or is seen here.
+        if rec.valid and not _common.shutting_down:
             return call(*args)
-        finally:
-            inside.pop()
-    inside.pop()
+    finally:
+        inside.pop()
     park_if_exiting()
     return refused
 
@@ -167,19 +169,24 @@ class IOCounter:
     issuing and answering requests take no lock, and a reset starts a new
     list.  A lock there made the main thread, issuing thousands of reads,
     queue behind libca's thread answering them (each blocked the other
-    until the GIL's switch interval).  The condition's lock guards the
-    connection flags and wakes the waiters.  C's io_counter is a count and
-    a generation number, guarded by the GIL its callers hold.
+    until the GIL's switch interval).  ``_lock`` guards the connection
+    flags and the waiters.  C's io_counter is a count and a generation
+    number, guarded by the GIL its callers hold.
+
+    As in C, every thread waiting on a counter registers its own event
+    (:func:`thread_event`), and every change signals all of them.  The
+    counter's lock is never held while a thread waits: a
+    ``threading.Condition`` wait takes its lock back in Python code, where a
+    KeyboardInterrupt can leave it released under the ``with`` that then
+    releases it again ("release unlocked lock" instead of the interrupt).
     """
 
-    # _lock is _changed's own lock, taken directly: `with` on a Condition
-    # calls two Python methods, and a connection callback takes it once.
-    __slots__ = ('_pending', '_lock', '_changed')
+    __slots__ = ('_pending', '_lock', '_waiters')
 
     def __init__(self) -> None:
         self._pending: List[None] = []
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._waiters: List[_ThreadEvent] = []
 
     @property
     def outstanding(self) -> int:
@@ -207,11 +214,16 @@ class IOCounter:
     def reset(self) -> None:
         with self._lock:
             self._pending = []
-            self._changed.notify_all()
+            self._wake_waiters()
 
     def _wake(self) -> None:
         with self._lock:
-            self._changed.notify_all()
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Signal every waiter's event (with ``_lock`` held)."""
+        for event in self._waiters:
+            event.signal()
 
     def count_connection(self, chan: Any) -> None:
         """A channel without connection callback is outstanding I/O until it
@@ -231,7 +243,7 @@ class IOCounter:
             if generation is self._pending and generation:
                 generation.pop()
                 if not generation:
-                    self._changed.notify_all()
+                    self._wake_waiters()
 
     def wait(self, deadline: Optional[float], ctx_address: int) -> int:
         """``ECA.NORMAL`` once nothing is outstanding, ``ECA.TIMEOUT`` once
@@ -244,18 +256,28 @@ class IOCounter:
             preemptive = bool(lib.ca_preemtive_callback_is_enabled())
         if not preemptive:
             return self._poll(deadline, ctx_address, rec)
-        with self._lock:
+        event = thread_event()
+        try:
+            with self._lock:
+                self._waiters.append(event)
+            # Registered before the first look at _pending: a change after
+            # it signals the event, so none is missed.
             while self._pending:
                 if not rec.valid or _common.shutting_down:
-                    break
+                    park_if_exiting()
+                    return _common.ECA_NOCACTX
                 step = _step(deadline, WAIT_SLICE)
                 if step is None:
                     return _common.ECA_TIMEOUT
-                self._changed.wait(step)
-            else:
-                return _common.ECA_NORMAL
-        park_if_exiting()           # never with the counter's lock held
-        return _common.ECA_NOCACTX
+                event.wait(step)
+            return _common.ECA_NORMAL
+        finally:
+            with self._lock:
+                # Not there if an interrupt came before the append; and an
+                # entry an interrupt leaves behind is harmless: it is only
+                # signalled.
+                if event in self._waiters:
+                    self._waiters.remove(event)
 
     def _poll(self, deadline: Optional[float], ctx_address: int, rec: ContextRecord) -> int:
         poll = _POLL_FIRST
@@ -271,6 +293,32 @@ class IOCounter:
         return _common.ECA_NORMAL
 
 
+class _ThreadEvent:
+    """A thread's wake-up event (the twin of thread_event's epicsEvent in
+    iowait.c): set by any number of signals, cleared by the wait that sees
+    it.  Only its own thread waits on it, and only a counter's waker, with
+    that counter's lock held, signals it."""
+
+    __slots__ = ('_lock',)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()            # held: not signalled
+
+    def signal(self) -> None:
+        # Callers hold a counter's lock, and a thread's event may be
+        # registered on several counters: a set event is left as it is, as
+        # epicsEventSignal leaves it.
+        if self._lock.locked():
+            try:
+                self._lock.release()
+            except RuntimeError:
+                pass                    # signalled meanwhile by another counter's waker
+
+    def wait(self, timeout: float) -> bool:
+        return self._lock.acquire(True, timeout)
+
+
 def _step(deadline: Optional[float], longest: float) -> Optional[float]:
     """The next slice of a wait: at most *longest*, None once *deadline*
     (None: never) has passed."""
@@ -283,9 +331,15 @@ def _step(deadline: Optional[float], longest: float) -> Optional[float]:
 class _Accounts(threading.local):
     def __init__(self) -> None:
         self.by_context: Dict[int, Tuple[Optional[object], IOCounter]] = {}
+        self.event = _ThreadEvent()
 
 
 _accounts = _Accounts()
+
+
+def thread_event() -> _ThreadEvent:
+    """The calling thread's own wake-up event."""
+    return _accounts.event
 
 
 def io_account(ctx_address: int) -> IOCounter:

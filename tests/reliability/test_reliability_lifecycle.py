@@ -209,6 +209,35 @@ def test_sigint(lc_ioc, backend, call, request):
     assert latency < SIGINT_LATENCY, (latency, outcome.report())
 
 
+# --- a KeyboardInterrupt at every point of our code on a call's way ----------
+
+#: destroy_context waits up to 1 s (DESTROY_GRACE) for threads it counts
+#: inside libca: an interrupt that left a thread counted shows here.
+DESTROY_WITHIN = 0.9
+
+
+@pytest.mark.parametrize('name', ['ca.pend_io-timeout', 'ca.pend_io-woken', 'ca.sg_block',
+                                  'CaChannel.getw', 'CaChannel.searchw'])
+@pytest.mark.skipif(sys.version_info < (3, 11),
+                    reason='the scenario models where CPython 3.11 and later check for signals')
+def test_interrupt_at_every_point(lc_ioc, backend, name):
+    """A signal's KeyboardInterrupt can be raised at any call's return, loop
+    or function entry of our Python code: at each one, in turn, it reaches
+    the caller as a KeyboardInterrupt and leaves the library working (CI
+    once saw a Condition's wait turn it into "release unlocked lock", and a
+    thread left counted inside libca made destroy_context wait in vain)."""
+    outcome = Scenario(lc_ioc, backend, 'interrupt', name).finish(300)
+    _check_clean(outcome)
+    facts = outcome.result
+    assert facts['failures'] == [], facts
+    assert facts['outcomes'].get('completed') == 1, facts
+    # The C backend's ca functions run no Python of ours.
+    if backend == 'caffi' or name.startswith('CaChannel'):
+        assert facts['checks'] > 0, facts
+    assert facts['outcomes'].get('interrupted', 0) == facts['checks'], facts
+    assert facts['destroy_took'] < DESTROY_WITHIN, facts
+
+
 # --- exit with a daemon thread busy, and callbacks holding other channels -----
 
 EXIT_SCENARIOS = ['pend_io', 'pend_io(0)', 'pend_event', 'pend_event(0)', 'searchw',

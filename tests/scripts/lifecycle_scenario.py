@@ -10,6 +10,10 @@ test).  KIND says what is measured:
 * ``sigint NAME``: prints ``READY`` once about to block in NAME, then
   ``INTERRUPTED`` when the KeyboardInterrupt arrives (the test sends a real
   SIGINT), then checks that the next call works.
+* ``interrupt NAME``: a KeyboardInterrupt raised at each point, in turn,
+  where Python would raise a signal's in our Python code on NAME's way (a
+  trace function raises it), each followed by a check that the library
+  still works.
 * ``exit NAME``: a daemon thread (or a callback) is busy in NAME when the
   main thread ends; prints ``MAIN_END <time.monotonic()>`` just before.
 * ``fresh NAME``: calls made before any channel exists.
@@ -19,6 +23,7 @@ Each prints one ``RESULT {json}`` line.
 
 from __future__ import annotations
 
+import dis
 import faulthandler
 import os
 import signal
@@ -330,6 +335,137 @@ def sigint(name: str) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
+# interrupt: a KeyboardInterrupt at each line of our code on NAME's way
+
+def _our_files() -> List[str]:
+    import threading as threading_module
+    import CaChannel as package
+    folders = [os.path.dirname(package.__file__)]
+    if ca.backend == 'caffi':
+        import caffi_backend
+        folders.append(os.path.dirname(caffi_backend.__file__))
+    # threading's own code runs inside our waits (locks, conditions).
+    return [os.path.join(folder, '') for folder in folders] + [threading_module.__file__]
+
+
+def interrupted_call(name: str) -> Callable[[], Any]:
+    """Set up (untraced), and return the call to interrupt."""
+    if name == 'ca.pend_io-timeout':
+        ca.create_channel(MISSING)
+        return lambda: ca.pend_io(0.02)
+    if name == 'ca.pend_io-woken':
+        ca.create_channel('lc:ai7')
+        return lambda: ca.pend_io(10)
+    if name == 'ca.sg_block':
+        status, chid = ca.create_channel('lc:ai8')
+        assert ca.pend_io(10) == ca.ECA.NORMAL
+        status, gid = ca.sg_create()
+        ca.sg_get(gid, chid)
+        return lambda: ca.sg_block(gid, 10)
+    if name == 'CaChannel.getw':
+        chan = connected('lc:ai9')
+        return chan.getw
+    if name == 'CaChannel.searchw':
+        return CaChannel('lc:ai10').searchw
+    raise SystemExit(f'unknown call {name}')
+
+
+# Where CPython 3.11 and later look for a pending signal: on entering a
+# function (RESUME), after a call returns and at a loop's backward jump.  A
+# SIGINT's KeyboardInterrupt is raised at one of these points or in a C call
+# that waits (lock acquire, sleep), which test_sigint covers.  A trace
+# function raising at every line would also strike where no signal can,
+# such as between a ``with`` body's end and the call of its ``__exit__``.
+_CHECKED_AFTER = frozenset(dis.opmap[name] for name in
+                           ('CALL', 'CALL_FUNCTION_EX', 'JUMP_BACKWARD') if name in dis.opmap)
+_handlers: Dict[Any, Callable[[int], int]] = {}
+
+
+def _handler_of(code: Any) -> Callable[[int], int]:
+    """offset -> the exception handler that covers it (-1: none)."""
+    found = _handlers.get(code)
+    if found is None:
+        entries = [(e.start, e.end, e.target) for e in dis.Bytecode(code).exception_entries]
+
+        def found(offset: int) -> int:
+            return next((target for start, end, target in entries if start <= offset < end), -1)
+        _handlers[code] = found
+    return found
+
+
+def interrupt(name: str) -> Dict[str, Any]:
+    prefixes = tuple(_our_files())
+    outcomes: Dict[str, int] = {}
+    failures: List[str] = []
+    at = 0
+    while True:
+        at += 1
+        call = interrupted_call(name)
+        seen = 0
+        # frame -> the handler of the check its last instruction made
+        checks_next: Dict[Any, int] = {}
+
+        def strike(frame: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == at:
+                raise KeyboardInterrupt
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            if not frame.f_code.co_filename.startswith(prefixes):
+                return None
+            if event == 'call':
+                frame.f_trace_opcodes = True
+                frame.f_trace_lines = False
+                strike(frame)
+            elif event == 'opcode':
+                handler_of = _handler_of(frame.f_code)
+                # The tracer raises at the instruction after the check: it
+                # stands for the check only where both have one handler (not
+                # e.g. from a return's call to its inlined finally block).
+                if checks_next.pop(frame, None) == handler_of(frame.f_lasti):
+                    strike(frame)
+                if frame.f_code.co_code[frame.f_lasti] in _CHECKED_AFTER:
+                    checks_next[frame] = handler_of(frame.f_lasti)
+            elif event == 'return':
+                checks_next.pop(frame, None)
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            call()
+            outcome = 'completed'
+        except KeyboardInterrupt:
+            outcome = 'interrupted'
+        except BaseException as exc:    # what an interrupt must never turn into
+            outcome = 'failed'
+            failures.append(f'check {at}: {type(exc).__name__}: {exc}')
+        finally:
+            sys.settrace(None)
+            checks_next.clear()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        # Whatever the interrupt left half done, the next calls work: a wait
+        # that gives up on it, then a channel connected and read.
+        try:
+            ca.pend_io(0.01)
+            status, chid = ca.create_channel('lc:ai3')
+            assert ca.pend_io(10) == ca.ECA.NORMAL, 'no connection'
+            ca.get(chid)
+            assert ca.pend_io(10) == ca.ECA.NORMAL, 'no value'
+            ca.clear_channel(chid)
+        except BaseException as exc:
+            failures.append(f'after check {at}: {type(exc).__name__}: {exc}')
+        if seen < at or len(failures) > 20:
+            break
+        if at > 2000:
+            raise SystemExit('more than 2000 checks: the tracer sees more than our code')
+    started = time.monotonic()
+    ca.destroy_context()
+    return {'outcomes': outcomes, 'failures': failures, 'checks': at - 1,
+            'destroy_took': time.monotonic() - started}
+
+
+# ---------------------------------------------------------------------------
 # exit: a daemon thread (or a callback) busy when the main thread ends
 
 def in_daemon(body: Callable[[], Any]) -> threading.Event:
@@ -497,6 +633,8 @@ def main() -> None:
         emit(**THREADS[NAME]())
     elif KIND == 'sigint':
         emit(**sigint(NAME))
+    elif KIND == 'interrupt':
+        emit(**interrupt(NAME))
     elif KIND == 'exit':
         exit_scenario(NAME)
     elif KIND == 'fresh':
