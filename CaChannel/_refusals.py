@@ -26,7 +26,7 @@ from ._constants import CA_K, CA_OP, dbr_type_to_text
 
 _TYPE_CHECKING = False
 if _TYPE_CHECKING:  # typing costs milliseconds of every start-up; annotations are strings
-    from typing import Any, Callable, Dict, Iterator, List, Optional
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
     Callback = Callable[[Dict[str, Any]], Any]
 
@@ -42,9 +42,10 @@ class ExceptionRouter:
 
     def __init__(self, cam: types.ModuleType) -> None:
         self._cam = cam
-        # chid -> the refusals received while a putw on it waits for its read
-        self._watched: Dict[Any, List[Any]] = {}
-        self._watch_changed = threading.Condition()
+        # chid -> (the refusals received while a putw on it waits for its
+        # read, a lock held until that watch ends)
+        self._watched: Dict[Any, Tuple[List[Any], Any]] = {}
+        self._watched_lock = threading.Lock()
         #: what CaChannel.add_exception_event installed (None: print the banner)
         self.user_callback: Optional[Callback] = None
         #: what CaChannel.replace_printf_handler installed (None: stderr)
@@ -68,24 +69,37 @@ class ExceptionRouter:
         One watch per channel at a time: two threads' ``putw`` on one
         channel take turns, so each refusal has one owner.
         """
-        with self._watch_changed:
-            while chid in self._watched:
-                self._watch_changed.wait()
-            refusals: List[Any] = []
-            self._watched[chid] = refusals
+        # No threading.Condition: its wait takes the lock back in Python
+        # code, where a KeyboardInterrupt leaves it released (see
+        # caffi_backend/iowait.py); a watch's own lock, held until it ends,
+        # is what a later putw on the channel waits on.
+        refusals: List[Any] = []
+        ended = threading.Lock()
+        ended.acquire()
+        registered = False
         try:
+            while not registered:
+                with self._watched_lock:
+                    before = self._watched.get(chid)
+                    if before is None:
+                        self._watched[chid] = (refusals, ended)
+                        registered = True
+                if before is not None:
+                    with before[1]:     # until that watch ends
+                        pass
             yield refusals
         finally:
-            with self._watch_changed:
-                del self._watched[chid]
-                self._watch_changed.notify_all()
+            if registered:
+                with self._watched_lock:
+                    del self._watched[chid]
+                    ended.release()
 
     def __call__(self, args: Dict[str, Any]) -> None:
         if args['op'] == CA_OP.PUT:
-            refusals = self._watched.get(args['chid'])
-            if refusals is not None:
+            watch = self._watched.get(args['chid'])
+            if watch is not None:
                 # putw raises it; printing it too would report it twice
-                refusals.append(args['stat'])
+                watch[0].append(args['stat'])
                 return
         callback = self.user_callback
         if callback is not None:

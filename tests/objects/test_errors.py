@@ -184,6 +184,35 @@ def test_refusals_of_two_threads_go_to_their_own_putw(layer: ModuleType) -> None
     accepted.clear_channel()
 
 
+def test_two_threads_writing_one_refusing_channel_take_turns(
+        layer: ModuleType, capfd: pytest.CaptureFixture) -> None:
+    """Each putw on one channel watches it in turn: every refusal is raised
+    by the putw that made it, none is lost to the banner or raised twice."""
+    refused = connected('cadisabled')
+    context = layer.current_context()
+    outcomes: Dict[int, List[Any]] = {0: [], 1: [], 2: []}
+
+    def writer(key: int) -> None:
+        layer.attach_context(context)
+        for i in range(15):
+            try:
+                refused.putw(i)
+                outcomes[key].append('ok')
+            except CaChannelException as exc:
+                outcomes[key].append(exc.status)
+
+    threads = [threading.Thread(target=writer, args=(key,)) for key in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    for key in outcomes:
+        assert outcomes[key] == [layer.ECA_PUTFAIL] * 15, outcomes
+    assert 'CA.Client.Exception' not in capfd.readouterr().err
+    refused.clear_channel()
+
+
 def test_putw_inside_a_callback_sends_the_write(layer: ModuleType) -> None:
     """A CA callback cannot wait (pend_io says ECA_EVDISALLOW there): putw
     then only sends the write, as it always did."""

@@ -217,7 +217,7 @@ DESTROY_WITHIN = 0.9
 
 
 @pytest.mark.parametrize('name', ['ca.pend_io-timeout', 'ca.pend_io-woken', 'ca.sg_block',
-                                  'CaChannel.getw', 'CaChannel.searchw'])
+                                  'CaChannel.getw', 'CaChannel.searchw', 'CaChannel.putw'])
 @pytest.mark.skipif(sys.version_info < (3, 11),
                     reason='the scenario models where CPython 3.11 and later check for signals')
 def test_interrupt_at_every_point(lc_ioc, backend, name):
