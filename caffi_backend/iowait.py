@@ -49,13 +49,13 @@ class ContextRecord:
     passes through."""
 
     # busy is the length of _inside, one entry per thread inside a libca
-    # call: list.append and list.pop are atomic under the GIL, so the path
+    # call: list.append and list.remove are atomic under the GIL, so the path
     # every libca call takes needs no lock (C counts under the GIL it holds
     # until GATED releases it).
     __slots__ = ('_inside', 'valid', 'preemptive', 'owned', 'ptr')
 
     def __init__(self, ptr: Optional[int] = None, preemptive: Optional[bool] = None) -> None:
-        self._inside: List[None] = []
+        self._inside: List[object] = []
         self.valid = True
         self.preemptive = preemptive    # None: a context made elsewhere
         self.owned = ptr is not None    # made here, by new_epoch
@@ -142,17 +142,23 @@ def gated(ctx_address: int, refused: Any, call: Callable[..., Any], *args: Any) 
     here, not called, since every libca call passes through it."""
     rec = _records.get(ctx_address) or context_record(ctx_address)
     inside = rec._inside
-    # The append inside the try: a KeyboardInterrupt raised when it returns
-    # would otherwise leave this thread counted for ever, and destroying
-    # the context would wait for it in vain.
+    # An entry of its own, appended inside the try and removed only if
+    # there: a KeyboardInterrupt raised as the append returns cannot leave
+    # this thread counted for ever (destroying the context would wait for
+    # it in vain), nor one raised before it (Python 3.9 checks for signals
+    # between most instructions) remove another thread's entry.
+    entry = object()
     try:
-        inside.append(None)
+        inside.append(entry)
         # Checked after the append: a drain that cleared valid before it
         # either sees this entry and waits, or is seen here.
         if rec.valid and not _common.shutting_down:
             return call(*args)
     finally:
-        inside.pop()
+        try:
+            inside.remove(entry)
+        except ValueError:
+            pass
     park_if_exiting()
     return refused
 
