@@ -134,6 +134,32 @@ def caget(name: Names, as_string: bool = False, count: Optional[int] = None,
                       count, {}, seconds)
 
 
+class _Done:
+    """What a wait for a put callback waits on, set from libca's thread.
+
+    Not a ``threading.Event``: its ``wait`` takes its condition's lock in
+    Python code, and a Ctrl-C raised just after that lock is taken leaves it
+    held; the callback's ``set`` then blocks libca's callback thread for
+    good, and with it every later callback of the process.  A bare lock's
+    acquire and release are each one C call.
+    """
+
+    __slots__ = ('_pending',)
+
+    def __init__(self) -> None:
+        self._pending = threading.Lock()
+        self._pending.acquire()
+
+    def set(self) -> None:
+        try:
+            self._pending.release()
+        except RuntimeError:
+            pass                # set already (two last callbacks at once)
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        return self._pending.acquire(True, -1 if timeout is None else timeout)
+
+
 def caput(name: Names, value: Any, wait: bool = False, timeout: Optional[float] = None) -> None:
     """Write *value* to PV *name*.
 
@@ -162,7 +188,7 @@ def caput(name: Names, value: Any, wait: bool = False, timeout: Optional[float] 
     if not wait:
         chan._putw(value, None, seconds)
         return
-    done = threading.Event()
+    done = _Done()
     result: Dict[str, Any] = {}
 
     def on_put(epics_args: Dict[str, Any], _: Any) -> None:
@@ -345,7 +371,7 @@ def _caput_many(names: Sequence[str], values: Any, wait: bool, seconds: float,
             chan._putw(value, None, seconds)
         return
     statuses: Dict[int, Any] = {}
-    all_done = threading.Event()
+    all_done = _Done()
 
     def on_put_of(index: int) -> Callable[[Dict[str, Any], Any], None]:
         def on_put(epics_args: Dict[str, Any], _: Any) -> None:

@@ -217,15 +217,17 @@ DESTROY_WITHIN = 0.9
 
 
 @pytest.mark.parametrize('name', ['ca.pend_io-timeout', 'ca.pend_io-woken', 'ca.sg_block',
-                                  'CaChannel.getw', 'CaChannel.searchw', 'CaChannel.putw'])
+                                  'CaChannel.getw', 'CaChannel.searchw', 'CaChannel.putw',
+                                  'util.caput-wait', 'util.caput-wait-list'])
 @pytest.mark.skipif(sys.version_info < (3, 11),
                     reason='the scenario models where CPython 3.11 and later check for signals')
 def test_interrupt_at_every_point(lc_ioc, backend, name):
     """A signal's KeyboardInterrupt can be raised at any call's return, loop
     or function entry of our Python code: at each one, in turn, it reaches
     the caller as a KeyboardInterrupt and leaves the library working (CI
-    once saw a Condition's wait turn it into "release unlocked lock", and a
-    thread left counted inside libca made destroy_context wait in vain)."""
+    once saw a Condition's wait turn it into "release unlocked lock"; a
+    thread left counted inside libca made destroy_context wait in vain; an
+    Event's lock left held blocked libca's callback thread for good)."""
     outcome = Scenario(lc_ioc, backend, 'interrupt', name).finish(300)
     _check_clean(outcome)
     facts = outcome.result

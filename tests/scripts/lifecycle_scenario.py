@@ -373,6 +373,10 @@ def interrupted_call(name: str) -> Callable[[], Any]:
         if name not in _kept:
             _kept[name] = connected('lc:ai11')
         return lambda: _kept[name].putw(1.5)
+    if name == 'util.caput-wait':
+        return lambda: util.caput('lc:ai12', 2.5, wait=True)
+    if name == 'util.caput-wait-list':
+        return lambda: util.caput(['lc:ai13', 'lc:ai14'], [1.5, 2.5], wait=True)
     raise SystemExit(f'unknown call {name}')
 
 
