@@ -154,32 +154,40 @@ def test_exception_handler_gets_refusals_putw_does_not_raise(layer: ModuleType) 
         CaChannel.add_exception_event(None)
 
 
-def test_refusals_of_two_threads_go_to_their_own_putw(layer: ModuleType) -> None:
-    refused = connected('cadisabled')
-    accepted = connected('calong')
-    outcomes: Dict[str, List[Any]] = {'refused': [], 'accepted': []}
+def _putw_from_threads(layer: ModuleType, chans: List[CaChannel], count: int) -> List[List[Any]]:
+    """Each channel written *count* times by a thread of its own (a channel
+    may be listed more than once); -> each thread's outcomes, 'ok' or the
+    status raised."""
     # The channels' context: a thread without one would join the process's
     # default context of this backend, which in this process (both backends
     # loaded) need not be the one the channels were made in.
     context = layer.current_context()
+    outcomes: List[List[Any]] = [[] for _ in chans]
 
-    def writer(chan: CaChannel, key: str) -> None:
+    def writer(index: int) -> None:
         layer.attach_context(context)
-        for i in range(20):
+        for i in range(count):
             try:
-                chan.putw(i)
-                outcomes[key].append('ok')
+                chans[index].putw(i)
+                outcomes[index].append('ok')
             except CaChannelException as exc:
-                outcomes[key].append(exc.status)
+                outcomes[index].append(exc.status)
 
-    threads = [threading.Thread(target=writer, args=(refused, 'refused')),
-               threading.Thread(target=writer, args=(accepted, 'accepted'))]
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(len(chans))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert outcomes['refused'] == [layer.ECA_PUTFAIL] * 20
-    assert outcomes['accepted'] == ['ok'] * 20
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def test_refusals_of_two_threads_go_to_their_own_putw(layer: ModuleType) -> None:
+    refused = connected('cadisabled')
+    accepted = connected('calong')
+    outcomes = _putw_from_threads(layer, [refused, accepted], 20)
+    assert outcomes[0] == [layer.ECA_PUTFAIL] * 20
+    assert outcomes[1] == ['ok'] * 20
     refused.clear_channel()
     accepted.clear_channel()
 
@@ -189,26 +197,9 @@ def test_two_threads_writing_one_refusing_channel_take_turns(
     """Each putw on one channel watches it in turn: every refusal is raised
     by the putw that made it, none is lost to the banner or raised twice."""
     refused = connected('cadisabled')
-    context = layer.current_context()
-    outcomes: Dict[int, List[Any]] = {0: [], 1: [], 2: []}
-
-    def writer(key: int) -> None:
-        layer.attach_context(context)
-        for i in range(15):
-            try:
-                refused.putw(i)
-                outcomes[key].append('ok')
-            except CaChannelException as exc:
-                outcomes[key].append(exc.status)
-
-    threads = [threading.Thread(target=writer, args=(key,)) for key in outcomes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads)
-    for key in outcomes:
-        assert outcomes[key] == [layer.ECA_PUTFAIL] * 15, outcomes
+    outcomes = _putw_from_threads(layer, [refused] * 3, 15)
+    for outcome in outcomes:
+        assert outcome == [layer.ECA_PUTFAIL] * 15, outcomes
     assert 'CA.Client.Exception' not in capfd.readouterr().err
     refused.clear_channel()
 
